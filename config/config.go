@@ -1,0 +1,145 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+)
+
+// Backend names accepted in InvaCacheConfig.BackendName.
+const (
+	BackendInMemory = "in-memory"
+)
+
+// Defaults applied where a field is zero.
+const (
+	DefaultShardCount      = 64
+	DefaultCapacity        = 10_000
+	DefaultSweeperInterval = time.Second
+	DefaultMaxStaleness    = 3 * time.Second
+	DefaultRetryBackoffMin = 10 * time.Millisecond
+	DefaultRetryBackoffMax = time.Second
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultFlushTimeout    = 2 * time.Second
+)
+
+// Gap strategies for InvalidationConfig.GapStrategy.
+const (
+	// GapClear drops the whole local cache when messages may have been missed.
+	GapClear = "clear"
+	// GapNone keeps serving after a possible loss; entries may stay stale until
+	// their TTL runs out.
+	GapNone = "none"
+)
+
+// InvaCacheConfig configures one cache. The zero value is a valid local cache
+// with defaults; NewCache copies it and never modifies the caller's value.
+type InvaCacheConfig struct {
+	// BackendName selects the store. Empty means "in-memory", the only backend.
+	BackendName string `json:"backendName"`
+	// Backend configures the store. Nil means defaults.
+	Backend *BackendConfig `json:"backend"`
+	// Invalidation configures distributed invalidation. Nil means a purely
+	// local cache.
+	Invalidation *InvalidationConfig `json:"invalidation,omitempty"`
+	// Logger receives warnings and errors. Nil means silent.
+	Logger *slog.Logger `json:"-"`
+}
+
+// BackendConfig holds the configuration of each backend.
+type BackendConfig struct {
+	InMemory *InMemoryConfig `json:"inMemory"`
+}
+
+// InMemoryConfig configures the sharded in-memory store.
+type InMemoryConfig struct {
+	// ShardCount is the number of shards, rounded up to a power of two.
+	// Default 64.
+	ShardCount int `json:"shardCount"`
+	// SweeperInterval is how often expired entries are removed in the
+	// background (incrementally, never a full scan under a lock). Default 1s.
+	// In JSON: a duration string ("30s") or nanoseconds.
+	SweeperInterval time.Duration `json:"sweeperInterval"`
+	// Capacity is the hard bound on live entries. Must be at least
+	// ShardCount. Default 10000.
+	Capacity int `json:"capacity"`
+	// Ttl is the default time to live, as time.ParseDuration reads it
+	// ("10m", "1h"). Empty means entries do not expire unless a Set says so.
+	Ttl string `json:"ttl"`
+}
+
+// InvalidationConfig configures distributed invalidation. Either Type (with
+// DriverConfig or the typed Redis field) or Driver selects the bus.
+type InvalidationConfig struct {
+	// Type names a registered driver ("redis" after a blank import of the
+	// Redis driver, "memory" for the in-process bus).
+	Type string `json:"type"`
+	// DriverConfig holds the driver's settings by key (the seed's form).
+	DriverConfig map[string]any `json:"driverConfig,omitempty"`
+	// Redis is the typed form of the Redis driver's settings. When set, it is
+	// used instead of DriverConfig.
+	Redis *RedisInvalidationConfig `json:"redis,omitempty"`
+	// Driver is a ready driver value. When set, Type, DriverConfig and Redis
+	// are ignored, and Close does not close the driver (its owner does).
+	// Several caches may share one driver.
+	Driver invalidation.Driver `json:"-"`
+
+	// MaxStaleness bounds how long a node serves cached values without proof
+	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
+	// without caching until the link is proven alive and the cache cleared.
+	// Default 3s. In JSON: "3s" or nanoseconds.
+	MaxStaleness time.Duration `json:"maxStaleness"`
+	// DisableMaxStaleness turns the staleness bound off: the node serves
+	// whatever it holds while the link is down. Default false.
+	DisableMaxStaleness bool `json:"disableMaxStaleness"`
+	// GapStrategy says what a node does when it may have missed messages
+	// (reconnect, sequence gap, unreadable message): "clear" (default) drops
+	// the local cache, "none" keeps it.
+	GapStrategy string `json:"gapStrategy"`
+	// RetryBackoffMin is the first delay before a failed publish is retried.
+	// Default 10ms.
+	RetryBackoffMin time.Duration `json:"retryBackoffMin"`
+	// RetryBackoffMax caps the doubling retry delay. Default 1s.
+	RetryBackoffMax time.Duration `json:"retryBackoffMax"`
+	// MaxMessageBytes is the size below which batches of keys are split into
+	// messages. Default 65536; at least 1024.
+	MaxMessageBytes int `json:"maxMessageBytes"`
+	// FlushTimeout bounds how long Close waits for queued broadcasts to
+	// leave. Default 2s.
+	FlushTimeout time.Duration `json:"flushTimeout"`
+}
+
+// RedisInvalidationConfig is the typed configuration of the Redis driver.
+// The same keys (capitalised as the Go fields) are accepted in DriverConfig.
+type RedisInvalidationConfig struct {
+	Address     string        `json:"address"`     // Redis server address (e.g., "localhost:6379"); default "localhost:6379"
+	Password    string        `json:"password"`    // Redis password (optional)
+	DB          int           `json:"db"`          // Redis database number
+	Channel     string        `json:"channel"`     // Pub/Sub channel name (optional, defaults to "invacache:invalidation")
+	PoolSize    int           `json:"poolSize"`    // Connection pool size (optional, defaults to 10)
+	MaxRetries  int           `json:"maxRetries"`  // Maximum retry attempts (optional, defaults to 3)
+	DialTimeout time.Duration `json:"dialTimeout"` // Connection timeout (optional, defaults to 5s)
+
+	// Username is the ACL user (Redis 6+). Empty means the default user.
+	Username string `json:"username,omitempty"`
+	// TLS enables TLS when non-nil and Enabled.
+	TLS *TLSConfig `json:"tls,omitempty"`
+	// Addresses lists cluster seed nodes, or sentinels when MasterName is
+	// set. When non-empty, Address is ignored.
+	Addresses []string `json:"addresses,omitempty"`
+	// MasterName selects Sentinel mode with Addresses as the sentinels.
+	MasterName string `json:"masterName,omitempty"`
+	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis 7) on a cluster.
+	ShardedPubSub bool `json:"shardedPubSub,omitempty"`
+}
+
+// TLSConfig configures TLS for the Redis driver.
+type TLSConfig struct {
+	Enabled            bool   `json:"enabled"`
+	CAFile             string `json:"caFile,omitempty"`
+	CertFile           string `json:"certFile,omitempty"`
+	KeyFile            string `json:"keyFile,omitempty"`
+	ServerName         string `json:"serverName,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+}

@@ -1,0 +1,3 @@
+module github.com/halilbulentorhon/invacache-go
+
+go 1.24

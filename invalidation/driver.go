@@ -1,0 +1,86 @@
+package invalidation
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Driver moves opaque payloads to and from one broadcast channel and reports
+// the state of its subscription. It knows nothing of keys, caches or the wire
+// format: the engine (package invalidation/engine) owns encoding, sequencing,
+// the outbox, gap detection and liveness, so every driver gets the same
+// guarantees.
+//
+// A Driver may be shared by several caches: each calls Subscribe once and
+// Publish concurrently. Implementations must be safe for concurrent use.
+type Driver interface {
+	// Publish sends the payloads to the channel, in order, and returns once
+	// the bus has accepted all of them or with the first error. It must
+	// return promptly when ctx is done. A nil error means every payload left
+	// the process.
+	Publish(ctx context.Context, payloads [][]byte) error
+
+	// Subscribe attaches h to the channel. The driver calls h's methods from
+	// one goroutine per subscription, never concurrently, in the order the
+	// events happen. Subscribe does not wait for the link: the first
+	// HandleLinkUp reports it. Subscribe fails only when the driver is closed
+	// or the options are invalid.
+	Subscribe(h Handler, opts SubscribeOptions) (Subscription, error)
+
+	// Close releases the driver's connections and stops its goroutines. It
+	// is idempotent. Subscriptions still open are closed.
+	Close() error
+}
+
+// SubscribeOptions tunes one subscription.
+type SubscribeOptions struct {
+	// PingInterval is how often the driver proves the subscription path
+	// alive with a round trip through it (HandleAlive). Zero means the
+	// driver's default.
+	PingInterval time.Duration
+}
+
+// Handler receives what a subscription observes. Calls are serialized per
+// subscription and must return quickly: a slow handler stalls the reader.
+type Handler interface {
+	// HandleMessage receives one payload from the channel. The payload is
+	// only valid during the call.
+	HandleMessage(payload []byte)
+	// HandleLinkUp reports that the subscription is established, the first
+	// time or again after a reconnect. Messages published while it was down
+	// may be lost. It also proves the link alive at this moment.
+	HandleLinkUp()
+	// HandleLinkDown reports that the subscription was lost.
+	HandleLinkDown(err error)
+	// HandleAlive reports that a round trip through the subscription path
+	// (a PING answered on the subscribed connection) completed just now.
+	HandleAlive()
+}
+
+// Subscription is one attached Handler.
+type Subscription interface {
+	// Close detaches the handler and stops the goroutines this subscription
+	// started. It is idempotent. No Handler method runs after it returns.
+	Close() error
+}
+
+// Spec is what a driver factory receives to build a driver.
+type Spec struct {
+	// Type is the registered name the factory was found under.
+	Type string
+	// Options is InvalidationConfig.DriverConfig: settings by key. The
+	// factory must reject unknown keys and wrong types, naming the key.
+	Options map[string]any
+	// Typed is the typed settings for this driver when the configuration
+	// carried them (for "redis": *config.RedisInvalidationConfig), else nil.
+	// When non-nil it is used instead of Options.
+	Typed any
+	// Logger receives the driver's warnings; never nil (a discarding logger
+	// when the user gave none).
+	Logger *slog.Logger
+}
+
+// Factory builds a driver from a Spec. Errors should wrap
+// config.ErrInvalidConfig for bad settings.
+type Factory func(spec Spec) (Driver, error)
