@@ -65,6 +65,14 @@ type Subscription interface {
 	Close() error
 }
 
+// ConnectTimeouter is implemented by drivers that know how long their first
+// connection may take (the Redis driver returns its DialTimeout). NewCache
+// waits at most that long for the first HandleLinkUp before it returns a
+// cache whose link is still down.
+type ConnectTimeouter interface {
+	ConnectTimeout() time.Duration
+}
+
 // Spec is what a driver factory receives to build a driver.
 type Spec struct {
 	// Type is the registered name the factory was found under.
