@@ -1,0 +1,21 @@
+package staleness_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+)
+
+func Example() {
+	c := staleness.New(staleness.Bound{MaxStaleness: time.Second})
+	t0 := time.Now()
+	c.AckAt("user:1", 2, t0)
+	fmt.Println(c.Read("user:1", 1, t0.Add(100*time.Millisecond))) // within the bound
+	fmt.Println(c.Read("user:1", 1, t0.Add(2*time.Second)))        // a second past it
+	fmt.Println(c.Stale())
+	// Output:
+	// false
+	// true
+	// 1
+}

@@ -1,0 +1,114 @@
+package staleness
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bound is the staleness a reader tolerates, as the sum of named parts so
+// it can be printed.
+type Bound struct {
+	MaxStaleness  time.Duration // the cache's InvalidationConfig.MaxStaleness
+	PublishWindow time.Duration // acknowledged message still in flight to a live subscriber
+	Slack         time.Duration // scheduling noise of the machine running the check
+}
+
+// Total is the sum of the parts.
+func (b Bound) Total() time.Duration { return b.MaxStaleness + b.PublishWindow + b.Slack }
+
+// String prints the bound with its parts, e.g.
+// "3.6s = MaxStaleness 3s + publish window 100ms + slack 500ms".
+func (b Bound) String() string {
+	return fmt.Sprintf("%v = MaxStaleness %v + publish window %v + slack %v", b.Total(), b.MaxStaleness, b.PublishWindow, b.Slack)
+}
+
+// ack is one acknowledged write. maxVersion is the highest version
+// acknowledged for the key up to and including this ack (acks are appended
+// in time order, versions may be acknowledged out of order by racing writers).
+type ack struct {
+	at         time.Time
+	maxVersion uint64
+}
+
+// Checker records acknowledged writes and judges reads. It is safe for
+// concurrent use.
+type Checker struct {
+	bound time.Duration
+
+	mu   sync.Mutex
+	acks map[string][]ack // guarded by mu; per key, in acknowledgement order
+
+	reads atomic.Uint64
+	stale atomic.Uint64
+
+	exampleMu sync.Mutex
+	example   string // guarded by exampleMu; the first stale read, for the report
+}
+
+// New returns a checker for the bound.
+func New(b Bound) *Checker {
+	return &Checker{bound: b.Total(), acks: map[string][]ack{}}
+}
+
+// Ack records that version of key is acknowledged now.
+func (c *Checker) Ack(key string, version uint64) { c.AckAt(key, version, time.Now()) }
+
+// AckAt records that version of key was acknowledged at at. Calls for one
+// key must come with non-decreasing times (time.Now under one clock does).
+func (c *Checker) AckAt(key string, version uint64, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.acks[key]
+	maxV := version
+	if n := len(list); n > 0 {
+		if list[n-1].maxVersion > maxV {
+			maxV = list[n-1].maxVersion
+		}
+		if at.Before(list[n-1].at) {
+			at = list[n-1].at // keep the list sorted if a caller's clock read raced
+		}
+	}
+	c.acks[key] = append(list, ack{at: at, maxVersion: maxV})
+}
+
+// Read judges a read of key that started at start and returned version, and
+// reports whether it was stale.
+func (c *Checker) Read(key string, version uint64, start time.Time) bool {
+	c.reads.Add(1)
+	limit := start.Add(-c.bound)
+	c.mu.Lock()
+	list := c.acks[key]
+	// Last ack strictly before limit.
+	i := sort.Search(len(list), func(i int) bool { return !list[i].at.Before(limit) }) - 1
+	var newest uint64
+	if i >= 0 {
+		newest = list[i].maxVersion
+	}
+	c.mu.Unlock()
+	if newest <= version {
+		return false
+	}
+	if c.stale.Add(1) == 1 {
+		c.exampleMu.Lock()
+		c.example = fmt.Sprintf("key %q read at %s returned version %d; version %d was acknowledged before %s",
+			key, start.Format("15:04:05.000"), version, newest, limit.Format("15:04:05.000"))
+		c.exampleMu.Unlock()
+	}
+	return true
+}
+
+// Reads is the number of reads judged.
+func (c *Checker) Reads() uint64 { return c.reads.Load() }
+
+// Stale is the number of stale reads.
+func (c *Checker) Stale() uint64 { return c.stale.Load() }
+
+// FirstStale describes the first stale read, or "" when there was none.
+func (c *Checker) FirstStale() string {
+	c.exampleMu.Lock()
+	defer c.exampleMu.Unlock()
+	return c.example
+}

@@ -1,0 +1,57 @@
+package staleness
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRead(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := Bound{MaxStaleness: time.Second, PublishWindow: 0, Slack: 0}
+	tests := []struct {
+		name    string
+		acks    []uint64 // acknowledged at base, base+1ms, ...
+		version uint64
+		readAt  time.Duration // after base
+		want    bool
+	}{
+		{"no acks", nil, 0, 10 * time.Second, false},
+		{"newest version", []uint64{1, 2}, 2, 10 * time.Second, false},
+		{"old version within bound", []uint64{1, 2}, 1, 500 * time.Millisecond, false},
+		{"old version past bound", []uint64{1, 2}, 1, 2 * time.Second, true},
+		{"out of order acks keep the max", []uint64{3, 2}, 2, 2 * time.Second, true},
+		{"newer than acknowledged", []uint64{1}, 5, 2 * time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(b)
+			for i, v := range tc.acks {
+				c.AckAt("k", v, base.Add(time.Duration(i)*time.Millisecond))
+			}
+			if got := c.Read("k", tc.version, base.Add(tc.readAt)); got != tc.want {
+				t.Errorf("Read(version %d at +%v) = %v, want %v", tc.version, tc.readAt, got, tc.want)
+			}
+			wantStale := uint64(0)
+			if tc.want {
+				wantStale = 1
+			}
+			if got := c.Stale(); got != wantStale {
+				t.Errorf("Stale() = %d, want %d", got, wantStale)
+			}
+			if got := c.FirstStale() != ""; got != tc.want {
+				t.Errorf("FirstStale() set = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBoundString(t *testing.T) {
+	b := Bound{MaxStaleness: 3 * time.Second, PublishWindow: 100 * time.Millisecond, Slack: 500 * time.Millisecond}
+	if got, want := b.Total(), 3600*time.Millisecond; got != want {
+		t.Errorf("Total() = %v, want %v", got, want)
+	}
+	if got := b.String(); !strings.HasPrefix(got, "3.6s = MaxStaleness 3s") {
+		t.Errorf("String() = %q", got)
+	}
+}
