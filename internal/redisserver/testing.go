@@ -1,0 +1,16 @@
+package redisserver
+
+import "testing"
+
+// StartT starts a server for a test, fails the test with Start's error (which
+// says how to install redis-server when it is missing) and closes the server
+// in t.Cleanup.
+func StartT(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("redisserver.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
