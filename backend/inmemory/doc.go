@@ -1,0 +1,34 @@
+// Package inmemory is InvaCache's local store: a sharded, bounded,
+// concurrent map with per-entry expiry and a scan-resistant eviction policy.
+//
+// Sharding. Keys are hashed with hash/maphash under a seed chosen per Store
+// (maphash.MakeSeed), so hash flooding across processes is not possible and
+// hashing never allocates. The low bits of the hash pick one of ShardCount
+// shards (a power of two). Each shard has its own sync.RWMutex: Get takes
+// only the read lock and never allocates; writes take the write lock. Values
+// are never read while a writer may change them, so the store is clean under
+// the race detector; updates happen in place, so a Set of an existing key
+// does not allocate either. KeyHash exposes the same hash so callers can
+// stripe their own per-key state consistently with the store.
+//
+// Capacity and policy. Capacity is a hard bound: it is split across the
+// shards and a shard evicts before it inserts beyond its share, so the store
+// never holds more than Capacity entries. Eviction follows S3-FIFO (Yang et
+// al., SOSP 2023): new keys enter a small FIFO (10% of the shard); a key
+// reused while there graduates to the main FIFO, others leave and their hash
+// is remembered in a ghost FIFO, so a key that comes back soon after enters
+// main directly. Main is a FIFO with reinsertion driven by a 2-bit access
+// counter. The read path only bumps that counter, and skips the write once
+// it is saturated, so hot keys do not bounce cache lines between cores. A
+// one-pass scan of cold keys cycles through the small queue only and leaves
+// the reused (hot) entries in main, unlike LRU which a scan flushes.
+//
+// Expiry. Set takes a TTL: positive is the entry's lifetime, zero means
+// Config.DefaultTTL (itself zero for "never"), negative means never. Get
+// checks the deadline against a monotonic clock and never returns an expired
+// entry. Expired entries are removed by the eviction policy when met and by
+// a background sweeper every SweepInterval, which walks each shard in chunks
+// of a few hundred slots and releases the lock between chunks, so it never
+// holds a shard for a full scan. The sweeper starts with the first entry
+// that can expire; Close stops it and waits for it.
+package inmemory

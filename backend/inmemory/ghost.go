@@ -1,0 +1,53 @@
+package inmemory
+
+// ghost remembers the hashes of the last n keys evicted from the small
+// queue. A key that comes back while still remembered skips probation and
+// enters the main queue directly (S3-FIFO). It holds hashes only, never keys
+// or values. Guarded by the owning shard's mu.
+type ghost struct {
+	ring  []uint64          // FIFO of hashes, allocated on first use
+	head  int               // next slot to overwrite once full
+	size  int               // bound on remembered hashes
+	count map[uint64]uint32 // hash -> occurrences in ring
+}
+
+func (g *ghost) init(size uint32) {
+	g.size = max(int(size), 1)
+}
+
+func (g *ghost) reset() {
+	g.ring = g.ring[:0]
+	g.head = 0
+	clear(g.count)
+}
+
+func (g *ghost) add(h uint64) {
+	if g.count == nil {
+		g.count = make(map[uint64]uint32)
+	}
+	if len(g.ring) < g.size {
+		g.ring = append(g.ring, h)
+	} else {
+		old := g.ring[g.head]
+		if c := g.count[old]; c > 1 {
+			g.count[old] = c - 1
+		} else {
+			delete(g.count, old)
+		}
+		g.ring[g.head] = h
+		g.head++
+		if g.head == g.size {
+			g.head = 0
+		}
+	}
+	g.count[h]++
+}
+
+// remove reports whether h was remembered and forgets it.
+func (g *ghost) remove(h uint64) bool {
+	if _, ok := g.count[h]; !ok {
+		return false
+	}
+	delete(g.count, h)
+	return true
+}

@@ -1,0 +1,247 @@
+package inmemory
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+)
+
+// nilIdx marks the end of a list and an empty free list.
+const nilIdx = ^uint32(0)
+
+// maxFreq caps the per-entry access counter (2 bits of information, as in
+// S3-FIFO): enough to tell one-hit wonders from reused entries.
+const maxFreq = 3
+
+// Queue membership of an entry slot.
+const (
+	qNone  uint8 = iota // free slot
+	qSmall              // probationary FIFO (new keys)
+	qMain               // protected FIFO with reinsertion
+)
+
+// entry is one slot of a shard's arena. Every field except freq is guarded
+// by the shard's mu (written under the write lock, read under either lock);
+// freq is also bumped by readers holding only the read lock, so it is
+// accessed atomically.
+type entry[V any] struct {
+	key        string
+	value      V
+	expire     int64  // deadline on the store's clock; 0 = never
+	prev, next uint32 // queue links (next doubles as the free-list link)
+	freq       uint32 // access counter, 0..maxFreq; atomic
+	queue      uint8  // qNone, qSmall or qMain
+}
+
+// list is an intrusive FIFO over arena slots: new entries enter at head,
+// eviction looks at tail.
+type list struct {
+	head, tail uint32
+	n          uint32
+}
+
+// shard holds a slice of the key space. mu guards everything below it except
+// the atomic counters.
+type shard[V any] struct {
+	mu sync.RWMutex
+	// hits and misses sit on the lock's cache line, which a Get dirties
+	// anyway, so counting costs no extra line transfer.
+	hits, misses atomic.Uint64
+
+	index   map[string]uint32 // key -> slot in entries
+	entries []entry[V]        // arena; freed slots are chained from free
+	free    uint32            // head of the free-slot list
+	small   list              // S3-FIFO small queue
+	main    list              // S3-FIFO main queue
+	ghost   ghost             // hashes of keys recently evicted from small
+	seed    maphash.Seed      // the store's seed, to hash keys for ghost
+	cap     uint32            // hard bound on small.n + main.n
+	smallN  uint32            // target size of the small queue
+
+	// Written under mu, read lock-free by Stats.
+	evictions, expirations atomic.Uint64
+
+	_ [64]byte // keep neighbouring shards' locks off this cache line
+}
+
+func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
+	sh.cap = uint32(capacity)
+	sh.smallN = max(1, sh.cap/10)
+	sh.seed = seed
+	sh.index = make(map[string]uint32)
+	sh.free = nilIdx
+	sh.small = list{head: nilIdx, tail: nilIdx}
+	sh.main = list{head: nilIdx, tail: nilIdx}
+	sh.ghost.init(sh.cap - min(sh.smallN, sh.cap-1))
+}
+
+// reset drops every entry, keeping allocated memory for reuse.
+func (sh *shard[V]) reset() {
+	clear(sh.index)
+	clear(sh.entries) // release keys and values to the GC
+	sh.entries = sh.entries[:0]
+	sh.free = nilIdx
+	sh.small = list{head: nilIdx, tail: nilIdx}
+	sh.main = list{head: nilIdx, tail: nilIdx}
+	sh.ghost.reset()
+}
+
+// set inserts or updates key. Caller holds mu for writing.
+func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) {
+	if i, ok := sh.index[key]; ok {
+		e := &sh.entries[i]
+		e.value = v
+		e.expire = exp
+		if f := atomic.LoadUint32(&e.freq); f < maxFreq {
+			atomic.StoreUint32(&e.freq, f+1)
+		}
+		return
+	}
+	if sh.small.n+sh.main.n >= sh.cap {
+		sh.evict(now())
+	}
+	i := sh.alloc()
+	e := &sh.entries[i]
+	e.key = key
+	e.value = v
+	e.expire = exp
+	atomic.StoreUint32(&e.freq, 0)
+	if sh.ghost.remove(h) {
+		sh.push(&sh.main, i, qMain)
+	} else {
+		sh.push(&sh.small, i, qSmall)
+	}
+	sh.index[key] = i
+}
+
+// alloc returns a free arena slot, growing the arena up to cap.
+func (sh *shard[V]) alloc() uint32 {
+	if i := sh.free; i != nilIdx {
+		sh.free = sh.entries[i].next
+		return i
+	}
+	if len(sh.entries) == cap(sh.entries) {
+		// Grow geometrically but never beyond the shard's bound, so a
+		// full store carries no slack.
+		n := min(max(2*cap(sh.entries), 8), int(sh.cap))
+		grown := make([]entry[V], len(sh.entries), n)
+		copy(grown, sh.entries)
+		sh.entries = grown
+	}
+	sh.entries = append(sh.entries, entry[V]{})
+	return uint32(len(sh.entries) - 1)
+}
+
+// remove unlinks slot i, forgets its key and frees the slot.
+func (sh *shard[V]) remove(i uint32) {
+	e := &sh.entries[i]
+	if e.queue == qSmall {
+		sh.unlink(&sh.small, i)
+	} else {
+		sh.unlink(&sh.main, i)
+	}
+	delete(sh.index, e.key)
+	*e = entry[V]{next: sh.free}
+	sh.free = i
+}
+
+func (sh *shard[V]) push(l *list, i uint32, q uint8) {
+	e := &sh.entries[i]
+	e.queue = q
+	e.prev = nilIdx
+	e.next = l.head
+	if l.head != nilIdx {
+		sh.entries[l.head].prev = i
+	} else {
+		l.tail = i
+	}
+	l.head = i
+	l.n++
+}
+
+func (sh *shard[V]) unlink(l *list, i uint32) {
+	e := &sh.entries[i]
+	if e.prev != nilIdx {
+		sh.entries[e.prev].next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nilIdx {
+		sh.entries[e.next].prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = nilIdx, nilIdx
+	l.n--
+}
+
+// evict removes exactly one entry (if any), following S3-FIFO: the small
+// queue is drained while it is over its share, entries that were reused
+// there graduate to main instead of leaving; main is a FIFO with
+// reinsertion (a CLOCK). Expired entries met on the way leave first.
+func (sh *shard[V]) evict(now int64) {
+	if sh.small.n > 0 && (sh.small.n >= sh.smallN || sh.main.n == 0) {
+		if sh.evictSmall(now) {
+			return
+		}
+	}
+	sh.evictMain(now)
+}
+
+func (sh *shard[V]) evictSmall(now int64) bool {
+	for sh.small.n > 0 {
+		i := sh.small.tail
+		if sh.dropIfExpired(i, now) {
+			return true
+		}
+		e := &sh.entries[i]
+		if atomic.LoadUint32(&e.freq) > 0 {
+			// Reused while probationary: promote.
+			sh.unlink(&sh.small, i)
+			atomic.StoreUint32(&e.freq, 0)
+			sh.push(&sh.main, i, qMain)
+			if sh.main.n > sh.cap-sh.smallN {
+				sh.evictMain(now)
+				return true
+			}
+			continue
+		}
+		sh.ghost.add(maphash.String(sh.seed, e.key))
+		sh.remove(i)
+		sh.evictions.Add(1)
+		return true
+	}
+	return false
+}
+
+func (sh *shard[V]) evictMain(now int64) {
+	for sh.main.n > 0 {
+		i := sh.main.tail
+		if sh.dropIfExpired(i, now) {
+			return
+		}
+		e := &sh.entries[i]
+		if f := atomic.LoadUint32(&e.freq); f > 0 {
+			atomic.StoreUint32(&e.freq, f-1)
+			sh.unlink(&sh.main, i)
+			sh.push(&sh.main, i, qMain)
+			continue
+		}
+		sh.remove(i)
+		sh.evictions.Add(1)
+		return
+	}
+	// main empty: fall back to small (only reachable from evict when small
+	// was under its share).
+	sh.evictSmall(now)
+}
+
+// dropIfExpired removes slot i if its deadline has passed.
+func (sh *shard[V]) dropIfExpired(i uint32, now int64) bool {
+	if e := &sh.entries[i]; e.queue == qNone || e.expire == 0 || e.expire > now {
+		return false
+	}
+	sh.remove(i)
+	sh.expirations.Add(1)
+	return true
+}
