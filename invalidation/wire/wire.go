@@ -1,0 +1,316 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Version is the envelope version this package writes and reads.
+const Version = 1
+
+// Magic starts every envelope. A NUL byte never starts a key an operator
+// types, so anything else is a raw key.
+const Magic = "\x00ivc"
+
+// MaxPayloadBytes bounds the envelopes Decode accepts. Decoding expands a
+// payload into one string header per key, so an absurd payload is refused
+// (ErrTooLarge) instead of being turned into millions of allocations. Raw
+// keys are not limited: they decode to a single string.
+const MaxPayloadBytes = 64 << 20
+
+// Errors returned by Decode, wrapped with the position and what was expected.
+var (
+	// ErrMalformed: the payload starts with Magic but breaks the grammar.
+	ErrMalformed = errors.New("wire: malformed envelope")
+	// ErrUnknownVersion: a well-formed version number other than Version,
+	// written by a newer (or foreign) node.
+	ErrUnknownVersion = errors.New("wire: unknown envelope version")
+	// ErrTooLarge: an envelope longer than MaxPayloadBytes.
+	ErrTooLarge = errors.New("wire: envelope too large")
+)
+
+// Op is one operation: a clear (Keys is ignored when encoding and nil when
+// decoded) or the deletion of Keys.
+type Op struct {
+	Clear bool
+	Keys  []string
+}
+
+// Message is a decoded payload.
+type Message struct {
+	// Version of the envelope; 0 for raw payloads.
+	Version int
+	// Origin is the sending node's id (envelopes only).
+	Origin uint64
+	// Seq is the sender's per-origin sequence number (envelopes only).
+	Seq uint64
+	// Ops in the order they apply.
+	Ops []Op
+	// Raw means the payload had no Magic: Ops holds one Op, a clear for an
+	// empty payload, else the deletion of the payload as one key.
+	Raw bool
+}
+
+// IsEnvelope reports whether payload starts with Magic.
+func IsEnvelope(payload []byte) bool {
+	return len(payload) >= len(Magic) && string(payload[:len(Magic)]) == Magic
+}
+
+// Decode parses one payload. A payload without Magic is a raw key (empty:
+// clear) and never fails. Keys of an envelope share one string allocation.
+// Decode never panics and never retains payload.
+func Decode(payload []byte) (Message, error) {
+	if !IsEnvelope(payload) {
+		if len(payload) == 0 {
+			return Message{Raw: true, Ops: []Op{{Clear: true}}}, nil
+		}
+		return Message{Raw: true, Ops: []Op{{Keys: []string{string(payload)}}}}, nil
+	}
+	if len(payload) > MaxPayloadBytes {
+		return Message{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayloadBytes)
+	}
+	d := decoder{p: payload, i: len(Magic)}
+	v, ok := d.number(9)
+	if !ok {
+		return Message{}, d.fail("version number")
+	}
+	if v != Version {
+		if v == 0 || (d.i < len(d.p) && d.p[d.i] != ' ') {
+			return Message{}, d.fail("version number")
+		}
+		return Message{Version: int(v)}, fmt.Errorf("%w %d (this reader knows %d)", ErrUnknownVersion, v, Version)
+	}
+	m := Message{Version: Version}
+	if !d.byte(' ') {
+		return Message{}, d.fail("space after version")
+	}
+	if m.Origin, ok = d.hex16(); !ok {
+		return Message{}, d.fail("16 lowercase hex digits of origin")
+	}
+	if !d.byte(' ') {
+		return Message{}, d.fail("space after origin")
+	}
+	if m.Seq, ok = d.number(20); !ok {
+		return Message{}, d.fail("sequence number")
+	}
+	for d.i < len(d.p) {
+		if !d.byte(' ') {
+			return Message{}, d.fail("space before operation")
+		}
+		if d.i >= len(d.p) {
+			return Message{}, d.fail("operation")
+		}
+		switch d.p[d.i] {
+		case 'C':
+			d.i++
+			m.Ops = append(m.Ops, Op{Clear: true})
+		case 'D':
+			d.i++
+			var op Op
+			// A key starts with a digit, an operation with a letter.
+			for d.i+1 < len(d.p) && d.p[d.i] == ' ' && isDigit(d.p[d.i+1]) {
+				d.i++
+				n, ok := d.number(20)
+				if !ok || !d.byte(':') {
+					return Message{}, d.fail("key length and ':'")
+				}
+				if n > uint64(len(d.p)-d.i) {
+					return Message{}, d.fail(fmt.Sprintf("%d key bytes", n))
+				}
+				op.Keys = append(op.Keys, d.str(d.i, d.i+int(n)))
+				d.i += int(n)
+			}
+			m.Ops = append(m.Ops, op)
+		default:
+			return Message{}, d.fail("operation C or D")
+		}
+	}
+	return m, nil
+}
+
+// decoder walks an envelope; i is the next unread byte.
+type decoder struct {
+	p []byte
+	i int
+	s string // p as one string, made at the first key
+}
+
+func (d *decoder) fail(expected string) error {
+	return fmt.Errorf("%w: at byte %d: expected %s", ErrMalformed, d.i, expected)
+}
+
+func (d *decoder) byte(c byte) bool {
+	if d.i < len(d.p) && d.p[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// str returns p[from:to] as a substring of one shared copy of p, so a
+// message with many keys costs one allocation for all of them.
+func (d *decoder) str(from, to int) string {
+	if from == to {
+		return ""
+	}
+	if d.s == "" {
+		d.s = string(d.p)
+	}
+	return d.s[from:to]
+}
+
+// number reads a canonical decimal uint64 of at most maxDigits digits.
+func (d *decoder) number(maxDigits int) (uint64, bool) {
+	start := d.i
+	var v uint64
+	for d.i < len(d.p) && isDigit(d.p[d.i]) {
+		if d.i-start == maxDigits {
+			return 0, false
+		}
+		c := uint64(d.p[d.i] - '0')
+		if v > (1<<64-1-c)/10 {
+			return 0, false // overflow
+		}
+		v = v*10 + c
+		d.i++
+	}
+	n := d.i - start
+	if n == 0 || (n > 1 && d.p[start] == '0') {
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) hex16() (uint64, bool) {
+	if len(d.p)-d.i < 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range d.p[d.i : d.i+16] {
+		switch {
+		case isDigit(c):
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	d.i += 16
+	return v, true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// AppendMessage appends the envelope of m to dst and returns the extended
+// buffer. It always writes Version and ignores m.Version and m.Raw; a Clear
+// op's Keys are not written.
+func AppendMessage(dst []byte, m Message) []byte {
+	dst = appendHeader(dst, m.Origin, m.Seq)
+	for _, op := range m.Ops {
+		if op.Clear {
+			dst = append(dst, " C"...)
+			continue
+		}
+		dst = append(dst, " D"...)
+		for _, k := range op.Keys {
+			dst = appendKey(dst, k)
+		}
+	}
+	return dst
+}
+
+func appendHeader(dst []byte, origin, seq uint64) []byte {
+	dst = append(dst, Magic...)
+	dst = strconv.AppendUint(dst, Version, 10)
+	dst = append(dst, ' ')
+	const hexDigits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[origin>>uint(shift)&0xf])
+	}
+	dst = append(dst, ' ')
+	return strconv.AppendUint(dst, seq, 10)
+}
+
+func appendKey(dst []byte, k string) []byte {
+	dst = append(dst, ' ')
+	dst = strconv.AppendUint(dst, uint64(len(k)), 10)
+	dst = append(dst, ':')
+	return append(dst, k...)
+}
+
+// keyLen is len(appendKey(nil, k)).
+func keyLen(k string) int {
+	n := 3 + len(k) // space, at least one digit, colon
+	for l := len(k); l >= 10; l /= 10 {
+		n++
+	}
+	return n
+}
+
+// AppendBatches encodes one logical batch, a clear or a set of keys, as
+// payloads of at most maxBytes each (a key too long for that goes out alone
+// in a larger payload), numbered firstSeq, firstSeq+1, ... from origin.
+// When clear is true the keys are subsumed and not written. An empty batch
+// writes nothing.
+//
+// The payload bytes are appended to buf and the payloads (sub-slices of the
+// returned buffer) to dst; both are returned with the next free sequence
+// number. Reusing dst[:0] and buf[:0] across batches makes steady-state
+// encoding allocation-free.
+func AppendBatches(dst [][]byte, buf []byte, origin, firstSeq uint64, clear bool, keys []string, maxBytes int) ([][]byte, []byte, uint64) {
+	start, n0, seq := len(buf), len(dst), firstSeq
+	switch {
+	case clear:
+		from := len(buf)
+		buf = appendHeader(buf, origin, seq)
+		buf = append(buf, " C"...)
+		dst = append(dst, buf[from:])
+		seq++
+	default:
+		for i := 0; i < len(keys); {
+			from := len(buf)
+			buf = appendHeader(buf, origin, seq)
+			buf = append(buf, " D"...)
+			for first := true; i < len(keys); first = false {
+				if !first && len(buf)-from+keyLen(keys[i]) > maxBytes {
+					break
+				}
+				buf = appendKey(buf, keys[i])
+				i++
+			}
+			dst = append(dst, buf[from:])
+			seq++
+		}
+	}
+	// buf may have moved while growing: re-point every payload into the
+	// final array (they are contiguous from start).
+	off := start
+	for j := n0; j < len(dst); j++ {
+		l := len(dst[j])
+		dst[j] = buf[off : off+l : off+l]
+		off += l
+	}
+	return dst, buf, seq
+}
+
+// Equal reports whether a and b are the same message (nil and empty key
+// lists are equal).
+func Equal(a, b Message) bool {
+	if a.Version != b.Version || a.Origin != b.Origin || a.Seq != b.Seq || a.Raw != b.Raw || len(a.Ops) != len(b.Ops) {
+		return false
+	}
+	for i := range a.Ops {
+		x, y := a.Ops[i], b.Ops[i]
+		if x.Clear != y.Clear || len(x.Keys) != len(y.Keys) {
+			return false
+		}
+		for j := range x.Keys {
+			if x.Keys[j] != y.Keys[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
