@@ -88,7 +88,7 @@ type process struct {
 type launchSpec struct {
 	opts      Options
 	certs     *tlsFiles // shared certificates (cluster); nil = generate if TLS
-	confLines []string  // extra config lines (cluster, sentinel)
+	confLines func(port int) ([]string, error) // extra config lines (cluster, sentinel); nil = none
 	sentinel  bool      // run in sentinel mode (no save/appendonly lines)
 	prefix    string    // temp dir name prefix
 }
@@ -223,7 +223,13 @@ func (s *Server) writeConfig(spec launchSpec) error {
 		}
 		add(append([]string{"user", u.Name, "on", pw}, rules...)...)
 	}
-	lines = append(lines, spec.confLines...)
+	if spec.confLines != nil {
+		extra, err := spec.confLines(s.port)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, extra...)
+	}
 	conf := filepath.Join(s.dir, "redis.conf")
 	if spec.sentinel {
 		conf = filepath.Join(s.dir, "sentinel.conf")

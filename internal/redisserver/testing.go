@@ -14,3 +14,15 @@ func StartT(t testing.TB, opts Options) *Server {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// StartClusterT is StartCluster for tests: it fails the test on error and
+// closes the cluster in t.Cleanup.
+func StartClusterT(t testing.TB, opts ClusterOptions) *Cluster {
+	t.Helper()
+	c, err := StartCluster(opts)
+	if err != nil {
+		t.Fatalf("redisserver.StartCluster: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
