@@ -87,10 +87,10 @@ type process struct {
 // launchSpec is what Start, StartCluster and StartSentinel share.
 type launchSpec struct {
 	opts      Options
-	certs     *tlsFiles // shared certificates (cluster); nil = generate if TLS
+	certs     *tlsFiles                        // shared certificates (cluster); nil = generate if TLS
 	confLines func(port int) ([]string, error) // extra config lines (cluster, sentinel); nil = none
-	sentinel  bool      // run in sentinel mode (no save/appendonly lines)
-	prefix    string    // temp dir name prefix
+	sentinel  bool                             // run in sentinel mode (no save/appendonly lines)
+	prefix    string                           // temp dir name prefix
 }
 
 // Start launches a standalone redis-server on a free loopback port and
