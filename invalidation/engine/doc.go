@@ -1,0 +1,47 @@
+// Package engine is the invalidation protocol between a local cache (the
+// Target) and a broadcast bus (an invalidation.Driver). It owns everything
+// that makes invalidation trustworthy whatever the driver, implementing the
+// rules of DESIGN.md §3:
+//
+//  1. Self-suppression: messages carrying this node's origin id are counted
+//     (Stats.IgnoredOwn) and ignored.
+//  2. At-least-once publish: BroadcastDelete and BroadcastClear only enqueue
+//     into an outbox and never wait on the network. Duplicate pending keys
+//     coalesce and a pending clear subsumes pending keys. One publisher
+//     goroutine keeps this node's messages in order: when it is idle a
+//     broadcast leaves at once; what arrives while a publish is in flight
+//     goes out together in the next one (group commit). A failed publish is
+//     retried with the same sequence numbers, with jittered exponential
+//     backoff between RetryBackoffMin and RetryBackoffMax, for as long as
+//     the engine lives. Flush waits until what was enqueued before it has
+//     been published. Close flushes for at most FlushTimeout; broadcasts
+//     still unsent then are lost: they are counted in
+//     Stats.BroadcastsDropped, logged at error level with the number of
+//     keys, and reported by Close's error (ErrUnsent).
+//  3. Gap = clear: every HandleLinkUp (first subscribe or resubscribe), a
+//     sequence jump from a known origin, an envelope of an unknown version,
+//     a malformed envelope and a lapse of liveness (rule 4) count as a gap
+//     (Stats.Gaps); with GapStrategy "clear" the engine calls
+//     Target.InvalidateAll before the node serves again. Duplicates
+//     (seq <= last seen) are applied again, harmlessly. The per-origin table
+//     is bounded (MaxOrigins) so garbage cannot grow memory.
+//  4. Bounded staleness: Serving is a single atomic load. With MaxStaleness
+//     > 0 the node serves only while its subscription was proven alive
+//     (HandleLinkUp or HandleAlive) within MaxStaleness; a timer reset by
+//     each proof turns serving off at the deadline, so the hot path reads no
+//     clock. After a link-down or a lapse, serving resumes only after the
+//     link is proven alive again and, with GapStrategy "clear", the cache was
+//     cleared. The engine asks the driver for a ping every MaxStaleness/4
+//     (at least MinPingInterval). MaxStaleness 0 disables the bound: Serving
+//     is always true.
+//  5. The Target is called synchronously on the driver's subscription
+//     goroutine, before the message counts as applied, so the cache's
+//     race-safe loads see every invalidation.
+//  6. The engine publishes only what Broadcast* queued.
+//  7. Any payload is a valid message, a raw key (no magic prefix; empty
+//     means clear), or counted in Stats.Malformed and logged at warn level;
+//     parsing is total, nothing panics.
+//
+// The Target must not call Close from inside InvalidateKeys/InvalidateAll
+// (Close waits for the subscription goroutine that is running the call).
+package engine

@@ -1,0 +1,532 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+)
+
+// Errors of the engine.
+var (
+	// ErrClosed is returned by Broadcast*, Flush and WaitLinkUp after Close.
+	ErrClosed = errors.New("engine: closed")
+	// ErrUnsent is wrapped by Close's error when queued broadcasts could not
+	// be published within FlushTimeout and were dropped.
+	ErrUnsent = errors.New("engine: queued invalidations not published before close")
+)
+
+const (
+	// MinPingInterval bounds the ping interval the engine asks the driver
+	// for, so a tiny MaxStaleness does not turn into a ping storm.
+	MinPingInterval = 20 * time.Millisecond
+	// MaxOrigins bounds the per-origin sequence table. Past it the quarter
+	// least recently heard from is forgotten (their next message sets a new
+	// baseline), so well-formed garbage with random origins cannot grow
+	// memory.
+	MaxOrigins = 4096
+)
+
+// Target is the local cache the engine invalidates. Both methods are called
+// on the driver's subscription goroutine, one call at a time, and must
+// return quickly; keys is only valid during the call.
+type Target interface {
+	// InvalidateKeys drops local copies of keys a peer changed.
+	InvalidateKeys(keys []string)
+	// InvalidateAll drops the whole local cache (a peer's clear, or a gap).
+	InvalidateAll()
+}
+
+// Config configures an Engine. Zero durations and sizes take the defaults of
+// package config; negative values are errors.
+type Config struct {
+	// Driver is the bus; required. The engine never closes it.
+	Driver invalidation.Driver
+	// Logger receives warnings and errors; nil means silent.
+	Logger *slog.Logger
+	// MaxStaleness bounds how long the node serves without proof that its
+	// subscription is alive; 0 disables the bound (Serving always true).
+	MaxStaleness time.Duration
+	// GapStrategy is config.GapClear ("clear", the default when empty) or
+	// config.GapNone ("none").
+	GapStrategy string
+	// RetryBackoffMin and RetryBackoffMax bound the jittered, doubling delay
+	// between publish retries.
+	RetryBackoffMin, RetryBackoffMax time.Duration
+	// MaxMessageBytes is the size batches are split below.
+	MaxMessageBytes int
+	// FlushTimeout bounds how long Close waits for queued broadcasts.
+	FlushTimeout time.Duration
+}
+
+func (c *Config) resolve() error {
+	bad := func(field, why string) error {
+		return fmt.Errorf("engine: %s %s: %w", field, why, config.ErrInvalidConfig)
+	}
+	switch {
+	case c.Driver == nil:
+		return bad("Driver", "is nil")
+	case c.MaxStaleness < 0:
+		return bad("MaxStaleness", "is negative")
+	case c.RetryBackoffMin < 0:
+		return bad("RetryBackoffMin", "is negative")
+	case c.RetryBackoffMax < 0:
+		return bad("RetryBackoffMax", "is negative")
+	case c.MaxMessageBytes < 0:
+		return bad("MaxMessageBytes", "is negative")
+	case c.FlushTimeout < 0:
+		return bad("FlushTimeout", "is negative")
+	}
+	if c.GapStrategy == "" {
+		c.GapStrategy = config.GapClear
+	}
+	if c.GapStrategy != config.GapClear && c.GapStrategy != config.GapNone {
+		return bad("GapStrategy", fmt.Sprintf("is %q, want %q or %q", c.GapStrategy, config.GapClear, config.GapNone))
+	}
+	if c.RetryBackoffMin == 0 {
+		c.RetryBackoffMin = config.DefaultRetryBackoffMin
+	}
+	if c.RetryBackoffMax == 0 {
+		c.RetryBackoffMax = max(config.DefaultRetryBackoffMax, c.RetryBackoffMin)
+	}
+	if c.RetryBackoffMax < c.RetryBackoffMin {
+		return bad("RetryBackoffMax", "is below RetryBackoffMin")
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = config.DefaultMaxMessageBytes
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = config.DefaultFlushTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Stats is a snapshot of an engine's counters.
+type Stats struct {
+	BroadcastsQueued  uint64 // keys and clears requested through Broadcast*
+	KeysSent          uint64 // keys in published messages (after coalescing)
+	ClearsSent        uint64 // clears published
+	MessagesSent      uint64 // payloads published
+	PublishRetries    uint64 // publish attempts after a failure
+	PublishFailures   uint64 // errors returned by the driver's Publish
+	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+
+	MessagesReceived uint64 // payloads delivered by the subscription
+	MessagesApplied  uint64 // envelopes and raw payloads applied to the Target
+	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
+	RawKeys          uint64 // raw payloads (a key, or empty = clear)
+	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
+	ClearsOnGap      uint64 // InvalidateAll calls because of a gap
+
+	OutboxDepth int           // keys (a clear counts 1) queued or being published
+	LinkUp      bool          // the subscription is established
+	Serving     bool          // Serving() at the time of the snapshot
+	LastAlive   time.Time     // last proof of a live subscription (zero: never)
+	SinceAlive  time.Duration // time since LastAlive (0 when never)
+}
+
+// counters are updated atomically from the caller, publisher and
+// subscription goroutines.
+type counters struct {
+	queued, keysSent, clearsSent, msgsSent, retries, failures, dropped atomic.Uint64
+	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap   atomic.Uint64
+}
+
+// originState is what the engine remembers of one peer.
+type originState struct {
+	seq  uint64 // highest sequence number seen since the last (re)subscribe
+	seen uint64 // value of Engine.tick when last heard from, for eviction
+}
+
+// Engine runs the invalidation protocol for one node. Create it with New.
+type Engine struct {
+	cfg    Config
+	target Target
+	log    *slog.Logger
+	id     uint64
+
+	// mu guards the outbox fields below it.
+	mu           sync.Mutex
+	pendingKeys  []string            // queued keys in arrival order, no duplicates
+	pendingSet   map[string]struct{} // the set of pendingKeys
+	pendingClear bool                // a clear is queued; it subsumes keys
+	inflight     int                 // keys (clear = 1) of the batch being published
+	enqGen       uint64              // bumped by every Broadcast* that queued something
+	doneGen      uint64              // every enqueue with generation <= doneGen was published
+	progress     chan struct{}       // closed and replaced when doneGen advances or the loop stops
+	closed       bool                // Close was called: Broadcast* fail
+	loopStopped  bool                // the publisher exited: Flush cannot progress
+
+	wake      chan struct{} // capacity 1: the outbox has work
+	pubCtx    context.Context
+	pubCancel context.CancelFunc // stops the publisher (and its in-flight Publish)
+	loopDone  chan struct{}      // closed when the publisher exited
+	closeDone chan struct{}      // closed when Close finished
+	linked    chan struct{}      // closed at the first HandleLinkUp
+	linkOnce  sync.Once
+
+	sub invalidation.Subscription
+
+	// Owned by the subscription goroutine (the driver serializes Handler
+	// calls): per-origin sequence tracking.
+	origins map[uint64]originState
+	tick    uint64
+
+	serving   atomic.Bool  // the hot-path answer of Serving
+	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
+	linkUpNow atomic.Bool  // mirror of linkUp for Stats
+
+	// liveMu guards the liveness fields below and serializes the expiry
+	// timer against proofs of life.
+	liveMu      sync.Mutex
+	linkUp      bool        // between HandleLinkUp and HandleLinkDown
+	expired     bool        // liveness lapsed since the last proof: clear before serving
+	liveStopped bool        // Close stopped the timer; never re-arm it
+	timer       *time.Timer // fires at lastAlive + MaxStaleness
+
+	st counters
+}
+
+// New validates cfg, subscribes to cfg.Driver (without waiting for the
+// link: see WaitLinkUp) and starts the publisher goroutine.
+func New(cfg Config, t Target) (*Engine, error) {
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("engine: Target is nil: %w", config.ErrInvalidConfig)
+	}
+	e := &Engine{
+		cfg:        cfg,
+		target:     t,
+		log:        cfg.Logger,
+		id:         rand.Uint64(),
+		pendingSet: map[string]struct{}{},
+		progress:   make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		loopDone:   make(chan struct{}),
+		closeDone:  make(chan struct{}),
+		linked:     make(chan struct{}),
+		origins:    map[uint64]originState{},
+	}
+	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
+	var opts invalidation.SubscribeOptions
+	if cfg.MaxStaleness > 0 {
+		e.timer = time.AfterFunc(time.Hour, e.expire)
+		e.timer.Stop()
+		opts.PingInterval = max(cfg.MaxStaleness/4, MinPingInterval)
+	} else {
+		e.serving.Store(true)
+	}
+	sub, err := cfg.Driver.Subscribe(handler{e}, opts)
+	if err != nil {
+		e.pubCancel()
+		return nil, fmt.Errorf("engine: subscribe: %w", err)
+	}
+	e.sub = sub
+	go e.publishLoop()
+	return e, nil
+}
+
+// NodeID is this node's random origin id, carried by its messages.
+func (e *Engine) NodeID() uint64 { return e.id }
+
+// Serving reports whether the node may serve cached values: always with
+// MaxStaleness 0, else only while the subscription was proven alive within
+// MaxStaleness and any needed clear has run. One atomic load.
+func (e *Engine) Serving() bool { return e.serving.Load() }
+
+// WaitLinkUp returns nil once the subscription has been established at
+// least once, ctx's error when ctx ends first, ErrClosed after Close.
+func (e *Engine) WaitLinkUp(ctx context.Context) error {
+	select {
+	case <-e.linked:
+		return nil
+	case <-e.pubCtx.Done():
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("engine: waiting for the subscription: %w", ctx.Err())
+	}
+}
+
+// BroadcastDelete queues the invalidation of keys on every peer. It never
+// blocks on the network; keys already queued coalesce. It fails only with
+// ErrClosed.
+func (e *Engine) BroadcastDelete(keys ...string) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	if len(keys) == 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	if !e.pendingClear {
+		for _, k := range keys {
+			if _, dup := e.pendingSet[k]; !dup {
+				e.pendingSet[k] = struct{}{}
+				e.pendingKeys = append(e.pendingKeys, k)
+			}
+		}
+	}
+	e.enqGen++
+	e.mu.Unlock()
+	e.st.queued.Add(uint64(len(keys)))
+	e.kick()
+	return nil
+}
+
+// BroadcastClear queues a clear of every peer's cache; it subsumes the keys
+// queued before it. It never blocks on the network and fails only with
+// ErrClosed.
+func (e *Engine) BroadcastClear() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.pendingClear = true
+	clear(e.pendingSet)
+	e.pendingKeys = e.pendingKeys[:0]
+	e.enqGen++
+	e.mu.Unlock()
+	e.st.queued.Add(1)
+	e.kick()
+	return nil
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every broadcast queued before the call has been
+// published. It returns ctx's error (wrapped) if ctx ends first, and
+// ErrClosed if the engine stopped with those broadcasts unsent.
+func (e *Engine) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	target := e.enqGen
+	for e.doneGen < target {
+		if e.loopStopped {
+			e.mu.Unlock()
+			return ErrClosed
+		}
+		ch := e.progress
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("engine: flush: %w", ctx.Err())
+		}
+		e.mu.Lock()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// advance records that generation gen was published (or, with stopped,
+// that the publisher exited) and wakes Flush waiters.
+func (e *Engine) advance(gen uint64, stopped bool) {
+	e.mu.Lock()
+	if stopped {
+		e.loopStopped = true // inflight stays counted: Close reports it dropped
+	} else {
+		e.doneGen, e.inflight = gen, 0
+	}
+	close(e.progress)
+	e.progress = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// publishLoop is the single publisher: it takes everything pending as one
+// batch, publishes it (retrying until it succeeds or the engine stops) and
+// repeats while there is work, so broadcasts arriving during a publish are
+// group-committed into the next batch.
+func (e *Engine) publishLoop() {
+	defer close(e.loopDone)
+	var (
+		keys     []string // the batch taken from the outbox; swapped with pendingKeys
+		payloads [][]byte // reused between batches (each is published before the next is encoded)
+		buf      []byte
+		seq      uint64 = 1
+	)
+	for {
+		select {
+		case <-e.pubCtx.Done():
+			e.advance(0, true)
+			return
+		case <-e.wake:
+		}
+		for {
+			e.mu.Lock()
+			if !e.pendingClear && len(e.pendingKeys) == 0 {
+				e.mu.Unlock()
+				break
+			}
+			clearAll, gen := e.pendingClear, e.enqGen
+			keys, e.pendingKeys = e.pendingKeys, keys[:0]
+			clear(e.pendingSet)
+			e.pendingClear = false
+			e.inflight = len(keys)
+			if clearAll {
+				e.inflight = 1
+			}
+			e.mu.Unlock()
+
+			var next uint64
+			payloads, buf, next = wire.AppendBatches(payloads[:0], buf[:0], e.id, seq, clearAll, keys, e.cfg.MaxMessageBytes)
+			if !e.publish(payloads, len(keys)) {
+				e.advance(0, true)
+				return
+			}
+			seq = next
+			if clearAll {
+				e.st.clearsSent.Add(1)
+			} else {
+				e.st.keysSent.Add(uint64(len(keys)))
+			}
+			e.st.msgsSent.Add(uint64(len(payloads)))
+			clear(keys) // drop references to the callers' strings
+			e.advance(gen, false)
+		}
+	}
+}
+
+// publish sends payloads until the driver accepts them, keeping their
+// sequence numbers across retries. It returns false when the engine stops
+// first.
+func (e *Engine) publish(payloads [][]byte, nkeys int) bool {
+	backoff := e.cfg.RetryBackoffMin
+	var timer *time.Timer
+	for attempt := 1; ; attempt++ {
+		err := e.cfg.Driver.Publish(e.pubCtx, payloads)
+		if err == nil {
+			if attempt > 1 {
+				e.log.Info("engine: publish recovered", "attempts", attempt)
+			}
+			return true
+		}
+		if e.pubCtx.Err() != nil {
+			return false
+		}
+		e.st.failures.Add(1)
+		if attempt == 1 {
+			e.log.Warn("engine: publish failed; retrying with backoff", "err", err, "messages", len(payloads), "keys", nkeys)
+		} else {
+			e.log.Debug("engine: publish retry failed", "err", err, "attempt", attempt)
+		}
+		// Jitter in [backoff/2, backoff) spreads the retries of many nodes.
+		d := backoff/2 + rand.N(backoff/2+1)
+		if timer == nil {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-timer.C:
+		case <-e.pubCtx.Done():
+			return false
+		}
+		e.st.retries.Add(1)
+		backoff = min(2*backoff, e.cfg.RetryBackoffMax)
+	}
+}
+
+// Close flushes queued broadcasts for at most FlushTimeout, stops the
+// publisher and the liveness timer, closes the subscription (not the
+// driver) and waits for its goroutines. Broadcasts still unsent are counted
+// in Stats.BroadcastsDropped, logged at error level and reported as an error
+// wrapping ErrUnsent. Close is idempotent; later calls return nil.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		<-e.closeDone
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	defer close(e.closeDone)
+
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.FlushTimeout)
+	flushErr := e.Flush(ctx)
+	cancel()
+	e.pubCancel()
+	<-e.loopDone
+
+	e.mu.Lock()
+	dropped := len(e.pendingKeys) + e.inflight
+	if e.pendingClear {
+		dropped++
+	}
+	e.mu.Unlock()
+
+	e.liveMu.Lock()
+	e.liveStopped = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.liveMu.Unlock()
+	subErr := e.sub.Close()
+
+	var err error
+	if dropped > 0 {
+		e.st.dropped.Add(uint64(dropped))
+		e.log.Error("engine: closed with unpublished invalidations; peers may keep stale entries", "keys", dropped, "err", flushErr)
+		err = fmt.Errorf("%w: %d keys (%v)", ErrUnsent, dropped, flushErr)
+	}
+	if subErr != nil {
+		err = errors.Join(err, fmt.Errorf("engine: close subscription: %w", subErr))
+	}
+	return err
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	depth := len(e.pendingKeys) + e.inflight
+	if e.pendingClear {
+		depth++
+	}
+	e.mu.Unlock()
+	s := Stats{
+		BroadcastsQueued:  e.st.queued.Load(),
+		KeysSent:          e.st.keysSent.Load(),
+		ClearsSent:        e.st.clearsSent.Load(),
+		MessagesSent:      e.st.msgsSent.Load(),
+		PublishRetries:    e.st.retries.Load(),
+		PublishFailures:   e.st.failures.Load(),
+		BroadcastsDropped: e.st.dropped.Load(),
+		MessagesReceived:  e.st.received.Load(),
+		MessagesApplied:   e.st.applied.Load(),
+		IgnoredOwn:        e.st.ignoredOwn.Load(),
+		RawKeys:           e.st.raw.Load(),
+		Malformed:         e.st.malformed.Load(),
+		Gaps:              e.st.gaps.Load(),
+		ClearsOnGap:       e.st.clearsOnGap.Load(),
+		OutboxDepth:       depth,
+		LinkUp:            e.linkUpNow.Load(),
+		Serving:           e.serving.Load(),
+	}
+	if ns := e.lastAlive.Load(); ns != 0 {
+		s.LastAlive = time.Unix(0, ns)
+		s.SinceAlive = time.Since(s.LastAlive)
+	}
+	return s
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+)
+
+// handler is the engine's invalidation.Handler, kept unexported so the
+// Engine's API does not expose the driver callbacks.
+type handler struct{ e *Engine }
+
+var _ invalidation.Handler = handler{}
+
+// HandleMessage applies one payload: rules 1, 3 and 7.
+func (h handler) HandleMessage(payload []byte) {
+	e := h.e
+	e.st.received.Add(1)
+	m, err := wire.Decode(payload)
+	switch {
+	case errors.Is(err, wire.ErrUnknownVersion):
+		e.gap("message of an unknown wire version", err)
+		return
+	case err != nil:
+		// It claimed to be ours, so it may have carried invalidations.
+		e.st.malformed.Add(1)
+		e.gap("malformed envelope", err)
+		return
+	case m.Raw:
+		e.st.raw.Add(1)
+	case m.Origin == e.id:
+		e.st.ignoredOwn.Add(1)
+		return
+	default:
+		e.track(m.Origin, m.Seq)
+	}
+	for _, op := range m.Ops {
+		if op.Clear {
+			e.target.InvalidateAll()
+		} else if len(op.Keys) > 0 {
+			e.target.InvalidateKeys(op.Keys)
+		}
+	}
+	e.st.applied.Add(1)
+}
+
+// track records seq from origin and declares a gap on a jump. The first
+// message from an origin since the last (re)subscribe sets its baseline;
+// seq <= last is a duplicate (a retried publish) and not a gap.
+func (e *Engine) track(origin, seq uint64) {
+	e.tick++
+	st, known := e.origins[origin]
+	if known && seq > st.seq && seq-st.seq > 1 {
+		e.gap("sequence gap", nil, "origin", origin, "last", st.seq, "seq", seq)
+	}
+	if !known && len(e.origins) >= MaxOrigins {
+		e.evictOrigins()
+	}
+	if !known || seq > st.seq {
+		st.seq = seq
+	}
+	st.seen = e.tick
+	e.origins[origin] = st
+}
+
+// evictOrigins forgets the quarter of origins least recently heard from.
+func (e *Engine) evictOrigins() {
+	seen := make([]uint64, 0, len(e.origins))
+	for _, st := range e.origins {
+		seen = append(seen, st.seen)
+	}
+	slices.Sort(seen)
+	cutoff := seen[len(seen)/4]
+	for o, st := range e.origins {
+		if st.seen <= cutoff {
+			delete(e.origins, o)
+		}
+	}
+}
+
+// gap handles a possible loss of messages (rule 3).
+func (e *Engine) gap(reason string, err error, attrs ...any) {
+	e.st.gaps.Add(1)
+	cleared := e.cfg.GapStrategy == config.GapClear
+	if cleared {
+		e.target.InvalidateAll()
+		e.st.clearsOnGap.Add(1)
+	}
+	attrs = append(attrs, "reason", reason, "cleared", cleared)
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	e.log.Warn("engine: invalidations may have been missed", attrs...)
+}
+
+// HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap;
+// sequence baselines restart.
+func (h handler) HandleLinkUp() {
+	e := h.e
+	clear(e.origins)
+	e.gap("subscription (re)established", nil)
+	e.liveMu.Lock()
+	e.linkUp, e.expired = true, false
+	e.liveMu.Unlock()
+	e.linkUpNow.Store(true)
+	e.alive()
+	e.linkOnce.Do(func() { close(e.linked) })
+}
+
+// HandleLinkDown stops serving at once when the staleness bound is on: the
+// node knows it is missing messages.
+func (h handler) HandleLinkDown(err error) {
+	e := h.e
+	e.liveMu.Lock()
+	e.linkUp = false
+	if e.timer != nil {
+		e.expired = true
+		e.serving.Store(false)
+		e.timer.Stop()
+	}
+	e.liveMu.Unlock()
+	e.linkUpNow.Store(false)
+	e.log.Warn("engine: subscription lost", "err", err)
+}
+
+// HandleAlive is a proof that the subscription path works now.
+func (h handler) HandleAlive() { h.e.alive() }
+
+// alive records a proof of life and (re)arms the staleness deadline. After a
+// lapse it clears (strategy "clear") before serving again.
+func (e *Engine) alive() {
+	e.lastAlive.Store(time.Now().UnixNano())
+	if e.timer == nil {
+		return
+	}
+	e.liveMu.Lock()
+	up, lapsed := e.linkUp, e.expired
+	e.liveMu.Unlock()
+	if !up {
+		return
+	}
+	if lapsed {
+		e.gap("subscription was not proven alive within MaxStaleness", nil)
+	}
+	e.liveMu.Lock()
+	if e.linkUp && !e.liveStopped {
+		e.expired = false
+		e.serving.Store(true)
+		e.timer.Reset(e.cfg.MaxStaleness)
+	}
+	e.liveMu.Unlock()
+}
+
+// expire runs on the timer goroutine at the staleness deadline. A proof of
+// life that raced with the timer wins.
+func (e *Engine) expire() {
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if time.Since(time.Unix(0, e.lastAlive.Load())) < e.cfg.MaxStaleness || !e.serving.Load() {
+		return
+	}
+	e.serving.Store(false)
+	e.expired = true
+	e.log.Warn("engine: subscription not proven alive within MaxStaleness; not serving cached values", "maxStaleness", e.cfg.MaxStaleness)
+}
