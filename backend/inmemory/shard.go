@@ -47,15 +47,15 @@ type shard[V any] struct {
 	// anyway, so counting costs no extra line transfer.
 	hits, misses atomic.Uint64
 
-	index   table             // key hash -> slot in entries
-	entries []entry[V]        // arena; freed slots are chained from free
-	free    uint32            // head of the free-slot list
-	small   list              // S3-FIFO small queue
-	main    list              // S3-FIFO main queue
-	ghost   ghost             // hashes of keys recently evicted from small
-	seed    maphash.Seed      // the store's seed, to hash keys for ghost
-	cap     uint32            // hard bound on small.n + main.n
-	smallN  uint32            // target size of the small queue
+	index   table        // key hash -> slot in entries
+	entries []entry[V]   // arena; freed slots are chained from free
+	free    uint32       // head of the free-slot list
+	small   list         // S3-FIFO small queue
+	main    list         // S3-FIFO main queue
+	ghost   ghost        // hashes of keys recently evicted from small
+	seed    maphash.Seed // the store's seed, to hash keys for ghost
+	cap     uint32       // hard bound on small.n + main.n
+	smallN  uint32       // target size of the small queue
 
 	// Written under mu, read lock-free by Stats.
 	evictions, expirations atomic.Uint64
