@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	invacache "github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/backend/option"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+	"github.com/redis/go-redis/v9"
+)
+
+type benchOptions struct {
+	samples   int
+	keys      int
+	rawKeys   int
+	timeout   time.Duration
+	plot      string
+	quiet     bool
+	keyPrefix string
+}
+
+func benchCommand() command {
+	return command{
+		name:    "bench",
+		summary: "measure propagation latency and invalidation throughput against a Redis",
+		usage:   "[--redis ADDR] [--samples N] [--keys N] [--plot FILE.svg]",
+		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+			cf := addCommonFlags(fs, "Redis `address` (host:port) (default \"localhost:6379\"); the default channel is \"invacache:bench\", not the caches' channel")
+			var o benchOptions
+			fs.IntVar(&o.samples, "samples", 2000, "latency samples per measurement")
+			fs.IntVar(&o.keys, "keys", 100_000, "keys invalidated in the group-commit throughput run")
+			fs.IntVar(&o.rawKeys, "raw-keys", 20_000, "keys in the one-PUBLISH-per-key throughput run")
+			fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up on one sample (or a throughput run's tail) after this long")
+			fs.StringVar(&o.plot, "plot", "", "write the latency histogram to this `file` (.svg)")
+			fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
+			o.keyPrefix = "invacache-bench:"
+			return func(ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				if o.samples < 1 || o.keys < 1 || o.rawKeys < 1 || o.timeout <= 0 {
+					return usagef("--samples, --keys, --raw-keys and --timeout must be positive")
+				}
+				if o.plot != "" && !strings.HasSuffix(strings.ToLower(o.plot), ".svg") {
+					return usagef("--plot: %q: only .svg is supported", o.plot)
+				}
+				chSet := false
+				fs.Visit(func(f *flag.Flag) { chSet = chSet || f.Name == "channel" })
+				s, err := cf.resolve()
+				if err != nil {
+					return err
+				}
+				s = s.withDefaultAddress()
+				if !chSet {
+					s.redis.Channel = "invacache:bench"
+				}
+				return runBench(ctx, e, s, o)
+			}
+		},
+	}
+}
+
+// progress draws a one-line progress bar on w (stderr), redrawn in place.
+type progress struct {
+	w     io.Writer
+	label string
+	total int
+	last  int // last percentage drawn
+}
+
+func (p *progress) update(done int) {
+	if p == nil || p.w == nil {
+		return
+	}
+	pct := 100 * done / p.total
+	if pct == p.last && done != p.total {
+		return
+	}
+	p.last = pct
+	bar := strings.Repeat("#", pct/5) + strings.Repeat(".", 20-pct/5)
+	fmt.Fprintf(p.w, "\r%-34s [%s] %3d%%", p.label, bar, pct)
+	if done == p.total {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (e *env) progress(o benchOptions, label string, total int) *progress {
+	if o.quiet {
+		return nil
+	}
+	return &progress{w: e.stderr, label: label, total: total, last: -1}
+}
+
+// benchNode is a cache with a tapped driver; the tap reports each key the
+// node dropped on a peer's message.
+type benchNode struct {
+	cache  invacache.Cache[int]
+	driver invalidation.Driver
+	tap    *tap
+}
+
+func openBenchNode(s settings, onDropped func([]string, time.Time)) (*benchNode, error) {
+	r := s.redis
+	d, err := invalidation.Open(invalidation.Spec{Type: "redis", Typed: &r, Logger: discardLogger()})
+	if err != nil {
+		return nil, err
+	}
+	t := newTap(d, onDropped)
+	cfg := s.cache
+	cfg.Logger = discardLogger()
+	inv := config.InvalidationConfig{}
+	if s.cache.Invalidation != nil {
+		inv = *s.cache.Invalidation
+	}
+	inv.Type, inv.DriverConfig, inv.Redis, inv.Driver = "", nil, nil, t
+	cfg.Invalidation = &inv
+	c, err := invacache.NewCache[int](cfg)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return &benchNode{cache: c, driver: d, tap: t}, nil
+}
+
+func (n *benchNode) close() {
+	n.cache.Close()
+	n.driver.Close()
+}
+
+// benchResult is what runBench measured.
+type benchResult struct {
+	cacheLat, rawLat   []time.Duration
+	lost               int
+	groupKeysPerSec    float64
+	groupMessages      uint64
+	perKeyKeysPerSec   float64
+	perKeyElapsed      time.Duration
+	groupCommitElapsed time.Duration
+}
+
+func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
+	quietRedisLog(discardLogger())
+	client, err := connect(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	// B's tap forwards dropped keys to whoever waits (latency) and counts
+	// them (throughput).
+	var (
+		waitMu  sync.Mutex
+		waitKey string         // guarded by waitMu
+		waitCh  chan time.Time // guarded by waitMu
+		dropped atomic.Uint64  // keys dropped on B with the throughput prefix
+	)
+	tpPrefix := o.keyPrefix + "tp:"
+	onDropped := func(keys []string, at time.Time) {
+		var n uint64
+		waitMu.Lock()
+		for _, k := range keys {
+			if strings.HasPrefix(k, tpPrefix) {
+				n++
+			} else if k == waitKey && waitCh != nil {
+				waitCh <- at
+				waitCh = nil
+			}
+		}
+		waitMu.Unlock()
+		dropped.Add(n)
+	}
+	a, err := openBenchNode(s, nil)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	b, err := openBenchNode(s, onDropped)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	wctx, cancel := context.WithTimeout(ctx, o.timeout)
+	errA, errB := a.tap.waitUp(wctx), b.tap.waitUp(wctx)
+	cancel()
+	if errA != nil || errB != nil {
+		return fmt.Errorf("cannot reach Redis at %s: subscription not established within %v", s.addrString(), o.timeout)
+	}
+
+	w := e.stdout
+	fmt.Fprintf(w, "invacache bench: Redis at %s, channel %q\n", s.addrString(), s.redis.Channel)
+	var res benchResult
+
+	// 1. One-way propagation through the library: Delete with broadcast on A
+	// until B's handler has dropped the key.
+	pr := e.progress(o, "latency: Delete+broadcast A→B", o.samples)
+	for i := 0; i < o.samples; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		key := o.keyPrefix + "lat:" + strconv.Itoa(i)
+		if err := b.cache.Set(key, i); err != nil {
+			return err
+		}
+		ch := make(chan time.Time, 1)
+		waitMu.Lock()
+		waitKey, waitCh = key, ch
+		waitMu.Unlock()
+		t0 := time.Now()
+		if err := a.cache.Delete(key, option.WithDeleteInvalidation()); err != nil {
+			return err
+		}
+		select {
+		case t1 := <-ch:
+			res.cacheLat = append(res.cacheLat, t1.Sub(t0))
+			if _, err := b.cache.Get(key); !errors.Is(err, invacache.ErrNotFound) {
+				return fmt.Errorf("node B still holds %q after its handler ran (err %v)", key, err)
+			}
+		case <-time.After(o.timeout):
+			res.lost++
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		waitMu.Lock()
+		waitCh = nil
+		waitMu.Unlock()
+		pr.update(i + 1)
+	}
+
+	// 2. Raw PUBLISH → receive on a go-redis subscriber, the floor.
+	rawLat, err := benchRaw(ctx, e, client, s.redis.Channel+":raw", o)
+	if err != nil {
+		return redisError(s.addrString(), err)
+	}
+	res.rawLat = rawLat
+
+	// 3. Throughput with group commit: A enqueues Delete broadcasts as fast
+	// as it can; the outbox packs what accumulates during a publish into the
+	// next message.
+	pr = e.progress(o, "throughput: group commit", o.keys)
+	msgs0 := a.tap.sent.Load()
+	t0 := time.Now()
+	for i := 0; i < o.keys; i++ {
+		if err := a.cache.Delete(tpPrefix+strconv.Itoa(i), option.WithDeleteInvalidation()); err != nil {
+			return err
+		}
+	}
+	if err := waitCount(ctx, &dropped, uint64(o.keys), o.timeout+time.Duration(o.keys)*time.Microsecond, pr); err != nil {
+		return fmt.Errorf("group commit run: %w", err)
+	}
+	res.groupCommitElapsed = time.Since(t0)
+	res.groupKeysPerSec = float64(o.keys) / res.groupCommitElapsed.Seconds()
+	res.groupMessages = a.tap.sent.Load() - msgs0
+
+	// 4. One PUBLISH per key (raw payloads, one round trip each), received
+	// and applied by B.
+	pr = e.progress(o, "throughput: one PUBLISH per key", o.rawKeys)
+	dropped.Store(0)
+	t0 = time.Now()
+	for i := 0; i < o.rawKeys; i++ {
+		if err := client.Publish(ctx, s.redis.Channel, tpPrefix+"raw:"+strconv.Itoa(i)).Err(); err != nil {
+			return redisError(s.addrString(), err)
+		}
+	}
+	if err := waitCount(ctx, &dropped, uint64(o.rawKeys), o.timeout+time.Duration(o.rawKeys)*10*time.Microsecond, pr); err != nil {
+		return fmt.Errorf("one-PUBLISH-per-key run: %w", err)
+	}
+	res.perKeyElapsed = time.Since(t0)
+	res.perKeyKeysPerSec = float64(o.rawKeys) / res.perKeyElapsed.Seconds()
+
+	printBench(w, o, res)
+	if o.plot != "" {
+		f, err := os.Create(o.plot)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		werr := writeHistogramSVG(f, "Invalidation propagation latency (one-way)", []series{
+			{name: "Delete+broadcast on A → dropped on B", color: "#1f77b4", values: res.cacheLat},
+			{name: "raw PUBLISH → subscriber received", color: "#ff7f0e", values: res.rawLat},
+		})
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("plot: %w", werr)
+		}
+		fmt.Fprintf(w, "latency histogram written to %s\n", o.plot)
+	}
+	return nil
+}
+
+// benchRaw measures PUBLISH → receive on a plain go-redis subscriber.
+func benchRaw(ctx context.Context, e *env, client redis.UniversalClient, channel string, o benchOptions) ([]time.Duration, error) {
+	sub := client.Subscribe(ctx, channel)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
+		return nil, err
+	}
+	pr := e.progress(o, "latency: raw PUBLISH→receive", o.samples)
+	out := make([]time.Duration, 0, o.samples)
+	for i := 0; i < o.samples; i++ {
+		t0 := time.Now()
+		if err := client.Publish(ctx, channel, "x").Err(); err != nil {
+			return nil, err
+		}
+		rctx, cancel := context.WithTimeout(ctx, o.timeout)
+		_, err := sub.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+		pr.update(i + 1)
+	}
+	return out, nil
+}
+
+// waitCount polls until c reaches want, with a deadline.
+func waitCount(ctx context.Context, c *atomic.Uint64, want uint64, timeout time.Duration, pr *progress) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got := c.Load()
+		pr.update(int(min(got, want)))
+		if got >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d keys arrived within %v", got, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func printBench(w io.Writer, o benchOptions, r benchResult) {
+	fmt.Fprintf(w, "\npropagation latency, one way (%d samples each):\n", o.samples)
+	fmt.Fprintf(w, "  %-44s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{
+		{"cache: Delete+broadcast on A → B dropped it", r.cacheLat},
+		{"raw:   PUBLISH → go-redis subscriber got it", r.rawLat},
+	} {
+		s := summarize(row.d)
+		fmt.Fprintf(w, "  %-44s %9s %9s %9s %9s\n", row.name, fmtDur(s.pct(50)), fmtDur(s.pct(90)), fmtDur(s.pct(99)), fmtDur(s.max()))
+	}
+	if r.lost > 0 {
+		fmt.Fprintf(w, "  lost samples (no drop within --timeout): %d\n", r.lost)
+	}
+	fmt.Fprintf(w, "\nthroughput (keys invalidated on B per second, from the first call to the last key dropped):\n")
+	fmt.Fprintf(w, "  group commit (Delete+broadcast, %d keys in %d messages): %s keys/s\n", o.keys, r.groupMessages, fmtRate(r.groupKeysPerSec))
+	fmt.Fprintf(w, "  one PUBLISH per key (%d keys):                  %s keys/s\n", o.rawKeys, fmtRate(r.perKeyKeysPerSec))
+	if r.perKeyKeysPerSec > 0 {
+		fmt.Fprintf(w, "  ratio: group commit moves %.1fx the keys per second\n", r.groupKeysPerSec/r.perKeyKeysPerSec)
+	}
+}
+
+func fmtRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmt.Sprintf("%.2fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	default:
+		return fmt.Sprintf("%.0f", r)
+	}
+}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/redis/go-redis/v9"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+const defaultChannel = "invacache:invalidation"
+
+// commonFlags are the flags every command takes: the configuration file and
+// the Redis connection. A flag given on the command line overrides the file.
+type commonFlags struct {
+	fs         *flag.FlagSet
+	configFile string
+
+	addr, username, password string
+	db                       int
+	channel                  string
+	dialTimeout              time.Duration
+	tls                      bool
+	tlsCA, tlsCert, tlsKey   string
+	tlsServerName            string
+	tlsInsecure              bool
+}
+
+func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
+	f := &commonFlags{fs: fs}
+	fs.StringVar(&f.configFile, "config", "", "configuration `file` (JSON, or YAML by .yaml/.yml extension) holding a config.InvaCacheConfig; durations as \"5s\"")
+	fs.StringVar(&f.addr, "redis", "", addrHelp)
+	fs.StringVar(&f.username, "username", "", "Redis ACL user (Redis 6+)")
+	fs.StringVar(&f.password, "password", "", "Redis password (default from $INVACACHE_REDIS_PASSWORD)")
+	fs.IntVar(&f.db, "db", 0, "Redis database number")
+	fs.StringVar(&f.channel, "channel", "", "Pub/Sub channel (default \""+defaultChannel+"\")")
+	fs.DurationVar(&f.dialTimeout, "dial-timeout", 0, "Redis connect timeout (default 5s)")
+	fs.BoolVar(&f.tls, "tls", false, "connect to Redis with TLS")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM `file` of the CA that signed the server's certificate (default: system roots)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM client certificate `file` (with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM client key `file`")
+	fs.StringVar(&f.tlsServerName, "tls-server-name", "", "server name to verify (default: the host of --redis)")
+	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (testing only)")
+	return f
+}
+
+// settings is the resolved configuration of a command.
+type settings struct {
+	cache config.InvaCacheConfig         // the file's cache config (Invalidation may be nil)
+	redis config.RedisInvalidationConfig // file + flags; Address "" if neither gave one
+}
+
+// resolve reads --config and applies the flags given on the command line.
+func (f *commonFlags) resolve() (settings, error) {
+	var s settings
+	if f.configFile != "" {
+		c, err := loadConfigFile(f.configFile)
+		if err != nil {
+			return s, err
+		}
+		s.cache = c
+	}
+	if inv := s.cache.Invalidation; inv != nil {
+		switch {
+		case inv.Redis != nil:
+			s.redis = *inv.Redis
+		case len(inv.DriverConfig) > 0:
+			// The seed's map form ("Address", "DialTimeout": 5s or "5s"):
+			// JSON field matching is case-insensitive, and the typed
+			// config's UnmarshalJSON reads both duration forms.
+			b, err := json.Marshal(inv.DriverConfig)
+			if err == nil {
+				err = json.Unmarshal(b, &s.redis)
+			}
+			if err != nil {
+				return s, fmt.Errorf("config %s: invalidation.driverConfig: %w", f.configFile, err)
+			}
+		}
+	}
+	if s.redis.Password == "" {
+		s.redis.Password = os.Getenv("INVACACHE_REDIS_PASSWORD")
+	}
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["redis"] {
+		if f.addr == "" {
+			return s, usagef("--redis: empty address")
+		}
+		s.redis.Address, s.redis.Addresses = f.addr, nil
+		if strings.Contains(f.addr, ",") {
+			s.redis.Addresses = strings.Split(f.addr, ",")
+		}
+	}
+	if set["username"] {
+		s.redis.Username = f.username
+	}
+	if set["password"] {
+		s.redis.Password = f.password
+	}
+	if set["db"] {
+		if f.db < 0 {
+			return s, usagef("--db: %d is negative", f.db)
+		}
+		s.redis.DB = f.db
+	}
+	if set["channel"] {
+		if f.channel == "" {
+			return s, usagef("--channel: empty channel name")
+		}
+		s.redis.Channel = f.channel
+	}
+	if s.redis.Channel == "" {
+		s.redis.Channel = defaultChannel
+	}
+	if set["dial-timeout"] {
+		if f.dialTimeout <= 0 {
+			return s, usagef("--dial-timeout: %v is not positive", f.dialTimeout)
+		}
+		s.redis.DialTimeout = f.dialTimeout
+	}
+	if f.tls || f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.tlsServerName != "" || f.tlsInsecure {
+		t := &config.TLSConfig{Enabled: true}
+		if s.redis.TLS != nil {
+			*t = *s.redis.TLS
+			t.Enabled = true
+		}
+		if f.tlsCA != "" {
+			t.CAFile = f.tlsCA
+		}
+		if f.tlsCert != "" {
+			t.CertFile = f.tlsCert
+		}
+		if f.tlsKey != "" {
+			t.KeyFile = f.tlsKey
+		}
+		if f.tlsServerName != "" {
+			t.ServerName = f.tlsServerName
+		}
+		if f.tlsInsecure {
+			t.InsecureSkipVerify = true
+		}
+		s.redis.TLS = t
+	}
+	return s, nil
+}
+
+// hasRedis reports whether a Redis server was named (by flag or file).
+func (s settings) hasRedis() bool { return s.redis.Address != "" || len(s.redis.Addresses) > 0 }
+
+// withDefaultAddress returns s with Address defaulted to localhost:6379.
+func (s settings) withDefaultAddress() settings {
+	if !s.hasRedis() {
+		s.redis.Address = "localhost:6379"
+	}
+	return s
+}
+
+// addrString names the server(s) in messages.
+func (s settings) addrString() string {
+	if len(s.redis.Addresses) > 0 {
+		return strings.Join(s.redis.Addresses, ",")
+	}
+	return s.redis.Address
+}
+
+// loadConfigFile reads a config.InvaCacheConfig from JSON or YAML. YAML is
+// converted to JSON first, so the config package's JSON rules (durations as
+// "5s" or nanoseconds) apply to both.
+func loadConfigFile(path string) (config.InvaCacheConfig, error) {
+	var cfg config.InvaCacheConfig
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		data, err = yamlToJSON(data)
+		if err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if dec.More() {
+		return cfg, fmt.Errorf("config %s: trailing data after the configuration object", path)
+	}
+	return cfg, nil
+}
+
+func yamlToJSON(data []byte) ([]byte, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	if v == nil {
+		v = map[string]any{}
+	}
+	v, err := jsonable(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// jsonable turns YAML's map[any]any (non-string keys) into JSON objects.
+func jsonable(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			c, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = c
+		}
+		return x, nil
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			c, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(k)] = c
+		}
+		return m, nil
+	case []any:
+		for i, e := range x {
+			c, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = c
+		}
+		return x, nil
+	default:
+		return v, nil
+	}
+}
+
+// tlsConfig builds the client TLS configuration, or nil without TLS.
+func tlsConfig(r config.RedisInvalidationConfig) (*tls.Config, error) {
+	t := r.TLS
+	if t == nil || !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: CA file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: CA file %s holds no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// newClient opens a go-redis client for the CLI's own traffic (purge,
+// monitor, preflight, raw benchmark), separate from the cache nodes' drivers.
+func newClient(r config.RedisInvalidationConfig) (redis.UniversalClient, error) {
+	tc, err := tlsConfig(r)
+	if err != nil {
+		return nil, err
+	}
+	addrs := r.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{r.Address}
+	}
+	dt := r.DialTimeout
+	if dt <= 0 {
+		dt = 5 * time.Second
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        addrs,
+		MasterName:   r.MasterName,
+		Username:     r.Username,
+		Password:     r.Password,
+		DB:           r.DB,
+		DialTimeout:  dt,
+		ReadTimeout:  dt,
+		WriteTimeout: dt,
+		TLSConfig:    tc,
+		MaxRetries:   1,
+		// The CLI's connections are short-lived tools: no identity probing
+		// (CLIENT SETINFO) that some servers answer with an error.
+		DisableIdentity: true,
+	}), nil
+}
+
+// connect opens a client and proves the server answers (and accepts the
+// credentials), turning failures into one clear sentence.
+func connect(ctx context.Context, s settings) (redis.UniversalClient, error) {
+	c, err := newClient(s.redis)
+	if err != nil {
+		return nil, err
+	}
+	dt := s.redis.DialTimeout
+	if dt <= 0 {
+		dt = 5 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, dt+time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, redisError(s.addrString(), err)
+	}
+	return c, nil
+}
+
+// redisError names the likely cause of a failed command.
+func redisError(addr string, err error) error {
+	msg := err.Error()
+	for _, s := range []string{"WRONGPASS", "NOAUTH", "invalid password", "invalid username-password", "AUTH"} {
+		if strings.Contains(msg, s) {
+			return fmt.Errorf("authentication to Redis at %s failed: %w", addr, err)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cannot reach Redis at %s: no answer in time", addr)
+	}
+	return fmt.Errorf("cannot reach Redis at %s: %w", addr, err)
+}
+
+// discardLogger is the nodes' logger: the CLI prints its own report.
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// redisLog routes go-redis's package-level log (dial retries, pool
+// warnings) to a slog logger, so the CLI's output stays its report.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn(fmt.Sprintf(format, v...))
+}
+
+// quietRedisLog silences go-redis's global logger, or sends it to l.
+func quietRedisLog(l *slog.Logger) { redis.SetLogger(redisLog{l}) }
