@@ -97,8 +97,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// freePortPair returns a free port p whose cluster bus port is chosen
-// separately (also free); Redis 7 accepts cluster-port explicitly.
+// freePorts returns n distinct free loopback ports (all are held open while
+// choosing, then released).
 func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {

@@ -91,6 +91,7 @@ type launchSpec struct {
 	confLines func(port int) ([]string, error) // extra config lines (cluster, sentinel); nil = none
 	sentinel  bool                             // run in sentinel mode (no save/appendonly lines)
 	prefix    string                           // temp dir name prefix
+	port      int                              // fixed port (no retry); 0 = pick a free one
 }
 
 // Start launches a standalone redis-server on a free loopback port and
@@ -159,8 +160,9 @@ func launch(spec launchSpec) (*Server, error) {
 	}
 	// A free port can be taken again before redis binds it: retry a few times.
 	for attempt := 0; ; attempt++ {
-		s.port, err = freePort()
-		if err != nil {
+		if spec.port != 0 {
+			s.port = spec.port
+		} else if s.port, err = freePort(); err != nil {
 			break
 		}
 		s.dial = dialer{addr: s.Addr(), tls: s.tlsConf, password: spec.opts.Password}
@@ -171,7 +173,7 @@ func launch(spec launchSpec) (*Server, error) {
 		if err == nil {
 			return s, nil
 		}
-		if !errors.Is(err, errPortInUse) || attempt == 4 {
+		if !errors.Is(err, errPortInUse) || spec.port != 0 || attempt == 4 {
 			break
 		}
 	}
@@ -205,6 +207,9 @@ func (s *Server) writeConfig(spec launchSpec) error {
 	if !spec.sentinel {
 		add("save", `""`)
 		add("appendonly", "no")
+		// Replicas sync at once instead of after the default 5s wait for
+		// more replicas to share one transfer.
+		add("repl-diskless-sync-delay", "0")
 	}
 	if o.Password != "" {
 		add("requirepass", quote(o.Password))

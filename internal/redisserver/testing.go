@@ -26,3 +26,15 @@ func StartClusterT(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// StartSentinelT is StartSentinel for tests: it fails the test on error and
+// closes everything in t.Cleanup.
+func StartSentinelT(t testing.TB, opts SentinelOptions) *Sentinel {
+	t.Helper()
+	st, err := StartSentinel(opts)
+	if err != nil {
+		t.Fatalf("redisserver.StartSentinel: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
