@@ -1,0 +1,60 @@
+// Package redis is the Redis Pub/Sub driver for InvaCache-Go's distributed
+// invalidation (go-redis v9). A blank import registers it as "redis":
+//
+//	import _ "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
+//
+// and InvalidationConfig{Type: "redis", DriverConfig: map[string]any{...}} or
+// InvalidationConfig{Type: "redis", Redis: &config.RedisInvalidationConfig{...}}
+// selects it. New and NewWithClient build a driver value to pass in
+// InvalidationConfig.Driver instead (several caches may share it).
+//
+// The driver only moves opaque payloads: the engine (invalidation/engine)
+// encodes them, numbers them, retries them and decides when a cache may serve.
+// The driver's job is to report the subscription's state truthfully:
+//
+//   - every SUBSCRIBE confirmation (first or after a reconnect) is
+//     HandleLinkUp; every lost connection is HandleLinkDown;
+//   - a PING is sent through the subscription connection every
+//     SubscribeOptions.PingInterval (default 1s); each PONG is HandleAlive;
+//   - with no PONG for max(3×PingInterval, 1s) the link is declared dead
+//     (ErrLinkDead): the connection is closed and a new one subscribes. This
+//     covers half-open and blackholed links and a subscriber that Redis
+//     dropped at client-output-buffer-limit while its backlog is still being
+//     read (go-redis notices the drop only after the backlog);
+//   - reconnects back off from 20ms to 1s with jitter, never busy-looping.
+//
+// Messages are read with PubSub.Receive, never PubSub.Channel (which hides
+// resubscribes and drops messages when its buffer is full), and handed to the
+// handlers directly, so the driver itself never drops one.
+//
+// # Startup
+//
+// The driver implements invalidation.ConnectTimeouter with DialTimeout:
+// NewCache waits at most DialTimeout for the first link-up. If Redis is not
+// reachable by then, NewCache still returns a working cache whose link is
+// down: local Set/Get work, Get misses while MaxStaleness is enforced (the
+// node has no proof that it hears its peers), broadcasts wait in the outbox,
+// and the driver keeps connecting in the background; once subscribed, the
+// cache clears and serves normally. An unreachable Redis never blocks NewCache
+// longer than DialTimeout, and never fails it.
+//
+// # Sharing connections
+//
+// Drivers built in one process from equal connection settings (address(es),
+// DB, credentials, TLS, pool settings) share one go-redis client and one
+// subscription connection, reference-counted: 200 caches on one Redis hold
+// one subscription connection and at most PoolSize publish connections. The
+// subscription connection multiplexes every channel in use; a handler for a
+// channel already subscribed learns of the link through the next PONG.
+//
+// # Topologies
+//
+// Address alone is a single server. Addresses (one or more seed nodes)
+// selects Redis Cluster; with ShardedPubSub the driver uses SPUBLISH and
+// SSUBSCRIBE (Redis 7), otherwise PUBLISH/SUBSCRIBE, which a cluster
+// broadcasts to every node. MasterName with Addresses (the sentinels) selects
+// Sentinel. Username is the ACL user; TLS enables TLS with optional CA,
+// client certificate and server name. Pub/Sub ignores the DB number: channels
+// are global to a server, so distinct applications need distinct Channel
+// names.
+package redis

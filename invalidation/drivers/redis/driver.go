@@ -1,0 +1,276 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+)
+
+// ErrClosed is returned by Publish and Subscribe after Close.
+var ErrClosed = errors.New("redis: driver closed")
+
+// TypeName is the name the driver registers under, for
+// InvalidationConfig.Type.
+const TypeName = "redis"
+
+func init() {
+	invalidation.MustRegister(TypeName, factory)
+}
+
+// factory builds a driver from InvalidationConfig: the typed Redis settings
+// when present, else the DriverConfig map.
+func factory(spec invalidation.Spec) (invalidation.Driver, error) {
+	opts := []Option{WithLogger(spec.Logger)}
+	switch t := spec.Typed.(type) {
+	case *config.RedisInvalidationConfig:
+		if t != nil {
+			return New(*t, opts...)
+		}
+	case config.RedisInvalidationConfig:
+		return New(t, opts...)
+	case nil:
+	default:
+		return nil, invalidf("Redis", "typed settings of type %T, want *config.RedisInvalidationConfig", spec.Typed)
+	}
+	p, err := parseMap(spec.Options)
+	if err != nil {
+		return nil, err
+	}
+	if p.client != nil {
+		return NewWithClient(p.client, p.cfg, opts...)
+	}
+	return New(p.cfg, opts...)
+}
+
+// Option tunes New and NewWithClient.
+type Option func(*options)
+
+type options struct {
+	logger *slog.Logger
+}
+
+// WithLogger sets the logger for link state changes and dropped
+// connections. Nil (the default) is silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// Driver is the Redis Pub/Sub invalidation driver. It implements
+// invalidation.Driver and invalidation.ConnectTimeouter. Drivers built from
+// equal connection settings, in one process, share one publish pool and one
+// subscription connection; each Subscribe attaches one handler to it.
+type Driver struct {
+	hub         *hub
+	channel     string
+	sharded     bool
+	dialTimeout time.Duration
+
+	mu     sync.Mutex
+	subs   map[*subscription]struct{} // guarded by mu
+	closed bool                       // guarded by mu
+}
+
+var (
+	_ invalidation.Driver           = (*Driver)(nil)
+	_ invalidation.ConnectTimeouter = (*Driver)(nil)
+)
+
+// New returns a driver for the given settings (defaults applied to zero
+// fields). It does not connect: Subscribe connects in the background and
+// Publish on first use. Invalid settings return an error that names the
+// field and wraps config.ErrInvalidConfig.
+func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
+	c, err := resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	h, err := acquireHub(settingsKey(c), func() (*hub, error) {
+		client, err := newClient(c)
+		if err != nil {
+			return nil, err
+		}
+		return &hub{client: client, ownsClient: true, sharded: c.ShardedPubSub, logger: o.logger}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newDriver(h, c), nil
+}
+
+// NewWithClient returns a driver that uses client, which stays the caller's:
+// Close does not close it. Of cfg only Channel, ShardedPubSub and DialTimeout
+// (the ConnectTimeout reported to NewCache) are used; the connection settings
+// are the client's. The client should speak RESP2 (Protocol: 2), so that its
+// subscription is a "pubsub" client for Redis.
+func NewWithClient(client goredis.UniversalClient, cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
+	if client == nil {
+		return nil, invalidf("Client", "nil client")
+	}
+	c, err := resolve(config.RedisInvalidationConfig{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub})
+	if err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	key := fmt.Sprintf("client|%T|%p|%v", client, client, c.ShardedPubSub)
+	if c.ShardedPubSub {
+		key += fmt.Sprintf("|ch|%q", c.Channel)
+	}
+	h, err := acquireHub(key, func() (*hub, error) {
+		return &hub{client: client, sharded: c.ShardedPubSub, logger: o.logger}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newDriver(h, c), nil
+}
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+func newDriver(h *hub, c config.RedisInvalidationConfig) *Driver {
+	return &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{}}
+}
+
+// Channel returns the Pub/Sub channel the driver publishes to and listens on.
+func (d *Driver) Channel() string { return d.channel }
+
+// Client returns the go-redis client the driver publishes with (shared with
+// other drivers of equal settings; do not close it).
+func (d *Driver) Client() goredis.UniversalClient { return d.hub.client }
+
+// ConnectTimeout returns DialTimeout: NewCache waits at most this long for
+// the first link-up, then returns a cache whose link is still down while the
+// driver keeps connecting in the background.
+func (d *Driver) ConnectTimeout() time.Duration { return d.dialTimeout }
+
+// Publish sends the payloads in one pipeline (PUBLISH, or SPUBLISH with
+// ShardedPubSub) and returns the first error. It does not retry beyond the
+// client's MaxRetries: the engine's outbox retries with backoff. A deadline
+// on ctx bounds the network I/O.
+func (d *Driver) Publish(ctx context.Context, payloads [][]byte) error {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := d.hub.client
+	switch len(payloads) {
+	case 0:
+		return nil
+	case 1:
+		var err error
+		if d.sharded {
+			err = c.SPublish(ctx, d.channel, payloads[0]).Err()
+		} else {
+			err = c.Publish(ctx, d.channel, payloads[0]).Err()
+		}
+		if err != nil {
+			return fmt.Errorf("redis: publish: %w", err)
+		}
+		return nil
+	}
+	_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, pl := range payloads {
+			if d.sharded {
+				p.SPublish(ctx, d.channel, pl)
+			} else {
+				p.Publish(ctx, d.channel, pl)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: publish: %w", err)
+	}
+	return nil
+}
+
+// Subscribe attaches h to the driver's channel. It does not wait for Redis:
+// h.HandleLinkUp reports the (re)established subscription, h.HandleAlive
+// every PONG through it, h.HandleLinkDown its loss. Handler methods are
+// called from the shared connection's reader goroutine, one at a time; a
+// handler must not call Close of its own Subscription.
+func (d *Driver) Subscribe(h invalidation.Handler, opts invalidation.SubscribeOptions) (invalidation.Subscription, error) {
+	if h == nil {
+		return nil, fmt.Errorf("redis: Subscribe: nil handler: %w", config.ErrInvalidConfig)
+	}
+	if opts.PingInterval < 0 {
+		return nil, invalidf("PingInterval", "must not be negative, got %v", opts.PingInterval)
+	}
+	ping := opts.PingInterval
+	if ping == 0 {
+		ping = DefaultPingInterval
+	}
+	sub := &subscription{hub: d.hub, driver: d, channel: d.channel, h: h, ping: ping}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, ErrClosed
+	}
+	d.subs[sub] = struct{}{}
+	d.mu.Unlock()
+	d.hub.attach(sub)
+	return sub, nil
+}
+
+// Close detaches the handler; no handler method runs after it returns.
+func (sub *subscription) Close() error {
+	sub.callMu.Lock()
+	already := sub.closed
+	sub.closed = true
+	sub.callMu.Unlock()
+	if already {
+		return nil
+	}
+	sub.hub.detach(sub)
+	d := sub.driver
+	d.mu.Lock()
+	delete(d.subs, sub)
+	d.mu.Unlock()
+	return nil
+}
+
+// Close closes the driver's subscriptions and releases its share of the
+// connections (the last driver on them closes them, unless the client was
+// the caller's). It is idempotent.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	subs := make([]*subscription, 0, len(d.subs))
+	for s := range d.subs {
+		subs = append(subs, s)
+	}
+	d.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Close()
+	}
+	return d.hub.release()
+}
