@@ -64,6 +64,17 @@ func newProxy(t *testing.T, target string) *Proxy {
 	return p
 }
 
+// proxiedEcho starts the leak check, an echo server and a proxy to it, and
+// returns the proxy and one working connection through it.
+func proxiedEcho(t *testing.T) (*Proxy, net.Conn) {
+	t.Helper()
+	leakcheck.Check(t)
+	p := newProxy(t, echoServer(t))
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "before")
+	return p, c
+}
+
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
@@ -95,6 +106,27 @@ func mustEcho(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
+// expectConnError reads c and wants a connection error (EOF/reset), not a
+// timeout.
+func expectConnError(t *testing.T, c net.Conn, when string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("read %s err = %v; want a connection error (not a timeout)", when, err)
+	}
+}
+
+// expectSilence reads c and wants the read deadline to pass: no data, no EOF.
+func expectSilence(t *testing.T, c net.Conn, when string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read %s err = %v; want a deadline timeout (no data, no EOF)", when, err)
+	}
+}
+
 // waitActive polls until Stats().Active == want.
 func waitActive(t *testing.T, p *Proxy, want int) {
 	t.Helper()
@@ -122,47 +154,29 @@ func TestForward(t *testing.T) {
 }
 
 func TestCut(t *testing.T) {
-	leakcheck.Check(t)
-	p := newProxy(t, echoServer(t))
-	c := dial(t, p.Addr())
-	mustEcho(t, c, "before")
+	p, c := proxiedEcho(t)
 	p.Cut()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.Read(make([]byte, 1))
-	var ne net.Error
-	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-		t.Fatalf("read after Cut err = %v; want a connection error (not a timeout)", err)
-	}
+	expectConnError(t, c, "after Cut")
 	// New connections still work.
 	mustEcho(t, dial(t, p.Addr()), "after")
 }
 
 func TestBlackholeAndHeal(t *testing.T) {
-	leakcheck.Check(t)
-	p := newProxy(t, echoServer(t))
-	c := dial(t, p.Addr())
-	mustEcho(t, c, "before")
+	p, c := proxiedEcho(t)
 	p.Blackhole()
 
 	// Existing connection: writes succeed, nothing comes back, no EOF.
 	if _, err := c.Write([]byte("lost\n")); err != nil {
 		t.Fatalf("write during blackhole: %v", err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	_, err := c.Read(make([]byte, 1))
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read during blackhole err = %v; want a deadline timeout (no EOF)", err)
-	}
+	expectSilence(t, c, "during blackhole")
 
 	// New connection: accepted, goes nowhere.
 	c2 := dial(t, p.Addr())
 	if _, err := c2.Write([]byte("nowhere\n")); err != nil {
 		t.Fatalf("write on new conn during blackhole: %v", err)
 	}
-	_ = c2.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := c2.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read on new conn during blackhole err = %v; want a deadline timeout", err)
-	}
+	expectSilence(t, c2, "on a new conn during blackhole")
 	deadline := time.Now().Add(5 * time.Second)
 	for p.Stats().Dropped < uint64(len("lost\nnowhere\n")) {
 		if time.Now().After(deadline) {
@@ -173,22 +187,13 @@ func TestBlackholeAndHeal(t *testing.T) {
 
 	p.Heal()
 	// Held connections are dead: reset, never resumed.
-	for i, hc := range []net.Conn{c, c2} {
-		_ = hc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err := hc.Read(make([]byte, 1))
-		var ne net.Error
-		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-			t.Fatalf("held conn %d read after Heal err = %v; want a connection error", i, err)
-		}
-	}
+	expectConnError(t, c, "on a held conn after Heal")
+	expectConnError(t, c2, "on a conn accepted during blackhole after Heal")
 	mustEcho(t, dial(t, p.Addr()), "healed")
 }
 
 func TestRefuseAccept(t *testing.T) {
-	leakcheck.Check(t)
-	p := newProxy(t, echoServer(t))
-	kept := dial(t, p.Addr())
-	mustEcho(t, kept, "kept")
+	p, kept := proxiedEcho(t)
 	p.Refuse()
 	// The reset may already fail the dial; either way no round trip.
 	if c, err := net.DialTimeout("tcp", p.Addr(), 2*time.Second); err == nil {

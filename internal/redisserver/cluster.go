@@ -65,25 +65,10 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	c := &Cluster{}
 	spec := launchSpec{opts: opts.Node, prefix: "redisserver-cluster-*"}
 	if opts.Node.TLS {
-		if !TLSSupported() {
-			return nil, ErrTLSUnsupported
-		}
 		// One CA for all nodes, so they trust each other on the bus.
-		dir, err := os.MkdirTemp("", "redisserver-cluster-certs-*")
-		if err != nil {
-			return nil, fmt.Errorf("redisserver: temp dir: %w", err)
-		}
-		defer func() {
-			if len(c.nodes) == 0 {
-				os.RemoveAll(dir)
-			}
-		}()
-		certs, err := writeCerts(dir)
-		if err != nil {
+		if c.certDir, spec.certs, err = sharedCerts("redisserver-cluster-certs-*"); err != nil {
 			return nil, err
 		}
-		spec.certs = &certs
-		c.certDir = dir
 	}
 	spec.confLines = func(port int) ([]string, error) {
 		bus, err := freePort()
@@ -143,13 +128,7 @@ func cliTLSArgs(s *Server) []string {
 }
 
 // Addrs are the nodes' addresses in start order.
-func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.nodes))
-	for i, s := range c.nodes {
-		out[i] = s.Addr()
-	}
-	return out
-}
+func (c *Cluster) Addrs() []string { return addrsOf(c.nodes) }
 
 // Nodes are the nodes in start order.
 func (c *Cluster) Nodes() []*Server { return append([]*Server(nil), c.nodes...) }
@@ -398,14 +377,44 @@ func (c *Cluster) waitReady(ctx context.Context, n int) error {
 }
 
 // Close kills every node and removes their directories. Idempotent.
-func (c *Cluster) Close() error {
+func (c *Cluster) Close() error { return closeAll(c.nodes, c.certDir) }
+
+// sharedCerts writes one set of certificates into a new temp dir, for
+// processes that must trust each other (the caller removes dir).
+func sharedCerts(prefix string) (string, *tlsFiles, error) {
+	if !TLSSupported() {
+		return "", nil, ErrTLSUnsupported
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("redisserver: temp dir: %w", err)
+	}
+	certs, err := writeCerts(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, &certs, nil
+}
+
+// addrsOf returns the servers' addresses.
+func addrsOf(servers []*Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr()
+	}
+	return out
+}
+
+// closeAll closes the servers and removes certDir ("" = none).
+func closeAll(servers []*Server, certDir string) error {
 	var errs []error
-	for _, s := range c.nodes {
+	for _, s := range servers {
 		errs = append(errs, s.Close())
 	}
-	if c.certDir != "" {
-		if err := os.RemoveAll(c.certDir); err != nil {
-			errs = append(errs, fmt.Errorf("redisserver: remove %s: %w", c.certDir, err))
+	if certDir != "" {
+		if err := os.RemoveAll(certDir); err != nil {
+			errs = append(errs, fmt.Errorf("redisserver: remove %s: %w", certDir, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -81,19 +80,10 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 	}
 	dataSpec := launchSpec{opts: opts.Node, prefix: "redisserver-sentinel-data-*"}
 	if opts.Node.TLS {
-		if !TLSSupported() {
-			return nil, ErrTLSUnsupported
+		var err error
+		if st.certDir, dataSpec.certs, err = sharedCerts("redisserver-sentinel-certs-*"); err != nil {
+			return nil, err
 		}
-		dir, err := os.MkdirTemp("", "redisserver-sentinel-certs-*")
-		if err != nil {
-			return nil, fmt.Errorf("redisserver: temp dir: %w", err)
-		}
-		st.certDir = dir
-		certs, err := writeCerts(dir)
-		if err != nil {
-			return fail(err)
-		}
-		dataSpec.certs = &certs
 	}
 	master, err := launch(dataSpec)
 	if err != nil {
@@ -244,13 +234,7 @@ func pairs(flat string) map[string]string {
 func (st *Sentinel) MasterName() string { return st.name }
 
 // SentinelAddrs are the sentinels' addresses.
-func (st *Sentinel) SentinelAddrs() []string {
-	out := make([]string, len(st.sentinels))
-	for i, s := range st.sentinels {
-		out[i] = s.Addr()
-	}
-	return out
-}
+func (st *Sentinel) SentinelAddrs() []string { return addrsOf(st.sentinels) }
 
 // Sentinels are the sentinel processes (Kill/Restart work on them too).
 func (st *Sentinel) Sentinels() []*Server { return append([]*Server(nil), st.sentinels...) }
@@ -361,17 +345,5 @@ func (st *Sentinel) WaitFailover(ctx context.Context, old string) (string, error
 
 // Close kills every process and removes their directories. Idempotent.
 func (st *Sentinel) Close() error {
-	var errs []error
-	for _, s := range st.sentinels {
-		errs = append(errs, s.Close())
-	}
-	for _, s := range st.data {
-		errs = append(errs, s.Close())
-	}
-	if st.certDir != "" {
-		if err := os.RemoveAll(st.certDir); err != nil {
-			errs = append(errs, fmt.Errorf("redisserver: remove %s: %w", st.certDir, err))
-		}
-	}
-	return errors.Join(errs...)
+	return closeAll(append(st.Sentinels(), st.data...), st.certDir)
 }

@@ -8,11 +8,7 @@ import "testing"
 func StartT(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s, err := Start(opts)
-	if err != nil {
-		t.Fatalf("redisserver.Start: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return mustT(t, "Start", s, err)
 }
 
 // StartClusterT is StartCluster for tests: it fails the test on error and
@@ -20,11 +16,7 @@ func StartT(t testing.TB, opts Options) *Server {
 func StartClusterT(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	c, err := StartCluster(opts)
-	if err != nil {
-		t.Fatalf("redisserver.StartCluster: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return mustT(t, "StartCluster", c, err)
 }
 
 // StartSentinelT is StartSentinel for tests: it fails the test on error and
@@ -32,9 +24,14 @@ func StartClusterT(t testing.TB, opts ClusterOptions) *Cluster {
 func StartSentinelT(t testing.TB, opts SentinelOptions) *Sentinel {
 	t.Helper()
 	st, err := StartSentinel(opts)
+	return mustT(t, "StartSentinel", st, err)
+}
+
+func mustT[T interface{ Close() error }](t testing.TB, what string, v T, err error) T {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("redisserver.StartSentinel: %v", err)
+		t.Fatalf("redisserver.%s: %v", what, err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
+	t.Cleanup(func() { _ = v.Close() })
+	return v
 }

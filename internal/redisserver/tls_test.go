@@ -60,3 +60,27 @@ func TestTLSOptionalClientCert(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestTLSClusterAndSentinel(t *testing.T) {
+	if !TLSSupported() {
+		t.Skip("the installed redis-server was built without TLS support")
+	}
+	leakcheck.Check(t)
+	c := StartClusterT(t, ClusterOptions{Masters: 3, Node: Options{TLS: true, Password: "pw"}})
+	m, err := c.MasterForKey("k")
+	if err != nil {
+		t.Fatalf("MasterForKey over TLS: %v", err)
+	}
+	if got, err := m.Do("SET", "k", "v"); err != nil || got != "OK" {
+		t.Fatalf("SET over TLS = %q, %v; want OK", got, err)
+	}
+	if m.ClientCerts().CAFile != c.Node(0).ClientCerts().CAFile {
+		t.Fatal("cluster nodes do not share one CA")
+	}
+
+	st := StartSentinelT(t, SentinelOptions{Replicas: 1, Sentinels: 1, Node: Options{TLS: true}})
+	addr, err := st.Master()
+	if err != nil || addr != st.Servers()[0].Addr() {
+		t.Fatalf("TLS sentinel Master = %q, %v; want %s", addr, err, st.Servers()[0].Addr())
+	}
+}
