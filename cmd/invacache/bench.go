@@ -84,8 +84,8 @@ func (p *progress) update(done int) {
 		return
 	}
 	pct := 100 * done / p.total
-	if pct == p.last && done != p.total {
-		return
+	if pct/5 == p.last/5 && done != p.total {
+		return // redraw in 5% steps: the display may be a log file
 	}
 	p.last = pct
 	bar := strings.Repeat("#", pct/5) + strings.Repeat(".", 20-pct/5)

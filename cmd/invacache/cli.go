@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // Exit status: 0 success, 1 failure, 2 usage error.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	quietRedisLog(discardLogger()) // go-redis logs dial retries globally; the CLI reports errors itself
 	if len(args) == 0 {
 		printTopUsage(stderr)
 		return 2
@@ -70,7 +71,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs := flag.NewFlagSet("invacache "+c.name, flag.ContinueOnError)
 		fs.SetOutput(io.Discard) // errors are printed once, as one line, below
 		runFn := c.setup(fs, e)
-		if err := fs.Parse(args[1:]); err != nil {
+		positional, err := parseInterspersed(fs, args[1:])
+		if err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				printCommandUsage(stdout, c, fs)
 				return 0
@@ -78,7 +80,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "invacache %s: %s (see 'invacache %s --help')\n", c.name, oneLine(err.Error()), c.name)
 			return 2
 		}
-		if err := runFn(ctx, fs.Args()); err != nil {
+		if err := runFn(ctx, positional); err != nil {
 			var ue usageError
 			if errors.As(err, &ue) {
 				fmt.Fprintf(stderr, "invacache %s: %s (see 'invacache %s --help')\n", c.name, oneLine(err.Error()), c.name)
@@ -116,4 +118,25 @@ func printCommandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+}
+
+// parseInterspersed parses flags placed before, between or after the
+// positional arguments ("invalidate k1 --redis h:p k2"); after "--"
+// everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	invacache "github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/redis/go-redis/v9"
+)
+
+// srv is the package's real redis-server on a free loopback port; tests
+// keep apart by channel.
+var srv *redisserver.Server
+
+func TestMain(m *testing.M) {
+	s, err := redisserver.Start(redisserver.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	srv = s
+	code := m.Run()
+	s.Close()
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func channelFor(t *testing.T) string { return "test:" + t.Name() }
+
+func TestHelp(t *testing.T) {
+	leakcheck.Check(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "Commands:"},
+		{[]string{"--help"}, "Commands:"},
+		{[]string{"demo", "--help"}, "Usage: invacache demo"},
+		{[]string{"invalidate", "-h"}, "Usage: invacache invalidate"},
+		{[]string{"monitor", "--help"}, "Usage: invacache monitor"},
+		{[]string{"bench", "--help"}, "Usage: invacache bench"},
+		{[]string{"help", "monitor"}, "--count"},
+	}
+	for _, tc := range tests {
+		out, errOut, code := runCLI(t, tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) || errOut != "" {
+			t.Errorf("%v: code %d, stdout %q, stderr %q; want 0 and stdout containing %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}
+
+// oneErrorLine checks the failure contract: non-zero exit, nothing on
+// stdout, exactly one line on stderr containing want.
+func oneErrorLine(t *testing.T, args []string, wantCode int, want string) {
+	t.Helper()
+	out, errOut, code := runCLI(t, args...)
+	if code != wantCode {
+		t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, wantCode, errOut)
+	}
+	if strings.Count(errOut, "\n") != 1 || !strings.HasSuffix(errOut, "\n") {
+		t.Errorf("%v: stderr %q, want exactly one line", args, errOut)
+	}
+	if !strings.Contains(errOut, want) {
+		t.Errorf("%v: stderr %q, want it to contain %q", args, errOut, want)
+	}
+	if strings.Contains(args[0], "demo") || args[0] == "invalidate" {
+		if out != "" {
+			t.Errorf("%v: stdout %q, want empty", args, out)
+		}
+	}
+}
+
+func TestBadUsage(t *testing.T) {
+	leakcheck.Check(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"demo", "--nodes", "x"}, "invalid value"},
+		{[]string{"demo", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"demo", "--nodes", "1"}, "at least 2 nodes"},
+		{[]string{"demo", "extra"}, "unexpected argument"},
+		{[]string{"demo", "--fault", "--fault-at", "10s", "--duration", "5s"}, "must end before"},
+		{[]string{"invalidate"}, "no keys given"},
+		{[]string{"invalidate", "--clear", "k"}, "--clear takes no keys"},
+		{[]string{"invalidate", "--channel", "", "k"}, "empty channel"},
+		{[]string{"monitor", "--count", "-1"}, "must not be negative"},
+		{[]string{"bench", "--plot", "x.png"}, "only .svg"},
+	}
+	for _, tc := range tests {
+		if tc.args == nil {
+			_, errOut, code := runCLI(t)
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("no args: exit %d, stderr %q", code, errOut)
+			}
+			continue
+		}
+		oneErrorLine(t, tc.args, 2, tc.want)
+	}
+}
+
+func TestUnreachableRedis(t *testing.T) {
+	leakcheck.Check(t)
+	addr := closedAddr(t)
+	for _, cmd := range [][]string{
+		{"invalidate", "k"},
+		{"monitor", "--count", "1"},
+		{"bench", "--samples", "1"},
+		{"demo", "--duration", "1s"},
+	} {
+		args := append(cmd, "--redis", addr, "--dial-timeout", "500ms")
+		oneErrorLine(t, args, 1, "cannot reach Redis at "+addr)
+	}
+}
+
+func TestAuthFailure(t *testing.T) {
+	leakcheck.Check(t)
+	s := redisserver.StartT(t, redisserver.Options{Password: "s3cret"})
+	oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--password", "wrong", "k"}, 1, "authentication to Redis at "+s.Addr()+" failed")
+	oneErrorLine(t, []string{"monitor", "--redis", s.Addr(), "--count", "1"}, 1, "authentication to Redis at "+s.Addr()+" failed")
+	out, errOut, code := runCLI(t, "invalidate", "--redis", s.Addr(), "--password", "s3cret", "k")
+	if code != 0 || !strings.Contains(out, "published 1 message") {
+		t.Errorf("right password: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// newNode is a cache node on the test server's channel.
+func newNode(t *testing.T, channel string) invacache.Cache[string] {
+	t.Helper()
+	c, err := invacache.NewCache[string](config.InvaCacheConfig{
+		Invalidation: &config.InvalidationConfig{
+			Type:  "redis",
+			Redis: &config.RedisInvalidationConfig{Address: srv.Addr(), Channel: channel},
+		},
+	})
+	if err != nil {
+		t.Fatalf("NewCache: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestInvalidateReachesSubscriberAndNode(t *testing.T) {
+	leakcheck.Check(t)
+	ch := channelFor(t)
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer client.Close()
+	sub := client.Subscribe(ctx, ch)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	node := newNode(t, ch)
+	for _, k := range []string{"user:1", "user:2", "user:3"} {
+		if err := node.Set(k, "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, errOut, code := runCLI(t, "invalidate", "--redis", srv.Addr(), "--channel", ch, "user:1", "user:2")
+	if code != 0 {
+		t.Fatalf("invalidate: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.Contains(out, "2 subscriber(s)") {
+		t.Errorf("stdout %q, want the subscriber count (2: test subscriber and node)", out)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := sub.ReceiveMessage(rctx)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	msg, err := wire.Decode([]byte(m.Payload))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if msg.Raw || msg.Origin == 0 || msg.Seq != 1 || len(msg.Ops) != 1 || fmt.Sprint(msg.Ops[0].Keys) != "[user:1 user:2]" {
+		t.Errorf("got message %+v, want an envelope with a random origin, seq 1, keys [user:1 user:2]", msg)
+	}
+	waitFor(t, "the node to drop user:1 and user:2", 5*time.Second, func() bool {
+		_, e1 := node.Get("user:1")
+		_, e2 := node.Get("user:2")
+		return errors.Is(e1, invacache.ErrNotFound) && errors.Is(e2, invacache.ErrNotFound)
+	})
+	if v, err := node.Get("user:3"); err != nil || v != "v" {
+		t.Errorf("user:3 = %q, %v; want it kept", v, err)
+	}
+
+	if _, errOut, code := runCLI(t, "invalidate", "--redis", srv.Addr(), "--channel", ch, "--clear"); code != 0 {
+		t.Fatalf("invalidate --clear: exit %d, stderr %q", code, errOut)
+	}
+	waitFor(t, "the node to clear", 5*time.Second, func() bool { return node.Len() == 0 })
+}
+
+func TestMonitorDecodes(t *testing.T) {
+	leakcheck.Check(t)
+	ch := channelFor(t)
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"monitor", "--redis", srv.Addr(), "--channel", ch, "--count", "6", "--duration", "20s"}, &out, &errOut)
+	}()
+	waitFor(t, "the monitor to subscribe", 5*time.Second, func() bool { return strings.Contains(out.String(), "subscribed to") })
+
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer client.Close()
+	p1, _, next := wire.AppendBatches(nil, nil, 0xabc, 1, false, []string{"a", "b c"}, 1<<16)
+	p2, _, _ := wire.AppendBatches(nil, nil, 0xabc, next+2, true, nil, 1<<16) // seq 4: 2 lost
+	for _, p := range [][]byte{p1[0], p2[0], []byte("user:1"), []byte(wire.Magic + "garbage"), {}, []byte("last")} {
+		if err := client.Publish(context.Background(), ch, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("monitor: exit %d, stderr %q", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("monitor did not stop after --count messages")
+	}
+	got := out.String()
+	for _, want := range []string{
+		`origin=0000000000000abc seq=1 v1 delete 2 key(s): a "b c"`,
+		"GAP origin=0000000000000abc expected seq 2, got 4: 2 message(s) lost",
+		"origin=0000000000000abc seq=4 v1 clear",
+		`RAW key "user:1"`,
+		"MALFORMED",
+		"RAW clear",
+		"6 message(s): 2 envelope(s)",
+		"3 raw, 1 malformed; 1 gap(s) (2 message(s) lost)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("monitor output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestMonitorStopsOnContext(t *testing.T) {
+	leakcheck.Check(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, []string{"monitor", "--redis", srv.Addr(), "--channel", channelFor(t)}, &out, &errOut)
+	}()
+	waitFor(t, "the monitor to subscribe", 5*time.Second, func() bool { return strings.Contains(out.String(), "subscribed to") })
+	cancel() // what SIGINT does in the binary
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "0 message(s)") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 0 and a summary", code, out.String(), errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("monitor did not stop on cancel")
+	}
+}
+
+func checkDemo(t *testing.T, args ...string) string {
+	t.Helper()
+	base := []string{"demo", "--duration", "4s", "--read-rate", "500", "--write-rate", "50"}
+	out, errOut, code := runCLI(t, append(base, args...)...)
+	if code != 0 {
+		t.Fatalf("demo %v: exit %d, stderr %q\n%s", args, code, errOut, out)
+	}
+	for _, want := range []string{"stale reads: 0\n", "stale bound:", "propagation:", "hit ratio"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	return out
+}
+
+func TestDemoEmbedded(t *testing.T) {
+	leakcheck.Check(t)
+	out := checkDemo(t)
+	if !strings.Contains(out, "miniredis") {
+		t.Errorf("demo without --redis should say it runs on the embedded server:\n%s", out)
+	}
+}
+
+func TestDemoRealRedis(t *testing.T) {
+	leakcheck.Check(t)
+	out := checkDemo(t, "--redis", srv.Addr(), "--channel", channelFor(t))
+	if !strings.Contains(out, "Redis at "+srv.Addr()) {
+		t.Errorf("demo output does not name the server:\n%s", out)
+	}
+}
+
+func TestDemoFault(t *testing.T) {
+	leakcheck.Check(t)
+	out := checkDemo(t, "--duration", "6s", "--fault", "--fault-at", "1500ms", "--fault-for", "2s", "--max-staleness", "1s")
+	for _, want := range []string{"fault: bus stopped", "fault: bus back", "resubscriptions after the fault"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo --fault output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBench(t *testing.T) {
+	leakcheck.Check(t)
+	plot := filepath.Join(t.TempDir(), "lat.svg")
+	out, errOut, code := runCLI(t, "bench", "--redis", srv.Addr(), "--channel", channelFor(t),
+		"--samples", "50", "--keys", "2000", "--raw-keys", "300", "--plot", plot)
+	if code != 0 {
+		t.Fatalf("bench: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"cache: Delete+broadcast", "raw:   PUBLISH", "group commit", "one PUBLISH per key", "ratio:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.HasSuffix(bytes.TrimSpace(svg), []byte("</svg>")) || !bytes.Contains(svg, []byte("<rect x=")) {
+		t.Errorf("plot is not a histogram SVG:\n%.300s", svg)
+	}
+}
