@@ -251,6 +251,9 @@ func (e *Engine) Serving() bool { return e.serving.Load() }
 // WaitLinkUp returns nil once the subscription has been established at
 // least once, ctx's error when ctx ends first, ErrClosed after Close.
 func (e *Engine) WaitLinkUp(ctx context.Context) error {
+	if e.pubCtx.Err() != nil {
+		return ErrClosed
+	}
 	select {
 	case <-e.linked:
 		return nil

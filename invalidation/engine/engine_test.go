@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestNewValidates(t *testing.T) {
 			if !errors.Is(err, config.ErrInvalidConfig) {
 				t.Errorf("error %v does not wrap config.ErrInvalidConfig", err)
 			}
-			if got := err.Error(); !contains(got, "engine: "+tt.field) {
+			if got := err.Error(); !strings.Contains(got, "engine: "+tt.field) {
 				t.Errorf("error %q does not name %q", got, tt.field)
 			}
 		})
@@ -52,17 +53,6 @@ func TestNewValidates(t *testing.T) {
 	if _, err := engine.New(engine.Config{Driver: conn}, nil); !errors.Is(err, config.ErrInvalidConfig) {
 		t.Errorf("nil target: error %v, want ErrInvalidConfig", err)
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && slices.ContainsFunc([]int{0}, func(int) bool { return indexOf(s, sub) >= 0 }) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // Rule 1.
