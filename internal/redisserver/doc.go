@@ -17,6 +17,13 @@
 // config), Pause/Resume (SIGSTOP/SIGCONT, a hung server). Network faults
 // (cut, blackhole) are in package faultproxy.
 //
+// Cluster: StartCluster creates the cluster with `redis-cli --cluster
+// create` (cluster-node-timeout 1s, so failover takes ~2-3s); MasterForKey,
+// MasterForSlot and KeySlot locate a key's owner, WaitState and WaitFailover
+// wait for convergence. Sentinel: StartSentinel starts a master, replicas
+// and sentinels (down-after 1s, failover-timeout 3s), seeded so they are
+// ready at once; Master, KillMaster and WaitFailover drive a failover.
+//
 // Server.Do is a minimal RESP client (one connection per call) for test
 // plumbing such as CONFIG SET or CLIENT KILL; it is not a Redis driver.
 package redisserver
