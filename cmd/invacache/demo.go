@@ -324,7 +324,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 		fmt.Fprintf(w, "fault: at %v the bus stops (%s) for %v\n", o.faultAt, bus.stopDesc, o.faultFor)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%7s %6s %8s %7s %8s %6s %6s %9s %9s %6s %5s\n", "time", "hit%", "reads/s", "loads/s", "writes/s", "sent/s", "recv/s", "prop p50", "prop p99", "stale", "links")
+	fmt.Fprintf(w, "%7s %6s %8s %7s %8s %6s %6s %9s %9s %6s %5s %7s\n", "time", "hit%", "reads/s", "loads/s", "writes/s", "sent/s", "recv/s", "prop p50", "prop p99", "stale", "links", "serving")
 
 	runCtx, stopRun := context.WithTimeout(ctx, o.duration)
 	defer stopRun()
@@ -406,6 +406,7 @@ loop:
 	if o.fault {
 		fmt.Fprintf(w, "  recovery:     %d resubscriptions after the fault (each one clears that node's cache before it serves again)\n", linkUps-linkUpsBeforeFault)
 	}
+	fmt.Fprintf(w, "  gaps:         %d possible losses detected by the nodes, %d cache clears because of them\n", final.gaps, final.clearsOnGap)
 	fmt.Fprintf(w, "  stale bound:  %s\n", bound)
 	fmt.Fprintf(w, "stale reads: %d\n", final.stale)
 	if final.stale > 0 {
@@ -423,7 +424,8 @@ type demoSnapshot struct {
 	reads, readErrors, loads    uint64
 	hits, misses                uint64
 	acks, sent, received, stale uint64
-	linksUp, nodes              int
+	linksUp, serving, nodes     int
+	gaps, clearsOnGap           uint64
 }
 
 func takeSnapshot(nodes []*demoNode, cnt *demoCounters, chk *staleness.Checker) demoSnapshot {
@@ -441,6 +443,11 @@ func takeSnapshot(nodes []*demoNode, cnt *demoCounters, chk *staleness.Checker) 
 		if n.tap.up.Load() {
 			s.linksUp++
 		}
+		if st.Invalidation.Serving {
+			s.serving++
+		}
+		s.gaps += st.Invalidation.Gaps
+		s.clearsOnGap += st.Invalidation.ClearsOnGap
 	}
 	return s
 }
@@ -452,11 +459,11 @@ func printDemoRow(w interface{ Write([]byte) (int, error) }, start time.Time, pr
 	}
 	rate := func(a, b uint64) float64 { return float64(a-b) / secs }
 	l := summarize(lat)
-	fmt.Fprintf(w, "%6.1fs %6s %8.0f %7.0f %8.0f %6.0f %6.0f %9s %9s %6d %3d/%d\n",
+	fmt.Fprintf(w, "%6.1fs %6s %8.0f %7.0f %8.0f %6.0f %6.0f %9s %9s %6d %3d/%d %5d/%d\n",
 		cur.at.Sub(start).Seconds(), hitRatio(cur.hits-prev.hits, cur.misses-prev.misses),
 		rate(cur.reads, prev.reads), rate(cur.loads, prev.loads), rate(cur.acks, prev.acks),
 		rate(cur.sent, prev.sent), rate(cur.received, prev.received),
-		fmtDur(l.pct(50)), fmtDur(l.pct(99)), cur.stale-prev.stale, cur.linksUp, cur.nodes)
+		fmtDur(l.pct(50)), fmtDur(l.pct(99)), cur.stale-prev.stale, cur.linksUp, cur.nodes, cur.serving, cur.nodes)
 }
 
 func hitRatio(hits, misses uint64) string {
