@@ -1,0 +1,289 @@
+package redis
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+)
+
+// TestParseMapGood covers every key in every accepted spelling and value type.
+func TestParseMapGood(t *testing.T) {
+	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	tlsWant := &config.TLSConfig{Enabled: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "redis", InsecureSkipVerify: true}
+	tests := []struct {
+		name string
+		in   map[string]any
+		want config.RedisInvalidationConfig
+	}{
+		{"empty", map[string]any{}, config.RedisInvalidationConfig{}},
+		{"nil value is unset", map[string]any{"Address": nil, "DB": nil}, config.RedisInvalidationConfig{}},
+		{"Address", map[string]any{"Address": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
+		{"address (json tag)", map[string]any{"address": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
+		{"ADDRESS (any case)", map[string]any{"ADDRESS": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
+		{"Password", map[string]any{"Password": "pw"}, config.RedisInvalidationConfig{Password: "pw"}},
+		{"password", map[string]any{"password": "pw"}, config.RedisInvalidationConfig{Password: "pw"}},
+		{"DB int", map[string]any{"DB": 2}, config.RedisInvalidationConfig{DB: 2}},
+		{"db float64", map[string]any{"db": float64(3)}, config.RedisInvalidationConfig{DB: 3}},
+		{"DB int64", map[string]any{"DB": int64(4)}, config.RedisInvalidationConfig{DB: 4}},
+		{"DB uint64", map[string]any{"DB": uint64(5)}, config.RedisInvalidationConfig{DB: 5}},
+		{"DB json.Number", map[string]any{"DB": json.Number("6")}, config.RedisInvalidationConfig{DB: 6}},
+		{"DB int32", map[string]any{"DB": int32(7)}, config.RedisInvalidationConfig{DB: 7}},
+		{"DB uint8", map[string]any{"DB": uint8(8)}, config.RedisInvalidationConfig{DB: 8}},
+		{"Channel", map[string]any{"Channel": "c"}, config.RedisInvalidationConfig{Channel: "c"}},
+		{"channel", map[string]any{"channel": "c"}, config.RedisInvalidationConfig{Channel: "c"}},
+		{"PoolSize int", map[string]any{"PoolSize": 20}, config.RedisInvalidationConfig{PoolSize: 20}},
+		{"poolSize float64", map[string]any{"poolSize": 20.0}, config.RedisInvalidationConfig{PoolSize: 20}},
+		{"PoolSize json.Number", map[string]any{"PoolSize": json.Number("20")}, config.RedisInvalidationConfig{PoolSize: 20}},
+		{"MaxRetries int", map[string]any{"MaxRetries": 5}, config.RedisInvalidationConfig{MaxRetries: 5}},
+		{"maxRetries float64", map[string]any{"maxRetries": 5.0}, config.RedisInvalidationConfig{MaxRetries: 5}},
+		{"MaxRetries -1", map[string]any{"MaxRetries": -1}, config.RedisInvalidationConfig{MaxRetries: -1}},
+		{"DialTimeout Duration", map[string]any{"DialTimeout": 5 * time.Second}, config.RedisInvalidationConfig{DialTimeout: 5 * time.Second}},
+		{"dialTimeout string", map[string]any{"dialTimeout": "1m30s"}, config.RedisInvalidationConfig{DialTimeout: 90 * time.Second}},
+		{"DialTimeout float64 ns", map[string]any{"DialTimeout": float64(2e9)}, config.RedisInvalidationConfig{DialTimeout: 2 * time.Second}},
+		{"DialTimeout int64 ns", map[string]any{"DialTimeout": int64(3e9)}, config.RedisInvalidationConfig{DialTimeout: 3 * time.Second}},
+		{"DialTimeout int ns", map[string]any{"DialTimeout": int(4e9)}, config.RedisInvalidationConfig{DialTimeout: 4 * time.Second}},
+		{"DialTimeout uint64 ns", map[string]any{"DialTimeout": uint64(1e9)}, config.RedisInvalidationConfig{DialTimeout: time.Second}},
+		{"DialTimeout json.Number", map[string]any{"DialTimeout": json.Number("1000000000")}, config.RedisInvalidationConfig{DialTimeout: time.Second}},
+		{"Username", map[string]any{"Username": "app"}, config.RedisInvalidationConfig{Username: "app"}},
+		{"username", map[string]any{"username": "app"}, config.RedisInvalidationConfig{Username: "app"}},
+		{"TLS map", map[string]any{"TLS": map[string]any{"Enabled": true, "CAFile": "ca.pem", "CertFile": "c.pem", "KeyFile": "k.pem", "ServerName": "redis", "InsecureSkipVerify": true}},
+			config.RedisInvalidationConfig{TLS: tlsWant}},
+		{"tls map json tags", map[string]any{"tls": map[string]any{"enabled": true, "caFile": "ca.pem", "certFile": "c.pem", "keyFile": "k.pem", "serverName": "redis", "insecureSkipVerify": true}},
+			config.RedisInvalidationConfig{TLS: tlsWant}},
+		{"TLS struct", map[string]any{"TLS": *tlsWant}, config.RedisInvalidationConfig{TLS: tlsWant}},
+		{"TLS pointer", map[string]any{"TLS": tlsWant}, config.RedisInvalidationConfig{TLS: tlsWant}},
+		{"TLS bool", map[string]any{"TLS": true}, config.RedisInvalidationConfig{TLS: &config.TLSConfig{Enabled: true}}},
+		{"Addresses []string", map[string]any{"Addresses": []string{"a:1", "b:2"}}, config.RedisInvalidationConfig{Addresses: []string{"a:1", "b:2"}}},
+		{"addresses []any", map[string]any{"addresses": []any{"a:1", "b:2"}}, config.RedisInvalidationConfig{Addresses: []string{"a:1", "b:2"}}},
+		{"MasterName", map[string]any{"MasterName": "mymaster"}, config.RedisInvalidationConfig{MasterName: "mymaster"}},
+		{"masterName", map[string]any{"masterName": "mymaster"}, config.RedisInvalidationConfig{MasterName: "mymaster"}},
+		{"ShardedPubSub", map[string]any{"ShardedPubSub": true}, config.RedisInvalidationConfig{ShardedPubSub: true}},
+		{"shardedPubSub", map[string]any{"shardedPubSub": true}, config.RedisInvalidationConfig{ShardedPubSub: true}},
+		{"Client", map[string]any{"Client": client}, config.RedisInvalidationConfig{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMap(tc.in)
+			if err != nil {
+				t.Fatalf("parseMap(%v) error: %v", tc.in, err)
+			}
+			if !reflect.DeepEqual(got.cfg, tc.want) {
+				t.Errorf("parseMap(%v)\n got %+v\nwant %+v", tc.in, got.cfg, tc.want)
+			}
+			if _, isClient := tc.in["Client"]; isClient != (got.client != nil) {
+				t.Errorf("client = %v, want set: %v", got.client, isClient)
+			}
+		})
+	}
+}
+
+// TestParseMapBad checks that every bad key or value is an error wrapping
+// config.ErrInvalidConfig and naming the key.
+func TestParseMapBad(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      map[string]any
+		mention string // the error must contain it
+	}{
+		{"unknown key", map[string]any{"Adress": "h:1"}, `Adress`},
+		{"unknown key suggests", map[string]any{"Adress": "h:1"}, `did you mean "Address"`},
+		{"duplicate spelling", map[string]any{"Address": "a:1", "address": "b:1"}, "given twice"},
+		{"Address int", map[string]any{"Address": 6379}, "Address"},
+		{"Password int", map[string]any{"Password": 1}, "Password"},
+		{"DB string", map[string]any{"DB": "0"}, "DB"},
+		{"DB fraction", map[string]any{"DB": 1.5}, "DB"},
+		{"DB bool", map[string]any{"DB": true}, "DB"},
+		{"DB uint64 overflow", map[string]any{"DB": uint64(1 << 63)}, "DB"},
+		{"DB json.Number fraction", map[string]any{"DB": json.Number("1.5")}, "DB"},
+		{"Channel int", map[string]any{"Channel": 1}, "Channel"},
+		{"PoolSize string", map[string]any{"PoolSize": "10"}, "PoolSize"},
+		{"MaxRetries bool", map[string]any{"MaxRetries": false}, "MaxRetries"},
+		{"DialTimeout bad string", map[string]any{"DialTimeout": "5 seconds"}, "DialTimeout"},
+		{"DialTimeout fraction", map[string]any{"DialTimeout": 1.5}, "DialTimeout"},
+		{"DialTimeout bool", map[string]any{"DialTimeout": true}, "DialTimeout"},
+		{"Username int", map[string]any{"Username": 1}, "Username"},
+		{"TLS string", map[string]any{"TLS": "yes"}, "TLS"},
+		{"TLS unknown key", map[string]any{"TLS": map[string]any{"Enable": true}}, `did you mean "Enabled"`},
+		{"TLS wrong type", map[string]any{"TLS": map[string]any{"Enabled": "yes"}}, "Enabled"},
+		{"TLS CAFile int", map[string]any{"TLS": map[string]any{"CAFile": 1}}, "CAFile"},
+		{"Addresses string", map[string]any{"Addresses": "a:1,b:2"}, "Addresses"},
+		{"Addresses mixed", map[string]any{"Addresses": []any{"a:1", 2}}, "Addresses"},
+		{"MasterName int", map[string]any{"MasterName": 1}, "MasterName"},
+		{"ShardedPubSub string", map[string]any{"ShardedPubSub": "true"}, "ShardedPubSub"},
+		{"Client string", map[string]any{"Client": "localhost:6379"}, "Client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseMap(tc.in)
+			if err == nil {
+				t.Fatalf("parseMap(%v) = nil error, want one mentioning %q", tc.in, tc.mention)
+			}
+			if !errors.Is(err, config.ErrInvalidConfig) {
+				t.Errorf("error %q does not wrap config.ErrInvalidConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("error %q does not mention %q", err, tc.mention)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	got, err := resolve(config.RedisInvalidationConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.RedisInvalidationConfig{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
+	}
+
+	bad := []struct {
+		name  string
+		cfg   config.RedisInvalidationConfig
+		field string
+	}{
+		{"negative DB", config.RedisInvalidationConfig{DB: -1}, "DB"},
+		{"DB on a cluster", config.RedisInvalidationConfig{Addresses: []string{"a:1"}, DB: 1}, "DB"},
+		{"negative PoolSize", config.RedisInvalidationConfig{PoolSize: -1}, "PoolSize"},
+		{"MaxRetries below -1", config.RedisInvalidationConfig{MaxRetries: -2}, "MaxRetries"},
+		{"negative DialTimeout", config.RedisInvalidationConfig{DialTimeout: -time.Second}, "DialTimeout"},
+		{"blank Channel", config.RedisInvalidationConfig{Channel: "  "}, "Channel"},
+		{"Address without port", config.RedisInvalidationConfig{Address: "localhost"}, "Address"},
+		{"empty Addresses entry", config.RedisInvalidationConfig{Addresses: []string{"a:1", ""}}, "Addresses[1]"},
+		{"bad Addresses entry", config.RedisInvalidationConfig{Addresses: []string{"nope"}}, "Addresses[0]"},
+		{"MasterName without sentinels", config.RedisInvalidationConfig{MasterName: "m"}, "MasterName"},
+		{"cert without key", config.RedisInvalidationConfig{TLS: &config.TLSConfig{Enabled: true, CertFile: "c.pem"}}, "TLS"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := resolve(tc.cfg)
+			if err == nil {
+				t.Fatalf("resolve(%+v) = nil error, want one naming %s", tc.cfg, tc.field)
+			}
+			if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("resolve error %q: want it to wrap ErrInvalidConfig and name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// TestFactory goes through the registry, as NewCache does.
+func TestFactory(t *testing.T) {
+	leakcheck.Check(t)
+	if !strings.Contains(strings.Join(invalidation.Registered(), ","), "redis") {
+		t.Fatalf("redis not registered: %v", invalidation.Registered())
+	}
+	open := func(spec invalidation.Spec) (invalidation.Driver, error) {
+		spec.Type = "redis"
+		return invalidation.Open(spec)
+	}
+	// The seed's sample values, as Go code writes them.
+	d, err := open(invalidation.Spec{Options: map[string]any{
+		"Address": "localhost:6379", "Password": "", "DB": 0, "Channel": "invacache:invalidation",
+		"PoolSize": 10, "MaxRetries": 3, "DialTimeout": 5 * time.Second,
+	}})
+	if err != nil {
+		t.Fatalf("seed map: %v", err)
+	}
+	if got := d.(invalidation.ConnectTimeouter).ConnectTimeout(); got != 5*time.Second {
+		t.Errorf("ConnectTimeout = %v, want 5s", got)
+	}
+	_ = d.Close()
+
+	// Typed settings win over the map.
+	d, err = open(invalidation.Spec{Typed: &config.RedisInvalidationConfig{Channel: "typed", DialTimeout: time.Second}, Options: map[string]any{"Adress": "ignored"}})
+	if err != nil {
+		t.Fatalf("typed: %v", err)
+	}
+	if got := d.(*Driver).Channel(); got != "typed" {
+		t.Errorf("Channel = %q, want typed", got)
+	}
+	_ = d.Close()
+
+	for _, spec := range []invalidation.Spec{
+		{Options: map[string]any{"Adress": "localhost:6379"}},
+		{Typed: &config.RedisInvalidationConfig{PoolSize: -1}},
+		{Typed: "not a config"},
+		{Options: map[string]any{"TLS": map[string]any{"Enabled": true, "CAFile": "/nonexistent/ca.pem"}}},
+	} {
+		if _, err := open(spec); !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", spec, err)
+		}
+	}
+}
+
+// A configuration file decodes into map[string]any with float64 numbers and
+// duration strings; both work.
+func TestJSONFileForms(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cache.json")
+	if err := os.WriteFile(path, []byte(`{"invalidation": {"type": "redis", "maxStaleness": "2s",
+		"driverConfig": {"address": "localhost:6379", "db": 1, "poolSize": 20, "dialTimeout": "2s",
+		"addresses": [], "tls": {"enabled": false}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg config.InvaCacheConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	d, err := factory(invalidation.Spec{Type: "redis", Options: cfg.Invalidation.DriverConfig})
+	if err != nil {
+		t.Fatalf("driverConfig from JSON: %v", err)
+	}
+	defer d.Close()
+	if got := d.(*Driver).ConnectTimeout(); got != 2*time.Second {
+		t.Errorf("DialTimeout = %v, want 2s", got)
+	}
+
+	var typed config.InvalidationConfig
+	if err := json.Unmarshal([]byte(`{"type":"redis","redis":{"address":"localhost:6379","dialTimeout":"3s","poolSize":5}}`), &typed); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := factory(invalidation.Spec{Type: "redis", Typed: typed.Redis})
+	if err != nil {
+		t.Fatalf("typed from JSON: %v", err)
+	}
+	defer d2.Close()
+	if got := d2.(*Driver).ConnectTimeout(); got != 3*time.Second {
+		t.Errorf("DialTimeout = %v, want 3s", got)
+	}
+}
+
+func FuzzParseMap(f *testing.F) {
+	f.Add("Address", "localhost:6379", int64(0), 0.0, true)
+	f.Add("DB", "", int64(-1), 1.5, false)
+	f.Add("DialTimeout", "5s", int64(1e9), 2e9, true)
+	f.Add("TLS", "x", int64(0), 0.0, true)
+	f.Fuzz(func(t *testing.T, key, s string, i int64, fl float64, b bool) {
+		for _, v := range []any{s, i, fl, b, nil, []any{s}, map[string]any{key: s}} {
+			p, err := parseMap(map[string]any{key: v})
+			if err != nil {
+				if !errors.Is(err, config.ErrInvalidConfig) {
+					t.Fatalf("parseMap(%q: %v) error %v does not wrap ErrInvalidConfig", key, v, err)
+				}
+				continue
+			}
+			if _, err := resolve(p.cfg); err != nil && !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("resolve error %v does not wrap ErrInvalidConfig", err)
+			}
+		}
+	})
+}
