@@ -2,6 +2,7 @@ package redisserver
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -32,8 +33,11 @@ type dialer struct {
 // do opens a connection, authenticates, sends one command and returns its
 // reply flattened to a string (see Server.Do). A connection per call keeps it
 // simple and safe to use while the server is killed and restarted.
-func (d dialer) do(args ...string) (string, error) {
-	v, err := d.call(args...)
+func (d dialer) do(args ...string) (string, error) { return flat(d.call(args...)) }
+
+// flat turns a readTree result into Do's form: arrays joined by "\n", a nil
+// reply as ErrNil.
+func flat(v any, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
@@ -141,11 +145,13 @@ func readTree(r *bufio.Reader) (any, error) {
 		if n < 0 {
 			return nil, nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		// Grow with the data actually received: a bogus length must not
+		// allocate up front.
+		var buf bytes.Buffer
+		if _, err := io.CopyN(&buf, r, int64(n)+2); err != nil {
 			return nil, fmt.Errorf("redisserver: read bulk: %w", err)
 		}
-		return string(buf[:n]), nil
+		return string(buf.Bytes()[:n]), nil
 	case '*':
 		n, err := strconv.Atoi(body)
 		if err != nil {
@@ -154,7 +160,7 @@ func readTree(r *bufio.Reader) (any, error) {
 		if n < 0 {
 			return nil, nil
 		}
-		out := make([]any, 0, n)
+		out := make([]any, 0, min(n, 1024))
 		for i := 0; i < n; i++ {
 			v, err := readTree(r)
 			var re *ReplyError
