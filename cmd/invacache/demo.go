@@ -31,7 +31,7 @@ type demoOptions struct {
 	faultAt, faultFor             time.Duration
 	maxStaleness                  time.Duration
 	publishWindow, slack          time.Duration
-	verbose                       bool
+	verbose, broadcast            bool
 }
 
 func demoCommand() command {
@@ -61,6 +61,7 @@ func demoCommand() command {
 			fs.DurationVar(&o.publishWindow, "publish-window", 100*time.Millisecond, "stale-read bound: time an acknowledged invalidation may still be in flight to a live peer")
 			fs.DurationVar(&o.slack, "slack", 500*time.Millisecond, "stale-read bound: allowance for scheduling noise")
 			fs.BoolVar(&o.verbose, "verbose", false, "log the library's warnings to stderr")
+			fs.BoolVar(&o.broadcast, "broadcast", true, "writers broadcast their writes; --broadcast=false writes only the writer's own cache, to show what the stale-read check catches without invalidation")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
@@ -320,6 +321,9 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 		o.keys, o.zipf, o.readers, o.readRate, o.writers, o.writeRate, 100*(1-o.deleteShare), 100*o.deleteShare)
 	fmt.Fprintf(w, "stale-read bound: %s (a read is stale if a newer version was acknowledged more than the bound before the read started)\n", bound)
 	fmt.Fprintln(w, "propagation: writer's Set/Delete call -> a peer's subscription handler has dropped the key (one sample per peer)")
+	if !o.broadcast {
+		fmt.Fprintln(w, "--broadcast=false: writers do NOT broadcast; peers keep old versions and the check counts them")
+	}
 	if o.fault {
 		fmt.Fprintf(w, "fault: at %v the bus stops (%s) for %v\n", o.faultAt, bus.stopDesc, o.faultFor)
 	}
@@ -520,10 +524,15 @@ func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, ch
 		// node's cache sees versions in database order.
 		v := db.Write(key, func(v uint64) {
 			prop.mark(key, time.Now())
-			if del {
+			switch {
+			case del && o.broadcast:
 				werr = c.Delete(key, option.WithDeleteInvalidation())
-			} else {
+			case del:
+				werr = c.Delete(key)
+			case o.broadcast:
 				werr = c.Set(key, v, option.WithInvalidation())
+			default:
+				werr = c.Set(key, v)
 			}
 		})
 		if werr != nil {

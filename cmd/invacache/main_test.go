@@ -382,3 +382,28 @@ func TestBench(t *testing.T) {
 		t.Errorf("plot is not a histogram SVG:\n%.300s", svg)
 	}
 }
+
+func TestDemoFaultBlackhole(t *testing.T) {
+	leakcheck.Check(t)
+	out := checkDemo(t, "--duration", "6s", "--fault", "--fault-mode", "blackhole", "--fault-at", "1500ms", "--fault-for", "2500ms", "--max-staleness", "1s")
+	if !strings.Contains(out, "blackholes every link") {
+		t.Errorf("demo output does not describe the blackhole:\n%s", out)
+	}
+}
+
+// TestDemoCatchesMissingInvalidation shows the check is not vacuous: with
+// writers that do not broadcast, peers keep old versions past the bound.
+func TestDemoCatchesMissingInvalidation(t *testing.T) {
+	leakcheck.Check(t)
+	out, errOut, code := runCLI(t, "demo", "--duration", "3s", "--read-rate", "500", "--write-rate", "50",
+		"--broadcast=false", "--max-staleness", "300ms", "--publish-window", "0s", "--slack", "100ms")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q\n%s", code, errOut, out)
+	}
+	if strings.Contains(out, "stale reads: 0\n") || !strings.Contains(out, "first stale read:") {
+		t.Errorf("want stale reads > 0 with an example:\n%s", out)
+	}
+	if !strings.Contains(errOut, "stale reads beyond the bound 400ms") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("stderr %q, want one line naming the bound", errOut)
+	}
+}
