@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// ErrClosed is returned by methods called after Close.
-var ErrClosed = errors.New("faultproxy: proxy closed")
+// ErrNoTarget is returned by New for an empty target address.
+var ErrNoTarget = errors.New("faultproxy: empty target address")
 
 // dialTimeout bounds one upstream dial.
 const dialTimeout = 5 * time.Second
@@ -58,7 +58,7 @@ type link struct {
 // target (dialled per connection).
 func New(target string) (*Proxy, error) {
 	if target == "" {
-		return nil, errors.New("faultproxy: empty target")
+		return nil, ErrNoTarget
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

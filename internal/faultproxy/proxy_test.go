@@ -277,7 +277,7 @@ func TestCloseStopsEverything(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	if _, err := New(""); err == nil {
-		t.Fatal("New(\"\") succeeded; want an error")
+	if _, err := New(""); !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("New(\"\") err = %v; want ErrNoTarget", err)
 	}
 }
