@@ -183,6 +183,7 @@ type Engine struct {
 	// calls): per-origin sequence tracking.
 	origins map[uint64]originState
 	tick    uint64
+	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
 	serving   atomic.Bool  // the hot-path answer of Serving
 	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
@@ -220,6 +221,7 @@ func New(cfg Config, t Target) (*Engine, error) {
 		closeDone:  make(chan struct{}),
 		linked:     make(chan struct{}),
 		origins:    map[uint64]originState{},
+		gapLog:     map[string]*logWindow{},
 	}
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions

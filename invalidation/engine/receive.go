@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -28,7 +29,7 @@ func (h handler) HandleMessage(payload []byte) {
 	case err != nil:
 		// It claimed to be ours, so it may have carried invalidations.
 		e.st.malformed.Add(1)
-		e.gap("malformed envelope", err)
+		e.gap("malformed envelope", err, "bytes", len(payload), "prefix", fmt.Sprintf("%.40q", payload))
 		return
 	case m.Raw:
 		e.st.raw.Add(1)
@@ -90,10 +91,26 @@ func (e *Engine) gap(reason string, err error, attrs ...any) {
 		e.target.InvalidateAll()
 		e.st.clearsOnGap.Add(1)
 	}
+	// A flood of garbage must not flood the log: per reason, at most one
+	// warning per second, carrying how many were suppressed before it.
+	w := e.gapLog[reason]
+	if w == nil {
+		w = &logWindow{}
+		e.gapLog[reason] = w
+	}
+	now := time.Now()
+	if now.Sub(w.at) < time.Second {
+		w.skipped++
+		return
+	}
 	attrs = append(attrs, "reason", reason, "cleared", cleared)
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
+	if w.skipped > 0 {
+		attrs = append(attrs, "suppressed", w.skipped)
+	}
+	w.at, w.skipped = now, 0
 	e.log.Warn("engine: invalidations may have been missed", attrs...)
 }
 
@@ -166,4 +183,10 @@ func (e *Engine) expire() {
 	e.serving.Store(false)
 	e.expired = true
 	e.log.Warn("engine: subscription not proven alive within MaxStaleness; not serving cached values", "maxStaleness", e.cfg.MaxStaleness)
+}
+
+// logWindow rate-limits the warnings of one gap reason.
+type logWindow struct {
+	at      time.Time // last warning
+	skipped int       // warnings suppressed since at
 }
