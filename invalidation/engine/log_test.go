@@ -59,7 +59,7 @@ func TestLogging(t *testing.T) {
 	_ = e.BroadcastDelete("a", "b")
 	_ = e.Close()
 	got := out.String()
-	if n := strings.Count(got, "malformed envelope"); n != 1 {
+	if n := strings.Count(got, `reason="malformed envelope"`); n != 1 {
 		t.Errorf("%d warnings for 50 malformed payloads within a second, want 1", n)
 	}
 	for _, want := range []string{
