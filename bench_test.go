@@ -1,0 +1,69 @@
+package invacache_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
+)
+
+// newBenchCache returns a filled cache, local or attached to an in-process
+// bus, so that the two can be compared in one run.
+func newBenchCache(tb testing.TB, withBus bool) (invacache.Cache[int], []string) {
+	tb.Helper()
+	cfg := config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{Capacity: 100_000, Ttl: "1h"})}
+	if withBus {
+		bus := memory.NewBus()
+		conn := bus.Connect()
+		tb.Cleanup(func() { conn.Close(); bus.Close() })
+		cfg.Invalidation = &config.InvalidationConfig{Driver: conn}
+	}
+	c, err := invacache.NewCache[int](cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	keys := make([]string, 10_000)
+	for i := range keys {
+		keys[i] = "key:" + strconv.Itoa(i)
+		c.Set(keys[i], i)
+	}
+	return c, keys
+}
+
+// BenchmarkGet compares Get on a local cache with Get on a cache attached to
+// a bus: invalidation must add nothing but one atomic load to the hot path.
+//
+//	go test -run '^$' -bench 'BenchmarkGet$' -count 6 . | benchstat -col /bus -
+func BenchmarkGet(b *testing.B) {
+	for _, withBus := range []bool{false, true} {
+		b.Run("bus="+strconv.FormatBool(withBus), func(b *testing.B) {
+			c, keys := newBenchCache(b, withBus)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if _, err := c.Get(keys[i%len(keys)]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+// Get allocates nothing, with or without a bus: a count, not a timing.
+func TestGetDoesNotAllocate(t *testing.T) {
+	for _, withBus := range []bool{false, true} {
+		c, keys := newBenchCache(t, withBus)
+		hit := testing.AllocsPerRun(1000, func() { c.Get(keys[7]) })
+		miss := testing.AllocsPerRun(1000, func() { c.Get("absent") })
+		if hit != 0 || miss != 0 {
+			t.Errorf("bus=%v: allocations per Get hit/miss = %v/%v, want 0/0", withBus, hit, miss)
+		}
+	}
+}

@@ -1,0 +1,408 @@
+package invacache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
+	"github.com/halilbulentorhon/invacache-go/backend/option"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
+
+	// The in-process bus is part of the core, so Type "memory" always works.
+	_ "github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
+)
+
+// LoaderFunc loads the value of a missing key for GetOrLoad. The returned
+// ttl is the entry's time to live: > 0 that TTL, 0 the cache's default TTL,
+// < 0 return the value without caching it.
+type LoaderFunc[V any] func(key string) (V, time.Duration, error)
+
+// ContextLoaderFunc is LoaderFunc with the caller's context.
+type ContextLoaderFunc[V any] func(ctx context.Context, key string) (V, time.Duration, error)
+
+// Cache is a typed cache of one replica. All methods are safe for concurrent
+// use. After Close every method returns ErrClosed.
+type Cache[V any] interface {
+	// Get returns the cached value, or ErrNotFound.
+	Get(key string) (V, error)
+	// GetOrLoad returns the cached value or loads it; concurrent callers
+	// for one key share one loader call. A loader error (or panic, as an
+	// error wrapping ErrLoaderPanic) reaches every waiter and is not cached.
+	GetOrLoad(key string, loader LoaderFunc[V]) (V, error)
+	// GetOrLoadContext is GetOrLoad with a context: a waiter whose context
+	// ends returns ctx.Err(); the loader gets the context of the caller that
+	// started it.
+	GetOrLoadContext(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error)
+	// Set stores value. option.WithInvalidation also drops the key on every
+	// other node.
+	Set(key string, value V, options ...option.OptFnc) error
+	// Delete removes key. option.WithDeleteInvalidation also removes it on
+	// every other node.
+	Delete(key string, options ...option.DelOptFnc) error
+	// Clear empties the cache. option.WithClearInvalidation also clears
+	// every other node.
+	Clear(options ...option.ClrOptFnc) error
+	// Flush waits until every broadcast requested before the call has left
+	// the process (reached the bus), or ctx ends. Without invalidation it
+	// returns at once.
+	Flush(ctx context.Context) error
+	// Len is the number of entries held (expired ones not yet swept included).
+	Len() int
+	// Stats returns counters since the cache was created.
+	Stats() Stats
+	// Close flushes queued broadcasts (bounded by FlushTimeout), stops every
+	// goroutine the cache started and releases the driver it opened. It is
+	// idempotent.
+	Close() error
+}
+
+// genStripes is the number of load-generation counters (rule 5). Keys share
+// a counter by hash, so an invalidation of one key may make a concurrent
+// load of another key skip caching: harmless, and rare at this size.
+const genStripes = 4096
+
+// flightShards spreads in-flight loads over independent locks.
+const flightShards = 64
+
+type cache[V any] struct {
+	store  *inmemory.Store[V]
+	eng    *engine.Engine      // nil for a local cache
+	driver invalidation.Driver // closed by Close when ownDriver
+	own    bool
+	logger *slog.Logger
+
+	closed atomic.Bool
+	// closeMu serialises Close so a second caller waits for the first.
+	closeMu sync.Mutex
+
+	// gens and epoch implement race-safe loads: an invalidation bumps the
+	// key's stripe (or the epoch for a clear) before removing the entry; a
+	// load stores its value only if neither moved while it ran.
+	gens  [genStripes]atomic.Uint64
+	epoch atomic.Uint64
+	// loading counts loads in flight, so that Set bumps a generation only
+	// when a load could be overtaken.
+	loading atomic.Int64
+
+	flights [flightShards]flightShard[V]
+
+	loads, loadErrors, unservedMisses atomic.Uint64
+}
+
+type flightShard[V any] struct {
+	mu sync.Mutex
+	m  map[string]*flight[V] // guarded by mu
+}
+
+type flight[V any] struct {
+	done chan struct{}
+	val  V
+	err  error
+}
+
+// NewCache builds a cache from cfg. cfg is copied and never modified; a zero
+// config is a local cache with defaults. Configuration errors wrap
+// ErrInvalidConfig and name the field.
+//
+// With invalidation, NewCache subscribes and waits for the link at most the
+// driver's connect timeout (the Redis driver's DialTimeout, else 5s). If the
+// bus is unreachable it still returns a working cache whose link is down: it
+// serves nothing from cache until the link is up (MaxStaleness), while the
+// driver keeps connecting in the background.
+func NewCache[V any](cfg config.InvaCacheConfig) (Cache[V], error) {
+	s, err := resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := inmemory.New[V](inmemory.Config{
+		ShardCount:    s.shardCount,
+		Capacity:      s.capacity,
+		DefaultTTL:    s.defaultTTL,
+		SweepInterval: s.sweepInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invacache: %w", err)
+	}
+	c := &cache[V]{store: store, logger: s.logger}
+	for i := range c.flights {
+		c.flights[i].m = map[string]*flight[V]{}
+	}
+	if s.inval == nil {
+		return c, nil
+	}
+	if err := c.attach(s.inval); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// attach opens (or adopts) the driver and starts the engine.
+func (c *cache[V]) attach(inv *invalSettings) error {
+	c.driver = inv.driver
+	if c.driver == nil {
+		d, err := invalidation.Open(inv.spec)
+		if err != nil {
+			if errors.Is(err, invalidation.ErrUnknownDriver) {
+				return fmt.Errorf("invacache: Invalidation.Type: %w: %w", err, ErrInvalidConfig)
+			}
+			return fmt.Errorf("invacache: invalidation driver %q: %w", inv.spec.Type, err)
+		}
+		c.driver, c.own = d, true
+	}
+	eng, err := engine.New(engine.Config{
+		Driver:          c.driver,
+		Logger:          c.logger,
+		MaxStaleness:    inv.maxStaleness,
+		GapStrategy:     inv.gapStrategy,
+		RetryBackoffMin: inv.backoffMin,
+		RetryBackoffMax: inv.backoffMax,
+		MaxMessageBytes: inv.maxMessageBytes,
+		FlushTimeout:    inv.flushTimeout,
+	}, peerTarget[V]{c})
+	if err != nil {
+		if c.own {
+			c.driver.Close()
+		}
+		return fmt.Errorf("invacache: %w", err)
+	}
+	c.eng = eng
+
+	wait := 5 * time.Second
+	if ct, ok := c.driver.(invalidation.ConnectTimeouter); ok && ct.ConnectTimeout() > 0 {
+		wait = ct.ConnectTimeout()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := eng.WaitLinkUp(ctx); err != nil {
+		c.logger.Warn("invacache: invalidation link not up yet; serving nothing from cache until it is",
+			"wait", wait, "err", err)
+	}
+	return nil
+}
+
+// serving reports whether cached values may be returned (rule 4).
+func (c *cache[V]) serving() bool {
+	return c.eng == nil || c.eng.Serving()
+}
+
+func (c *cache[V]) Get(key string) (V, error) {
+	var zero V
+	if c.closed.Load() {
+		return zero, ErrClosed
+	}
+	if !c.serving() {
+		c.unservedMisses.Add(1)
+		return zero, ErrNotFound
+	}
+	if v, ok := c.store.Get(key); ok {
+		return v, nil
+	}
+	return zero, ErrNotFound
+}
+
+func (c *cache[V]) GetOrLoad(key string, loader LoaderFunc[V]) (V, error) {
+	if loader == nil {
+		var zero V
+		return zero, fmt.Errorf("invacache: GetOrLoad(%q): nil loader: %w", key, ErrInvalidArgument)
+	}
+	return c.getOrLoad(context.Background(), key, func(_ context.Context, k string) (V, time.Duration, error) {
+		return loader(k)
+	})
+}
+
+func (c *cache[V]) GetOrLoadContext(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error) {
+	if loader == nil {
+		var zero V
+		return zero, fmt.Errorf("invacache: GetOrLoadContext(%q): nil loader: %w", key, ErrInvalidArgument)
+	}
+	return c.getOrLoad(ctx, key, loader)
+}
+
+func (c *cache[V]) getOrLoad(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error) {
+	v, err := c.Get(key)
+	if err == nil || errors.Is(err, ErrClosed) {
+		return v, err
+	}
+	h := c.store.KeyHash(key)
+	fs := &c.flights[h%flightShards]
+	fs.mu.Lock()
+	if f, ok := fs.m[key]; ok {
+		fs.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.val, f.err
+		case <-ctx.Done():
+			var zero V
+			return zero, ctx.Err()
+		}
+	}
+	f := &flight[V]{done: make(chan struct{})}
+	fs.m[key] = f
+	fs.mu.Unlock()
+
+	f.val, f.err = c.load(ctx, key, h, loader)
+
+	fs.mu.Lock()
+	delete(fs.m, key)
+	fs.mu.Unlock()
+	close(f.done)
+	return f.val, f.err
+}
+
+// load runs the loader and caches its value unless the key was invalidated,
+// the cache cleared, or the node stopped serving while it ran (rule 5).
+func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader ContextLoaderFunc[V]) (V, error) {
+	c.loading.Add(1)
+	defer c.loading.Add(-1)
+	stripe := &c.gens[h%genStripes]
+	gen, epoch := stripe.Load(), c.epoch.Load()
+	// Another caller may have finished a load of this key between our miss
+	// and our registration as the key's flight.
+	if c.serving() {
+		if v, ok := c.store.Get(key); ok {
+			return v, nil
+		}
+	}
+	c.loads.Add(1)
+	v, ttl, err := callLoader(ctx, key, loader)
+	if err != nil {
+		c.loadErrors.Add(1)
+		return v, err
+	}
+	if ttl < 0 || c.closed.Load() {
+		return v, nil
+	}
+	c.store.SetIf(key, v, ttl, func() bool {
+		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving()
+	})
+	return v, nil
+}
+
+func callLoader[V any](ctx context.Context, key string, loader ContextLoaderFunc[V]) (v V, ttl time.Duration, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero V
+			v, ttl, err = zero, 0, fmt.Errorf("invacache: loader for key %q: %v: %w", key, r, ErrLoaderPanic)
+		}
+	}()
+	return loader(ctx, key)
+}
+
+func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
+	o := option.ApplyOptions(options)
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if o.TTL < 0 {
+		return fmt.Errorf("invacache: Set(%q): negative TTL %s: %w", key, o.TTL, ErrInvalidArgument)
+	}
+	ttl := o.TTL
+	if o.NoExpiration {
+		ttl = -1
+	}
+	if c.loading.Load() > 0 {
+		// A load that started before this write must not overwrite it.
+		c.gens[c.store.KeyHash(key)%genStripes].Add(1)
+	}
+	c.store.Set(key, value, ttl)
+	if o.PublishInvalidation && c.eng != nil {
+		return c.broadcastErr(c.eng.BroadcastDelete(key))
+	}
+	return nil
+}
+
+func (c *cache[V]) Delete(key string, options ...option.DelOptFnc) error {
+	o := option.ApplyDeleteOptions(options)
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	c.invalidateKey(key)
+	if o.PublishInvalidation && c.eng != nil {
+		return c.broadcastErr(c.eng.BroadcastDelete(key))
+	}
+	return nil
+}
+
+func (c *cache[V]) Clear(options ...option.ClrOptFnc) error {
+	o := option.ApplyClearOptions(options)
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	c.invalidateAll()
+	if o.PublishInvalidation && c.eng != nil {
+		return c.broadcastErr(c.eng.BroadcastClear())
+	}
+	return nil
+}
+
+func (c *cache[V]) broadcastErr(err error) error {
+	if errors.Is(err, engine.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// invalidateKey bumps the key's generation before removing it, so a load
+// that read the old generation cannot store afterwards.
+func (c *cache[V]) invalidateKey(key string) {
+	c.gens[c.store.KeyHash(key)%genStripes].Add(1)
+	c.store.Delete(key)
+}
+
+func (c *cache[V]) invalidateAll() {
+	c.epoch.Add(1)
+	c.store.Clear()
+}
+
+func (c *cache[V]) Flush(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.eng == nil {
+		return nil
+	}
+	return c.broadcastErr(c.eng.Flush(ctx))
+}
+
+func (c *cache[V]) Len() int { return c.store.Len() }
+
+func (c *cache[V]) Close() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if c.eng != nil {
+		errs = append(errs, c.eng.Close())
+		if c.own {
+			errs = append(errs, c.driver.Close())
+		}
+	}
+	c.store.Close()
+	c.invalidateAll()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invacache: close: %w", err)
+	}
+	return nil
+}
+
+// peerTarget applies what the engine received from other nodes. Its methods
+// run on the driver's goroutine.
+type peerTarget[V any] struct{ c *cache[V] }
+
+func (t peerTarget[V]) InvalidateKeys(keys []string) {
+	for _, k := range keys {
+		t.c.invalidateKey(k)
+	}
+}
+
+func (t peerTarget[V]) InvalidateAll() { t.c.invalidateAll() }

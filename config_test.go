@@ -1,0 +1,115 @@
+package invacache_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/config"
+)
+
+func mem(c config.InMemoryConfig) *config.BackendConfig {
+	return &config.BackendConfig{InMemory: &c}
+}
+
+func TestNewCacheRejectsInvalidConfig(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       config.InvaCacheConfig
+		wantField string
+	}{
+		{"unknown backend", config.InvaCacheConfig{BackendName: "redis"}, "BackendName"},
+		{"negative capacity", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{Capacity: -1})}, "Capacity"},
+		{"negative shards", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{ShardCount: -4})}, "ShardCount"},
+		{"capacity below shards", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{ShardCount: 16, Capacity: 8})}, "Capacity"},
+		{"negative sweeper", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{SweeperInterval: -time.Second})}, "SweeperInterval"},
+		{"unparsable ttl", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{Ttl: "ten minutes"})}, "Ttl"},
+		{"negative ttl", config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{Ttl: "-1m"})}, "Ttl"},
+		{"empty invalidation type", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{}}, "Type"},
+		{"unknown invalidation type", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "carrier-pigeon"}}, "Type"},
+		{"negative staleness", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxStaleness: -1}}, "MaxStaleness"},
+		{"unknown gap strategy", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", GapStrategy: "ignore"}}, "GapStrategy"},
+		{"backoff max below min", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", RetryBackoffMin: time.Second, RetryBackoffMax: time.Millisecond}}, "RetryBackoffMax"},
+		{"negative flush timeout", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", FlushTimeout: -time.Second}}, "FlushTimeout"},
+		{"tiny message limit", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxMessageBytes: 100}}, "MaxMessageBytes"},
+		{"typed redis with other type", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", Redis: &config.RedisInvalidationConfig{}}}, "Redis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := invacache.NewCache[string](tt.cfg)
+			if err == nil {
+				c.Close()
+				t.Fatalf("NewCache(%+v) = nil error, want one naming %s", tt.cfg, tt.wantField)
+			}
+			if !errors.Is(err, invacache.ErrInvalidConfig) {
+				t.Errorf("NewCache error %q: errors.Is(err, ErrInvalidConfig) = false, want true", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantField) {
+				t.Errorf("NewCache error %q does not name the field %s", err, tt.wantField)
+			}
+			if !strings.HasPrefix(err.Error(), "invacache: ") {
+				t.Errorf("NewCache error %q does not start with the package name", err)
+			}
+		})
+	}
+}
+
+func TestNewCacheDoesNotModifyConfig(t *testing.T) {
+	cfg := config.InvaCacheConfig{Backend: mem(config.InMemoryConfig{Capacity: 100})}
+	before := *cfg.Backend.InMemory
+	c, err := invacache.NewCache[int](cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := *cfg.Backend.InMemory; got != before {
+		t.Errorf("NewCache changed the caller's InMemoryConfig: got %+v, want %+v", got, before)
+	}
+	if cfg.BackendName != "" || cfg.Invalidation != nil {
+		t.Errorf("NewCache changed the caller's config: %+v", cfg)
+	}
+}
+
+func TestConfigFromJSON(t *testing.T) {
+	const doc = `{
+	  "backendName": "in-memory",
+	  "backend": {"inMemory": {"shardCount": 16, "capacity": 5000, "sweeperInterval": "30s", "ttl": "10m"}},
+	  "invalidation": {"type": "redis", "maxStaleness": "2s", "flushTimeout": 1000000000,
+	    "driverConfig": {"Address": "localhost:6379", "DialTimeout": "5s"},
+	    "redis": {"address": "r:6379", "dialTimeout": "250ms", "poolSize": 20}}
+	}`
+	var cfg config.InvaCacheConfig
+	if err := json.Unmarshal([]byte(doc), &cfg); err != nil {
+		t.Fatalf("json.Unmarshal: %v", err)
+	}
+	want := config.InvaCacheConfig{
+		BackendName: "in-memory",
+		Backend:     mem(config.InMemoryConfig{ShardCount: 16, Capacity: 5000, SweeperInterval: 30 * time.Second, Ttl: "10m"}),
+		Invalidation: &config.InvalidationConfig{
+			Type: "redis", MaxStaleness: 2 * time.Second, FlushTimeout: time.Second,
+			DriverConfig: map[string]any{"Address": "localhost:6379", "DialTimeout": "5s"},
+			Redis:        &config.RedisInvalidationConfig{Address: "r:6379", DialTimeout: 250 * time.Millisecond, PoolSize: 20},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("decoded config:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestConfigFromJSONRejectsBadDuration(t *testing.T) {
+	for _, doc := range []string{
+		`{"backend": {"inMemory": {"sweeperInterval": "soon"}}}`,
+		`{"invalidation": {"maxStaleness": true}}`,
+		`{"invalidation": {"redis": {"dialTimeout": 1.5}}}`,
+	} {
+		var cfg config.InvaCacheConfig
+		err := json.Unmarshal([]byte(doc), &cfg)
+		if !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("json.Unmarshal(%s) error = %v, want one wrapping ErrInvalidConfig", doc, err)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+// Package invacache is a typed in-process cache for services that run many
+// replicas: each replica keeps a fast local cache (TTL, a hard size bound, a
+// frequency-aware eviction policy, GetOrLoad with single flight), and a write
+// on any replica can evict the stale copies on every other replica through a
+// broadcast bus such as Redis Pub/Sub.
+//
+// Broadcasting is opt-in per call: Set(k, v, option.WithInvalidation()),
+// Delete(k, option.WithDeleteInvalidation()) and
+// Clear(option.WithClearInvalidation()). A plain write is local.
+//
+// The consistency contract, whatever the driver:
+//
+//   - A node never applies its own broadcasts: the writer keeps its new value
+//     while every peer drops its copy.
+//   - A broadcast is never dropped while the process lives: it waits in an
+//     outbox that coalesces duplicate keys and retries with backoff while the
+//     bus is down. Set and Delete never wait on the network; Flush waits until
+//     everything queued so far has left the process.
+//   - A node that may have missed messages (after a reconnect, a sequence gap
+//     or a message it cannot read) clears its whole cache before it serves
+//     again.
+//   - A node serves cached values only while its subscription was proven
+//     alive within MaxStaleness (default 3s). Past that, Get misses and
+//     GetOrLoad loads without caching, until the link is back and the cache
+//     has been cleared.
+//   - A GetOrLoad whose key is invalidated while its loader runs returns the
+//     loaded value but does not cache it.
+//   - Only explicit writes broadcast; loads, evictions and expiry never do.
+//   - Any payload on the channel is handled without breaking the node.
+//
+// Drivers register by name: a blank import of
+// github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis selects
+// Type "redis". The in-process bus (Type "memory") lives in package
+// invalidation/drivers/memory.
+package invacache

@@ -1,0 +1,24 @@
+package invacache
+
+import (
+	"errors"
+
+	"github.com/halilbulentorhon/invacache-go/config"
+)
+
+var (
+	// ErrNotFound is returned by Get for a key the cache does not hold (or
+	// may not serve right now: see InvalidationConfig.MaxStaleness).
+	ErrNotFound = errors.New("invacache: key not found")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("invacache: cache closed")
+	// ErrInvalidConfig is wrapped by every configuration error NewCache
+	// returns; the message names the field.
+	ErrInvalidConfig = config.ErrInvalidConfig
+	// ErrInvalidArgument is wrapped by errors about a call's arguments, such
+	// as a nil loader or a negative TTL.
+	ErrInvalidArgument = errors.New("invacache: invalid argument")
+	// ErrLoaderPanic is wrapped by the error every waiter of a GetOrLoad gets
+	// when the loader panicked. The value is not cached.
+	ErrLoaderPanic = errors.New("invacache: loader panicked")
+)
