@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,7 +108,7 @@ func Decode(payload []byte) (Message, error) {
 			m.Ops = append(m.Ops, Op{Clear: true})
 		case 'D':
 			d.i++
-			var op Op
+			start := len(d.keys)
 			// A key starts with a digit, an operation with a letter.
 			for d.i+1 < len(d.p) && d.p[d.i] == ' ' && isDigit(d.p[d.i+1]) {
 				d.i++
@@ -118,8 +119,12 @@ func Decode(payload []byte) (Message, error) {
 				if n > uint64(len(d.p)-d.i) {
 					return Message{}, d.fail(fmt.Sprintf("%d key bytes", n))
 				}
-				op.Keys = append(op.Keys, d.str(d.i, d.i+int(n)))
+				d.addKey(d.str(d.i, d.i+int(n)))
 				d.i += int(n)
+			}
+			var op Op
+			if len(d.keys) > start {
+				op.Keys = d.keys[start:len(d.keys):len(d.keys)]
 			}
 			m.Ops = append(m.Ops, op)
 		default:
@@ -131,9 +136,20 @@ func Decode(payload []byte) (Message, error) {
 
 // decoder walks an envelope; i is the next unread byte.
 type decoder struct {
-	p []byte
-	i int
-	s string // p as one string, made at the first key
+	p    []byte
+	i    int
+	s    string   // p as one string, made at the first key
+	keys []string // the keys of all ops; each op holds a sub-slice
+}
+
+// addKey appends k to the keys of the message. The first key sizes the list
+// from the number of spaces left (each key follows one), capped so that
+// keys full of spaces cannot make it balloon.
+func (d *decoder) addKey(k string) {
+	if d.keys == nil {
+		d.keys = make([]string, 0, min(bytes.Count(d.p[d.i:], []byte{' '})+1, 4096))
+	}
+	d.keys = append(d.keys, k)
 }
 
 func (d *decoder) fail(expected string) error {
