@@ -478,22 +478,14 @@ func hitRatio(hits, misses uint64) string {
 }
 
 func demoReader(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, chk *staleness.Checker, cnt *demoCounters, o demoOptions, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0x1c))
-	zipf := rand.NewZipf(rng, o.zipf, 1, uint64(db.Len()-1))
+	pick := db.ZipfPicker(seed, o.zipf)
 	loader := func(key string) (uint64, time.Duration, error) { return db.Read(key), 0, nil }
 	// Reads go in small bursts every 10ms: steady load without a timer per read.
 	const tick = 10 * time.Millisecond
 	perTick := max(1, o.readRate/int(time.Second/tick))
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	paced(ctx, tick, func() {
 		for i := 0; i < perTick; i++ {
-			key := db.Key(int(zipf.Uint64()))
+			key := pick()
 			start := time.Now()
 			v, err := c.GetOrLoad(key, loader)
 			if err != nil {
@@ -503,21 +495,28 @@ func demoReader(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, ch
 			cnt.reads.Add(1)
 			chk.Read(key, v, start)
 		}
-	}
+	})
 }
 
-func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, chk *staleness.Checker, prop *propagation, cnt *demoCounters, o demoOptions, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0x1d))
-	zipf := rand.NewZipf(rng, o.zipf, 1, uint64(db.Len()-1))
-	t := time.NewTicker(time.Second / time.Duration(o.writeRate))
+// paced calls fn every period until ctx ends.
+func paced(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		key := db.Key(int(zipf.Uint64()))
+	}
+}
+
+func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, chk *staleness.Checker, prop *propagation, cnt *demoCounters, o demoOptions, seed uint64) {
+	pick := db.ZipfPicker(seed, o.zipf)
+	rng := rand.New(rand.NewPCG(seed, 0x1d))
+	paced(ctx, time.Second/time.Duration(o.writeRate), func() {
+		key := pick()
 		del := rng.Float64() < o.deleteShare
 		var werr error
 		// The cache write happens under the key's database lock, so the
@@ -537,7 +536,7 @@ func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, ch
 		})
 		if werr != nil {
 			cnt.writeErrors.Add(1)
-			continue
+			return
 		}
 		if del {
 			cnt.deletes.Add(1)
@@ -547,9 +546,9 @@ func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, ch
 		// Acknowledged = the invalidation left the process. While the bus is
 		// down this waits (the outbox retries): writes stall, none is lost.
 		if err := c.Flush(ctx); err != nil {
-			return
+			return // the run is over
 		}
 		chk.Ack(key, v)
 		cnt.acks.Add(1)
-	}
+	})
 }

@@ -1,6 +1,7 @@
 package simdb
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -84,3 +85,11 @@ func (db *DB) Reads() uint64 { return db.reads.Load() }
 
 // Writes is the number of Write calls.
 func (db *DB) Writes() uint64 { return db.writes.Load() }
+
+// ZipfPicker returns a function that picks keys with Zipf popularity of
+// exponent s (> 1): key 0 is the hottest. Each picker has its own random
+// stream from seed and is not safe for concurrent use.
+func (db *DB) ZipfPicker(seed uint64, s float64) func() string {
+	z := rand.NewZipf(rand.New(rand.NewPCG(seed, 0x5eed)), s, 1, uint64(len(db.keys)-1))
+	return func() string { return db.keys[z.Uint64()] }
+}

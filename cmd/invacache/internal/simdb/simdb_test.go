@@ -43,3 +43,20 @@ func TestWriteOrder(t *testing.T) {
 		t.Errorf("Writes() = %d, want %d", got, want)
 	}
 }
+
+func TestZipfPicker(t *testing.T) {
+	db := New("k", 100, 0)
+	pick := db.ZipfPicker(1, 1.2)
+	counts := map[string]int{}
+	for i := 0; i < 10000; i++ {
+		counts[pick()]++
+	}
+	if counts["k0"] <= counts["k50"] {
+		t.Errorf("k0 picked %d times, k50 %d: want the first key hottest", counts["k0"], counts["k50"])
+	}
+	for k := range counts {
+		if _, ok := db.index[k]; !ok {
+			t.Fatalf("picked unknown key %q", k)
+		}
+	}
+}
