@@ -304,7 +304,8 @@ func (e *Engine) BroadcastClear() error {
 		return ErrClosed
 	}
 	e.pendingClear = true
-	clear(e.pendingSet)
+	e.resetPendingSet(len(e.pendingKeys))
+	clear(e.pendingKeys)
 	e.pendingKeys = e.pendingKeys[:0]
 	e.enqGen++
 	e.mu.Unlock()
@@ -342,6 +343,20 @@ func (e *Engine) Flush(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	return nil
+}
+
+// shrinkAbove is the size past which outbox buffers are dropped rather than
+// reused once they are mostly empty, so one burst does not pin memory.
+const shrinkAbove = 1 << 14
+
+// resetPendingSet empties the pending set, which held n keys. Called with
+// e.mu held.
+func (e *Engine) resetPendingSet(n int) {
+	if n > shrinkAbove {
+		e.pendingSet = make(map[string]struct{})
+	} else {
+		clear(e.pendingSet)
+	}
 }
 
 // advance records that generation gen was published (or, with stopped,
@@ -385,7 +400,7 @@ func (e *Engine) publishLoop() {
 			}
 			clearAll, gen := e.pendingClear, e.enqGen
 			keys, e.pendingKeys = e.pendingKeys, keys[:0]
-			clear(e.pendingSet)
+			e.resetPendingSet(len(keys))
 			e.pendingClear = false
 			e.inflight = len(keys)
 			if clearAll {
@@ -407,6 +422,9 @@ func (e *Engine) publishLoop() {
 			}
 			e.st.msgsSent.Add(uint64(len(payloads)))
 			clear(keys) // drop references to the callers' strings
+			if cap(keys) > shrinkAbove && len(keys) < cap(keys)/4 {
+				keys = nil // a past burst should not pin its memory
+			}
 			e.advance(gen, false)
 		}
 	}
