@@ -518,4 +518,7 @@ func TestCloseIdempotent(t *testing.T) {
 	if s := a.e.Stats(); s.KeysSent != 1 || s.BroadcastsDropped != 0 {
 		t.Errorf("keys sent/dropped = %d/%d, want 1/0 (Close flushes)", s.KeysSent, s.BroadcastsDropped)
 	}
+	if err := a.conn.Publish(context.Background(), [][]byte{[]byte("x")}); err != nil {
+		t.Errorf("the driver after engine Close: Publish = %v, want nil (Close must not close the driver)", err)
+	}
 }

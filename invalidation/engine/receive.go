@@ -56,7 +56,7 @@ func (e *Engine) track(origin, seq uint64) {
 	e.tick++
 	st, known := e.origins[origin]
 	if known && seq > st.seq && seq-st.seq > 1 {
-		e.gap("sequence gap", nil, "origin", origin, "last", st.seq, "seq", seq)
+		e.gap("sequence gap", nil, "origin", fmt.Sprintf("%016x", origin), "last", st.seq, "seq", seq)
 	}
 	if !known && len(e.origins) >= MaxOrigins {
 		e.evictOrigins()
