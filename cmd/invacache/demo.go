@@ -359,7 +359,10 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 		faultStop = time.After(o.faultAt)
 		faultRestart = time.After(o.faultAt + o.faultFor)
 	}
-	var prev demoSnapshot
+	// The nodes' first link up counts as a gap in their stats: report
+	// what happened during the run only.
+	base := takeSnapshot(nodes, &cnt, checker)
+	prev := base
 	prev.at = start
 	linkUpsBeforeFault := uint64(0)
 	var faultErr error
@@ -410,7 +413,7 @@ loop:
 	if o.fault {
 		fmt.Fprintf(w, "  recovery:     %d resubscriptions after the fault (each one clears that node's cache before it serves again)\n", linkUps-linkUpsBeforeFault)
 	}
-	fmt.Fprintf(w, "  gaps:         %d possible losses detected by the nodes, %d cache clears because of them\n", final.gaps, final.clearsOnGap)
+	fmt.Fprintf(w, "  gaps:         %d possible losses detected by the nodes during the run, %d cache clears because of them\n", final.gaps-base.gaps, final.clearsOnGap-base.clearsOnGap)
 	fmt.Fprintf(w, "  stale bound:  %s\n", bound)
 	fmt.Fprintf(w, "stale reads: %d\n", final.stale)
 	if final.stale > 0 {

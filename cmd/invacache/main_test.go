@@ -407,3 +407,23 @@ func TestDemoCatchesMissingInvalidation(t *testing.T) {
 		t.Errorf("stderr %q, want one line naming the bound", errOut)
 	}
 }
+
+func TestTLSAndACL(t *testing.T) {
+	leakcheck.Check(t)
+	if !redisserver.TLSSupported() {
+		t.Skip("redis-server built without TLS")
+	}
+	s := redisserver.StartT(t, redisserver.Options{
+		TLS:   true,
+		Users: []redisserver.User{{Name: "ops", Password: "opspw"}},
+	})
+	cc := s.ClientCerts()
+	tlsArgs := []string{"--redis", s.Addr(), "--tls-ca", cc.CAFile, "--tls-cert", cc.CertFile, "--tls-key", cc.KeyFile,
+		"--username", "ops", "--password", "opspw", "--channel", channelFor(t)}
+	out, errOut, code := runCLI(t, append([]string{"invalidate", "k1"}, tlsArgs...)...)
+	if code != 0 || !strings.Contains(out, "published 1 message") {
+		t.Errorf("invalidate over TLS as ops: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Without TLS the server does not answer the protocol: one clear line.
+	oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--dial-timeout", "500ms", "k1"}, 1, "Redis at "+s.Addr())
+}

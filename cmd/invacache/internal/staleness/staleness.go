@@ -41,8 +41,9 @@ type Checker struct {
 	mu   sync.Mutex
 	acks map[string][]ack // guarded by mu; per key, in acknowledgement order
 
-	reads atomic.Uint64
-	stale atomic.Uint64
+	reads  atomic.Uint64
+	stale  atomic.Uint64
+	maxAge atomic.Int64 // nanoseconds; see MaxAge
 
 	exampleMu sync.Mutex
 	example   string // guarded by exampleMu; the first stale read, for the report
@@ -87,6 +88,14 @@ func (c *Checker) Read(key string, version uint64, start time.Time) bool {
 	if i >= 0 {
 		newest = list[i].maxVersion
 	}
+	// First ack of a version newer than the one read: the read's age is how
+	// long after it the read started (maxVersion is non-decreasing).
+	j := sort.Search(len(list), func(j int) bool { return list[j].maxVersion > version })
+	if j < len(list) {
+		age := int64(start.Sub(list[j].at))
+		for cur := c.maxAge.Load(); age > cur && !c.maxAge.CompareAndSwap(cur, age); cur = c.maxAge.Load() {
+		}
+	}
 	c.mu.Unlock()
 	if newest <= version {
 		return false
@@ -102,6 +111,12 @@ func (c *Checker) Read(key string, version uint64, start time.Time) bool {
 
 // Reads is the number of reads judged.
 func (c *Checker) Reads() uint64 { return c.reads.Load() }
+
+// MaxAge is the largest staleness observed: over the reads that returned an
+// old version, the longest time between the acknowledgement of a newer
+// version and the start of the read (0 when every read was fresh). A read is
+// stale when its age exceeds the bound.
+func (c *Checker) MaxAge() time.Duration { return time.Duration(c.maxAge.Load()) }
 
 // Stale is the number of stale reads.
 func (c *Checker) Stale() uint64 { return c.stale.Load() }

@@ -55,3 +55,22 @@ func TestBoundString(t *testing.T) {
 		t.Errorf("String() = %q", got)
 	}
 }
+
+func TestMaxAge(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := New(Bound{MaxStaleness: time.Second})
+	c.AckAt("k", 1, base)
+	c.AckAt("k", 2, base.Add(100*time.Millisecond))
+	c.Read("k", 2, base.Add(5*time.Second)) // fresh: no age
+	if got := c.MaxAge(); got != 0 {
+		t.Fatalf("MaxAge() after a fresh read = %v, want 0", got)
+	}
+	c.Read("k", 1, base.Add(400*time.Millisecond)) // version 2 acknowledged 300ms before
+	if got, want := c.MaxAge(), 300*time.Millisecond; got != want {
+		t.Errorf("MaxAge() = %v, want %v", got, want)
+	}
+	c.Read("k", 0, base.Add(200*time.Millisecond)) // version 1 acknowledged 200ms before
+	if got, want := c.MaxAge(), 300*time.Millisecond; got != want {
+		t.Errorf("MaxAge() after a younger stale read = %v, want %v (the max)", got, want)
+	}
+}
