@@ -1,0 +1,177 @@
+package bench
+
+import (
+	"container/list"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/maypok86/otter/v2"
+
+	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
+)
+
+// storeImpl is what the store benchmarks drive: string keys, int values,
+// one TTL for every entry (0 = none).
+type storeImpl interface {
+	Get(key string) (int, bool)
+	Set(key string, v int)
+	Len() int
+	Close()
+}
+
+// implNames lists the implementations in report order; otter is the
+// reference for ratios.
+var implNames = []string{"invacache", "otter", "ristretto", "lru"}
+
+// storeShards is the shard count the benchmarks give InvaCache's store.
+const storeShards = 64
+
+func newImpl(name string, capacity int, ttl time.Duration) storeImpl {
+	switch name {
+	case "invacache":
+		s, err := inmemory.New[int](inmemory.Config{
+			ShardCount: storeShards, Capacity: capacity, DefaultTTL: ttl, SweepInterval: time.Second,
+		})
+		if err != nil {
+			panic(err)
+		}
+		return invaImpl{s}
+	case "otter":
+		o := &otter.Options[string, int]{MaximumSize: capacity}
+		if ttl > 0 {
+			o.ExpiryCalculator = otter.ExpiryWriting[string, int](ttl)
+		}
+		return otterImpl{otter.Must(o)}
+	case "ristretto":
+		c, err := ristretto.NewCache(&ristretto.Config[string, int]{
+			NumCounters: int64(capacity) * 10, MaxCost: int64(capacity), BufferItems: 64,
+			IgnoreInternalCost: true,
+		})
+		if err != nil {
+			panic(err)
+		}
+		return ristrettoImpl{c, ttl}
+	case "lru":
+		return newLRU(capacity, ttl)
+	}
+	panic("unknown implementation " + name)
+}
+
+type invaImpl struct{ s *inmemory.Store[int] }
+
+func (i invaImpl) Get(k string) (int, bool) { return i.s.Get(k) }
+func (i invaImpl) Set(k string, v int)      { i.s.Set(k, v, 0) }
+func (i invaImpl) Len() int                 { return i.s.Len() }
+func (i invaImpl) Close()                   { i.s.Close() }
+
+type otterImpl struct{ c *otter.Cache[string, int] }
+
+func (o otterImpl) Get(k string) (int, bool) { return o.c.GetIfPresent(k) }
+func (o otterImpl) Set(k string, v int)      { o.c.Set(k, v) }
+func (o otterImpl) Len() int                 { return o.c.EstimatedSize() }
+func (o otterImpl) Close()                   { o.c.StopAllGoroutines() }
+
+type ristrettoImpl struct {
+	c   *ristretto.Cache[string, int]
+	ttl time.Duration
+}
+
+func (r ristrettoImpl) Get(k string) (int, bool) { return r.c.Get(k) }
+func (r ristrettoImpl) Set(k string, v int) {
+	if r.ttl > 0 {
+		r.c.SetWithTTL(k, v, 1, r.ttl)
+	} else {
+		r.c.Set(k, v, 1)
+	}
+}
+func (r ristrettoImpl) Len() int { r.c.Wait(); return int(r.c.Metrics.KeysAdded() - r.c.Metrics.KeysEvicted()) }
+func (r ristrettoImpl) Close()   { r.c.Close() }
+
+// lruCache is the baseline: sharded, one sync.Mutex per shard (a hit moves
+// the entry, so Get needs the exclusive lock), container/list recency order.
+type lruCache struct {
+	seed   maphash.Seed
+	shards []lruShard
+	ttl    time.Duration
+}
+
+type lruShard struct {
+	mu    sync.Mutex // guards items and order
+	items map[string]*list.Element
+	order *list.List // front = most recent
+	cap   int
+	_     [64]byte
+}
+
+type lruItem struct {
+	key    string
+	value  int
+	expire time.Time // zero = never
+}
+
+func newLRU(capacity int, ttl time.Duration) *lruCache {
+	c := &lruCache{seed: maphash.MakeSeed(), shards: make([]lruShard, storeShards), ttl: ttl}
+	for i := range c.shards {
+		c.shards[i] = lruShard{items: map[string]*list.Element{}, order: list.New(), cap: max(1, capacity/storeShards)}
+	}
+	return c
+}
+
+func (c *lruCache) shard(k string) *lruShard {
+	return &c.shards[maphash.String(c.seed, k)%storeShards]
+}
+
+func (c *lruCache) Get(k string) (int, bool) {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.items[k]
+	if !ok {
+		return 0, false
+	}
+	it := el.Value.(*lruItem)
+	if !it.expire.IsZero() && time.Now().After(it.expire) {
+		s.order.Remove(el)
+		delete(s.items, k)
+		return 0, false
+	}
+	s.order.MoveToFront(el)
+	return it.value, true
+}
+
+func (c *lruCache) Set(k string, v int) {
+	var exp time.Time
+	if c.ttl > 0 {
+		exp = time.Now().Add(c.ttl)
+	}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.items[k]; ok {
+		it := el.Value.(*lruItem)
+		it.value, it.expire = v, exp
+		s.order.MoveToFront(el)
+		return
+	}
+	if s.order.Len() >= s.cap {
+		old := s.order.Back()
+		s.order.Remove(old)
+		delete(s.items, old.Value.(*lruItem).key)
+	}
+	s.items[k] = s.order.PushFront(&lruItem{key: k, value: v, expire: exp})
+}
+
+func (c *lruCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.order.Len()
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (c *lruCache) Close() {}

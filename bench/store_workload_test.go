@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+)
+
+// zipfTable samples ranks 0..n-1 with P(r) proportional to (r+1)^-s by
+// inverse CDF over a precomputed table. Unlike math/rand/v2.Zipf it accepts
+// s <= 1.
+type zipfTable struct {
+	cdf []float64
+	r   *rand.Rand
+}
+
+func newZipfTable(n int, s float64, seed uint64) *zipfTable {
+	cdf := make([]float64, n)
+	sum := 0.0
+	for i := range cdf {
+		sum += math.Pow(float64(i+1), -s)
+		cdf[i] = sum
+	}
+	for i := range cdf {
+		cdf[i] /= sum
+	}
+	return &zipfTable{cdf: cdf, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+func (z *zipfTable) next() int {
+	return min(sort.SearchFloat64s(z.cdf, z.r.Float64()), len(z.cdf)-1)
+}
+
+// keyName is the key of rank r; precomputed into streams so benchmarks do
+// not format keys in the measured loop.
+func keyName(r int) string { return "key:" + strconv.Itoa(r) }
+
+func keysOf(ranks []int) []string {
+	ks := make([]string, len(ranks))
+	names := map[int]string{}
+	for i, r := range ranks {
+		k, ok := names[r]
+		if !ok {
+			k = keyName(r)
+			names[r] = k
+		}
+		ks[i] = k
+	}
+	return ks
+}
+
+// zipfStream is the throughput workload: n draws from math/rand/v2's Zipf
+// (s must be > 1) over keySpace ranks.
+func zipfStream(n, keySpace int, s float64, seed uint64) []string {
+	z := rand.NewZipf(rand.New(rand.NewPCG(seed, 1)), s, 1, uint64(keySpace-1))
+	ranks := make([]int, n)
+	for i := range ranks {
+		ranks[i] = int(z.Uint64())
+	}
+	return keysOf(ranks)
+}
+
+// zipfTrace is a hit-ratio trace of n draws from zipfTable.
+func zipfTrace(n, keySpace int, s float64, seed uint64) []string {
+	z := newZipfTable(keySpace, s, seed)
+	ranks := make([]int, n)
+	for i := range ranks {
+		ranks[i] = z.next()
+	}
+	return keysOf(ranks)
+}
+
+// scanZipfTrace alternates runs of zipfRun Zipf(s) draws with scans of
+// scanRun never-repeated keys, as a batch job sweeping a table would.
+func scanZipfTrace(n, keySpace int, s float64, zipfRun, scanRun int, seed uint64) []string {
+	z := newZipfTable(keySpace, s, seed)
+	ranks := make([]int, 0, n)
+	cold := keySpace
+	for len(ranks) < n {
+		for i := 0; i < zipfRun && len(ranks) < n; i++ {
+			ranks = append(ranks, z.next())
+		}
+		for i := 0; i < scanRun && len(ranks) < n; i++ {
+			ranks = append(ranks, cold)
+			cold++
+		}
+	}
+	return keysOf(ranks)
+}
+
+// loopTrace cycles over keys 0..loop-1 in order.
+func loopTrace(n, loop int) []string {
+	ranks := make([]int, n)
+	for i := range ranks {
+		ranks[i] = i % loop
+	}
+	return keysOf(ranks)
+}
+
+// hitRatio replays trace as a read-through cache: Get, and Set on a miss.
+// The first warm accesses fill the cache and are not counted.
+func hitRatio(c storeImpl, trace []string, warm int) float64 {
+	hits, total := 0, 0
+	for i, k := range trace {
+		_, ok := c.Get(k)
+		if !ok {
+			c.Set(k, i)
+		}
+		if i >= warm {
+			total++
+			if ok {
+				hits++
+			}
+		}
+	}
+	return float64(hits) / float64(total)
+}
