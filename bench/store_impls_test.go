@@ -86,8 +86,13 @@ func (r ristrettoImpl) Set(k string, v int) {
 		r.c.Set(k, v, 1)
 	}
 }
-func (r ristrettoImpl) Len() int { r.c.Wait(); return int(r.c.Metrics.KeysAdded() - r.c.Metrics.KeysEvicted()) }
-func (r ristrettoImpl) Close()   { r.c.Close() }
+func (r ristrettoImpl) Len() int {
+	r.c.Wait()
+	n := 0
+	r.c.IterValues(func(int) bool { n++; return false })
+	return n
+}
+func (r ristrettoImpl) Close() { r.c.Close() }
 
 // lruCache is the baseline: sharded, one sync.Mutex per shard (a hit moves
 // the entry, so Get needs the exclusive lock), container/list recency order.
