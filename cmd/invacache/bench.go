@@ -16,7 +16,6 @@ import (
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
-	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -106,13 +105,12 @@ func (e *env) progress(o benchOptions, label string, total int) *progress {
 // node dropped on a peer's message.
 type benchNode struct {
 	cache  invacache.Cache[int]
-	driver invalidation.Driver
+	driver *nodeDriver
 	tap    *tap
 }
 
 func openBenchNode(s settings, onDropped func([]string, time.Time)) (*benchNode, error) {
-	r := s.redis
-	d, err := invalidation.Open(invalidation.Spec{Type: "redis", Typed: &r, Logger: discardLogger()})
+	d, err := openNodeDriver(s.redis, discardLogger())
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 	"github.com/redis/go-redis/v9"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -281,8 +283,11 @@ func tlsConfig(r config.RedisInvalidationConfig) (*tls.Config, error) {
 	return c, nil
 }
 
-// newClient opens a go-redis client for the CLI's own traffic (purge,
-// monitor, preflight, raw benchmark), separate from the cache nodes' drivers.
+// newClient opens a go-redis client with the settings: for the CLI's own
+// traffic (purge, monitor, preflight, raw benchmark) and for each cache node
+// of demo and bench, which gets a client of its own (the Redis driver shares
+// connections between drivers of equal settings, and in-process nodes must
+// not share a subscription to behave like separate replicas).
 func newClient(r config.RedisInvalidationConfig) (redis.UniversalClient, error) {
 	tc, err := tlsConfig(r)
 	if err != nil {
@@ -296,6 +301,10 @@ func newClient(r config.RedisInvalidationConfig) (redis.UniversalClient, error) 
 	if dt <= 0 {
 		dt = 5 * time.Second
 	}
+	retries := r.MaxRetries
+	if retries == 0 {
+		retries = 3
+	}
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:        addrs,
 		MasterName:   r.MasterName,
@@ -306,11 +315,42 @@ func newClient(r config.RedisInvalidationConfig) (redis.UniversalClient, error) 
 		ReadTimeout:  dt,
 		WriteTimeout: dt,
 		TLSConfig:    tc,
-		MaxRetries:   1,
-		// The CLI's connections are short-lived tools: no identity probing
-		// (CLIENT SETINFO) that some servers answer with an error.
+		MaxRetries:   retries,
+		PoolSize:     r.PoolSize,
+		// RESP2, so Redis treats a subscribed connection as a "pubsub"
+		// client (output buffer limits), as the driver expects.
+		Protocol: 2,
+		// No identity probing (CLIENT SETINFO) that some servers reject.
 		DisableIdentity: true,
 	}), nil
+}
+
+// nodeDriver is a cache node's Redis driver over a client of its own.
+type nodeDriver struct {
+	invalidation.Driver
+	client redis.UniversalClient
+}
+
+func openNodeDriver(r config.RedisInvalidationConfig, logger *slog.Logger) (*nodeDriver, error) {
+	c, err := newClient(r)
+	if err != nil {
+		return nil, err
+	}
+	d, err := redisdriver.NewWithClient(c, r, redisdriver.WithLogger(logger))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &nodeDriver{Driver: d, client: c}, nil
+}
+
+// Close closes the driver, then its client.
+func (n *nodeDriver) Close() error {
+	err := n.Driver.Close()
+	if cerr := n.client.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // connect opens a client and proves the server answers (and accepts the

@@ -18,7 +18,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
-	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
 type demoOptions struct {
@@ -195,7 +194,7 @@ func openDemoBus(ctx context.Context, s settings, o demoOptions) (*demoBus, erro
 // demoNode is one cache replica.
 type demoNode struct {
 	cache  invacache.Cache[uint64]
-	driver invalidation.Driver
+	driver *nodeDriver
 	tap    *tap
 }
 
@@ -278,8 +277,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 		}
 	}()
 	for i := 0; i < o.nodes; i++ {
-		r := rc
-		d, err := invalidation.Open(invalidation.Spec{Type: "redis", Typed: &r, Logger: logger})
+		d, err := openNodeDriver(rc, logger)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}

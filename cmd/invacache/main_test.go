@@ -345,9 +345,36 @@ func TestDemoEmbedded(t *testing.T) {
 
 func TestDemoRealRedis(t *testing.T) {
 	leakcheck.Check(t)
-	out := checkDemo(t, "--redis", srv.Addr(), "--channel", channelFor(t))
+	ch := channelFor(t)
+	// Each node must have its own subscription (separate replicas), which
+	// Redis counts per connection.
+	var maxSubs int
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if r, err := srv.Do("PUBSUB", "NUMSUB", ch); err == nil {
+				var n int
+				if _, err := fmt.Sscanf(strings.TrimPrefix(r, ch+"\n"), "%d", &n); err == nil {
+					maxSubs = max(maxSubs, n)
+				}
+			}
+		}
+	}()
+	out := checkDemo(t, "--redis", srv.Addr(), "--channel", ch)
+	close(stop)
+	<-polled
 	if !strings.Contains(out, "Redis at "+srv.Addr()) {
 		t.Errorf("demo output does not name the server:\n%s", out)
+	}
+	if maxSubs != 3 {
+		t.Errorf("PUBSUB NUMSUB %s peaked at %d during the demo, want 3 (one subscription per node)", ch, maxSubs)
 	}
 }
 
