@@ -74,12 +74,19 @@ func holds(c invacache.Cache[string], key, want string) bool {
 func setAll(t testing.TB, cs []invacache.Cache[string], key, v string) {
 	t.Helper()
 	for i, c := range cs {
-		eventually(t, 10*time.Second, fmt.Sprintf("cache %d serves %s", i, key), func() bool {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
 			if err := c.Set(key, v); err != nil {
 				t.Fatalf("Set: %v", err)
 			}
-			return holds(c, key, v)
-		})
+			if holds(c, key, v) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cache %d does not serve %s after 10s; stats %+v", i, key, c.Stats().Invalidation)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
 

@@ -1,0 +1,93 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/backend/option"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+)
+
+// Redis Cluster: PUBLISH reaches subscribers on every node; SPUBLISH and
+// SSUBSCRIBE go to the shard owning the channel's slot.
+func TestCluster(t *testing.T) {
+	leakcheck.Check(t)
+	cl := redisserver.StartClusterT(t, redisserver.ClusterOptions{Masters: 3, NodeTimeout: 5 * time.Second})
+	addrs := cl.Addrs()
+	for _, tc := range []struct {
+		name    string
+		sharded bool
+	}{{"PUBLISH", false}, {"SPUBLISH", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := "cluster:" + tc.name
+			// The two nodes are seeded with different addresses: different
+			// connection settings, so they do not share connections.
+			a := node(t, map[string]any{"Addresses": addrs, "Channel": ch, "ShardedPubSub": tc.sharded})
+			b := node(t, map[string]any{"Addresses": []any{addrs[1], addrs[2], addrs[0]}, "Channel": ch, "ShardedPubSub": tc.sharded})
+			checkPair(t, a, b)
+			checkPair(t, b, a)
+			if tc.sharded {
+				return
+			}
+			// An operator's PUBLISH on any node reaches every subscriber.
+			for _, n := range cl.Nodes() {
+				setAll(t, []invacache.Cache[string]{a, b}, "user:1", "v")
+				if _, err := n.Do("PUBLISH", ch, "user:1"); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 5*time.Second, "raw key published on "+n.Addr(), func() bool { return missing(a, "user:1") && missing(b, "user:1") })
+			}
+		})
+	}
+}
+
+// Sentinel: the driver follows a failover; the nodes resubscribe to the new
+// master, clear, and propagate again.
+func TestSentinelFailover(t *testing.T) {
+	leakcheck.Check(t)
+	st := redisserver.StartSentinelT(t, redisserver.SentinelOptions{Replicas: 1, Sentinels: 1})
+	typed := func(order []string) *config.RedisInvalidationConfig {
+		return &config.RedisInvalidationConfig{MasterName: st.MasterName(), Addresses: order, Channel: "sentinel", DialTimeout: time.Second}
+	}
+	mk := func(r *config.RedisInvalidationConfig) invacache.Cache[string] {
+		c, err := invacache.NewCache[string](config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{
+			Type: "redis", Redis: r, RetryBackoffMax: 100 * time.Millisecond,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	a := mk(typed(st.SentinelAddrs()))
+	b := mk(typed(st.SentinelAddrs()))
+	checkPair(t, a, b)
+
+	old, err := st.Master()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setAll(t, []invacache.Cache[string]{a, b}, "k", "v")
+	gaps := b.Stats().Invalidation.ClearsOnGap
+	if _, err := st.KillMaster(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := st.WaitFailover(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete("k", option.WithDeleteInvalidation()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, a)
+	eventually(t, 20*time.Second, "peer cleared after failover", func() bool { return b.Stats().Invalidation.ClearsOnGap > gaps })
+	if !missing(b, "k") {
+		t.Error("k survived the failover on the peer")
+	}
+	checkPair(t, a, b)
+}
