@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,7 +182,7 @@ func openDemoBus(ctx context.Context, s settings, o demoOptions) (*demoBus, erro
 	b.desc += " through a fault proxy at " + p.Addr()
 	b.nodeAddr = p.Addr()
 	if o.faultMode == "stop" {
-		b.stopDesc = "proxy refuses connections and reset the open ones"
+		b.stopDesc = "proxy refuses new connections and resets the open ones"
 		b.stop = func() error { p.Refuse(); p.Cut(); return nil }
 		b.restart = func() error { p.Accept(); return nil }
 	} else {
@@ -267,6 +269,13 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	rc.Address, rc.Addresses = bus.nodeAddr, nil
 	if len(s.redis.Addresses) > 0 && !o.fault {
 		rc.Address, rc.Addresses = "", s.redis.Addresses
+	}
+	if rc.Address != s.redis.Address && s.hasRedis() && rc.TLS != nil && rc.TLS.ServerName == "" {
+		// Through the fault proxy the dialed host is the proxy's: verify
+		// the certificate against the real server's name.
+		t := *rc.TLS
+		t.ServerName, _, _ = net.SplitHostPort(s.redis.Address)
+		rc.TLS = &t
 	}
 	prop := &propagation{started: map[string]time.Time{}}
 	nodes := make([]*demoNode, 0, o.nodes)
@@ -457,7 +466,7 @@ func takeSnapshot(nodes []*demoNode, cnt *demoCounters, chk *staleness.Checker) 
 	return s
 }
 
-func printDemoRow(w interface{ Write([]byte) (int, error) }, start time.Time, prev, cur demoSnapshot, lat []time.Duration) {
+func printDemoRow(w io.Writer, start time.Time, prev, cur demoSnapshot, lat []time.Duration) {
 	secs := cur.at.Sub(prev.at).Seconds()
 	if secs <= 0 {
 		return
