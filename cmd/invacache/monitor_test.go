@@ -1,0 +1,46 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+)
+
+// FuzzMonitorPayload: any payload is printed as one line (two with a gap)
+// and counted once, without panicking.
+func FuzzMonitorPayload(f *testing.F) {
+	env, _, _ := wire.AppendBatches(nil, nil, 7, 1, false, []string{"a", "b"}, 1<<16)
+	f.Add(env[0])
+	f.Add([]byte{})
+	f.Add([]byte("user:1"))
+	f.Add([]byte(wire.Magic))
+	f.Add([]byte(wire.Magic + "1 x"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		st := &monitorStats{origins: map[uint64]uint64{5: 3}}
+		var b strings.Builder
+		monitorPayload(&b, st, p, 3, false)
+		if got := st.envelopes + st.raw + st.malformed; got != 1 {
+			t.Fatalf("payload %q counted %d times, want once", p, got)
+		}
+		if n := strings.Count(b.String(), "\n"); n < 1 || n > 2 {
+			t.Fatalf("payload %q printed %d lines:\n%s", p, n, b.String())
+		}
+	})
+}
+
+func TestQuoteKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"user:1", "user:1"},
+		{"a b", `"a b"`},
+		{"", `""`},
+		{"x\x00", `"x\x00"`},
+	}
+	for _, tc := range tests {
+		if got := quoteKey(tc.in); got != tc.want {
+			t.Errorf("quoteKey(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	monitorPayload(io.Discard, &monitorStats{origins: map[uint64]uint64{}}, nil, 1, true)
+}
