@@ -20,13 +20,15 @@ import (
 )
 
 type benchOptions struct {
-	samples   int
-	keys      int
-	rawKeys   int
-	timeout   time.Duration
-	plot      string
-	quiet     bool
-	keyPrefix string
+	samples    int
+	warmup     int
+	goroutines int
+	keys       int
+	rawKeys    int
+	timeout    time.Duration
+	plot       string
+	quiet      bool
+	keyPrefix  string
 }
 
 func benchCommand() command {
@@ -37,7 +39,9 @@ func benchCommand() command {
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addCommonFlags(fs, "Redis `address` (host:port) (default \"localhost:6379\"); the default channel is \"invacache:bench\", not the caches' channel")
 			var o benchOptions
-			fs.IntVar(&o.samples, "samples", 2000, "latency samples per measurement")
+			fs.IntVar(&o.samples, "samples", 2000, "latency samples per measurement (cache and raw alternate)")
+			fs.IntVar(&o.warmup, "warmup", 100, "latency pairs taken before recording")
+			fs.IntVar(&o.goroutines, "goroutines", 8, "goroutines broadcasting distinct keys in the group-commit run")
 			fs.IntVar(&o.keys, "keys", 100_000, "keys invalidated in the group-commit throughput run")
 			fs.IntVar(&o.rawKeys, "raw-keys", 20_000, "keys in the one-PUBLISH-per-key throughput run")
 			fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up on one sample (or a throughput run's tail) after this long")
@@ -48,8 +52,8 @@ func benchCommand() command {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
-				if o.samples < 1 || o.keys < 1 || o.rawKeys < 1 || o.timeout <= 0 {
-					return usagef("--samples, --keys, --raw-keys and --timeout must be positive")
+				if o.samples < 1 || o.keys < 1 || o.rawKeys < 1 || o.goroutines < 1 || o.timeout <= 0 || o.warmup < 0 {
+					return usagef("--samples, --keys, --raw-keys, --goroutines and --timeout must be positive, --warmup not negative")
 				}
 				if o.plot != "" && !strings.HasSuffix(strings.ToLower(o.plot), ".svg") {
 					return usagef("--plot: %q: only .svg is supported", o.plot)
@@ -199,10 +203,17 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 	fmt.Fprintf(w, "invacache bench: Redis at %s, channel %q\n", s.addrString(), s.redis.Channel)
 	var res benchResult
 
-	// 1. One-way propagation through the library: Delete with broadcast on A
-	// until B's handler has dropped the key.
-	pr := e.progress(o, "latency: Delete+broadcast A→B", o.samples)
-	for i := 0; i < o.samples; i++ {
+	// 1+2. One-way propagation through the library (Delete with broadcast
+	// on A until B's handler has dropped the key) alternating with a raw
+	// PUBLISH → go-redis subscriber receive, the floor, so both see the same
+	// conditions. The first --warmup pairs are not recorded.
+	sub := client.Subscribe(ctx, s.redis.Channel+":raw")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
+		return redisError(s.addrString(), err)
+	}
+	pr := e.progress(o, "latency: cache and raw, alternating", o.warmup+o.samples)
+	for i := 0; i < o.warmup+o.samples; i++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -220,7 +231,9 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 		}
 		select {
 		case t1 := <-ch:
-			res.cacheLat = append(res.cacheLat, t1.Sub(t0))
+			if i >= o.warmup {
+				res.cacheLat = append(res.cacheLat, t1.Sub(t0))
+			}
 			if _, err := b.cache.Get(key); !errors.Is(err, invacache.ErrNotFound) {
 				return fmt.Errorf("node B still holds %q after its handler ran (err %v)", key, err)
 			}
@@ -232,15 +245,16 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 		waitMu.Lock()
 		waitCh = nil
 		waitMu.Unlock()
+
+		d, err := rawSample(ctx, client, sub, s.redis.Channel+":raw", o.timeout)
+		if err != nil {
+			return redisError(s.addrString(), err)
+		}
+		if i >= o.warmup {
+			res.rawLat = append(res.rawLat, d)
+		}
 		pr.update(i + 1)
 	}
-
-	// 2. Raw PUBLISH → receive on a go-redis subscriber, the floor.
-	rawLat, err := benchRaw(ctx, e, client, s.redis.Channel+":raw", o)
-	if err != nil {
-		return redisError(s.addrString(), err)
-	}
-	res.rawLat = rawLat
 
 	// 3. Throughput with group commit: A enqueues Delete broadcasts as fast
 	// as it can; the outbox packs what accumulates during a publish into the
@@ -248,10 +262,25 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 	pr = e.progress(o, "throughput: group commit", o.keys)
 	msgs0 := a.tap.sent.Load()
 	t0 := time.Now()
-	for i := 0; i < o.keys; i++ {
-		if err := a.cache.Delete(tpPrefix+strconv.Itoa(i), option.WithDeleteInvalidation()); err != nil {
-			return err
-		}
+	var wg sync.WaitGroup
+	errs := make(chan error, o.goroutines)
+	for g := 0; g < o.goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			// Goroutine g takes keys g, g+goroutines, …: distinct keys.
+			for i := g; i < o.keys; i += o.goroutines {
+				if err := a.cache.Delete(tpPrefix+strconv.Itoa(i), option.WithDeleteInvalidation()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
 	}
 	if err := waitCount(ctx, &dropped, uint64(o.keys), o.timeout+time.Duration(o.keys)*time.Microsecond, pr); err != nil {
 		return fmt.Errorf("group commit run: %w", err)
@@ -297,30 +326,18 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 	return nil
 }
 
-// benchRaw measures PUBLISH → receive on a plain go-redis subscriber.
-func benchRaw(ctx context.Context, e *env, client redis.UniversalClient, channel string, o benchOptions) ([]time.Duration, error) {
-	sub := client.Subscribe(ctx, channel)
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil { // the subscription confirmation
-		return nil, err
+// rawSample publishes one message and times its arrival on sub.
+func rawSample(ctx context.Context, client redis.UniversalClient, sub *redis.PubSub, channel string, timeout time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	if err := client.Publish(ctx, channel, "x").Err(); err != nil {
+		return 0, err
 	}
-	pr := e.progress(o, "latency: raw PUBLISH→receive", o.samples)
-	out := make([]time.Duration, 0, o.samples)
-	for i := 0; i < o.samples; i++ {
-		t0 := time.Now()
-		if err := client.Publish(ctx, channel, "x").Err(); err != nil {
-			return nil, err
-		}
-		rctx, cancel := context.WithTimeout(ctx, o.timeout)
-		_, err := sub.ReceiveMessage(rctx)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(t0))
-		pr.update(i + 1)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := sub.ReceiveMessage(rctx); err != nil {
+		return 0, err
 	}
-	return out, nil
+	return time.Since(t0), nil
 }
 
 // waitCount polls until c reaches want, with a deadline.
@@ -344,7 +361,7 @@ func waitCount(ctx context.Context, c *atomic.Uint64, want uint64, timeout time.
 }
 
 func printBench(w io.Writer, o benchOptions, r benchResult) {
-	fmt.Fprintf(w, "\npropagation latency, one way (%d samples each):\n", o.samples)
+	fmt.Fprintf(w, "\npropagation latency, one way (%d samples each, alternating, after %d warm-up pairs):\n", o.samples, o.warmup)
 	fmt.Fprintf(w, "  %-44s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
 	for _, row := range []struct {
 		name string
@@ -356,12 +373,15 @@ func printBench(w io.Writer, o benchOptions, r benchResult) {
 		s := summarize(row.d)
 		fmt.Fprintf(w, "  %-44s %9s %9s %9s %9s\n", row.name, fmtDur(s.pct(50)), fmtDur(s.pct(90)), fmtDur(s.pct(99)), fmtDur(s.max()))
 	}
+	if c, raw := summarize(r.cacheLat), summarize(r.rawLat); raw.pct(50) > 0 && raw.pct(99) > 0 {
+		fmt.Fprintf(w, "  cache/raw: p50 %.2fx, p99 %.2fx\n", float64(c.pct(50))/float64(raw.pct(50)), float64(c.pct(99))/float64(raw.pct(99)))
+	}
 	if r.lost > 0 {
 		fmt.Fprintf(w, "  lost samples (no drop within --timeout): %d\n", r.lost)
 	}
 	fmt.Fprintf(w, "\nthroughput (keys invalidated on B per second, from the first call to the last key dropped):\n")
-	fmt.Fprintf(w, "  group commit (Delete+broadcast, %d keys in %d messages): %s keys/s\n", o.keys, r.groupMessages, fmtRate(r.groupKeysPerSec))
-	fmt.Fprintf(w, "  one PUBLISH per key (%d keys):                  %s keys/s\n", o.rawKeys, fmtRate(r.perKeyKeysPerSec))
+	fmt.Fprintf(w, "  group commit (Delete+broadcast from %d goroutines, %d distinct keys in %d messages): %s keys/s\n", o.goroutines, o.keys, r.groupMessages, fmtRate(r.groupKeysPerSec))
+	fmt.Fprintf(w, "  one PUBLISH per key (%d keys, one round trip each): %s keys/s\n", o.rawKeys, fmtRate(r.perKeyKeysPerSec))
 	if r.perKeyKeysPerSec > 0 {
 		fmt.Fprintf(w, "  ratio: group commit moves %.1fx the keys per second\n", r.groupKeysPerSec/r.perKeyKeysPerSec)
 	}
