@@ -1,10 +1,16 @@
 package redis
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -15,10 +21,17 @@ import (
 //   - MasterName set: Sentinel (redis.NewFailoverClient), Addresses are the sentinels;
 //   - Addresses set: Redis Cluster (redis.NewClusterClient), Addresses are seed nodes;
 //   - otherwise a single server at Address (redis.NewClient).
-func newClient(c config.RedisInvalidationConfig) (goredis.UniversalClient, error) {
+//
+// wrap, when not nil, wraps the dialer (the publish client's connections are
+// tracked so that a cancelled Publish can interrupt them).
+func newClient(c config.RedisInvalidationConfig, wrap func(dialFunc) dialFunc) (goredis.UniversalClient, error) {
 	tc, err := tlsConfig(c.TLS)
 	if err != nil {
 		return nil, err
+	}
+	var dial dialFunc
+	if wrap != nil {
+		dial = wrap(goredis.NewDialer(&goredis.Options{DialTimeout: c.DialTimeout, TLSConfig: tc}))
 	}
 	opts := &goredis.UniversalOptions{
 		Addrs:       c.Addresses,
@@ -30,6 +43,7 @@ func newClient(c config.RedisInvalidationConfig) (goredis.UniversalClient, error
 		MaxRetries:  c.MaxRetries,
 		DialTimeout: c.DialTimeout,
 		TLSConfig:   tc,
+		Dialer:      dial,
 		// RESP2: a subscribed connection is then a "pubsub" client for Redis
 		// (CLIENT KILL TYPE pubsub, client-output-buffer-limit pubsub), and
 		// PING answers through the subscription as the liveness proof.
@@ -99,4 +113,94 @@ func settingsKey(c config.RedisInvalidationConfig) string {
 		k += fmt.Sprintf("|ch|%q", c.Channel)
 	}
 	return k
+}
+
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// connTracker knows a client's connections so that interruptReads can
+// unblock the reads waiting on them: go-redis honours a context's deadline
+// but not its cancellation once a command is on the wire.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{} // guarded by mu
+}
+
+func newConnTracker() *connTracker {
+	return &connTracker{conns: map[*trackedConn]struct{}{}}
+}
+
+func (t *connTracker) dialer(next dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, t: t}
+		t.mu.Lock()
+		t.conns[tc] = struct{}{}
+		t.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// interruptReads breaks every connection blocked in a read (waiting for a
+// reply). It runs when a Publish's context is cancelled; on a shared client
+// it may also fail another driver's publish in flight at that instant,
+// which that driver's engine retries.
+func (t *connTracker) interruptReads() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		if c.reading.Load() > 0 {
+			c.interrupt()
+		}
+	}
+}
+
+// trackedConn is a connection that can be interrupted for good: once
+// interrupted every read fails at once, so go-redis discards it.
+type trackedConn struct {
+	net.Conn
+	t           *connTracker
+	reading     atomic.Int32
+	interrupted atomic.Bool
+}
+
+var errInterrupted = errors.New("redis: publish interrupted: context cancelled")
+
+var past = time.Unix(1, 0)
+
+func (c *trackedConn) interrupt() {
+	c.interrupted.Store(true)
+	_ = c.Conn.SetReadDeadline(past)
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.interrupted.Load() {
+		return 0, errInterrupted
+	}
+	c.reading.Add(1)
+	defer c.reading.Add(-1)
+	return c.Conn.Read(p)
+}
+
+func (c *trackedConn) SetDeadline(d time.Time) error {
+	if c.interrupted.Load() {
+		d = past
+	}
+	return c.Conn.SetDeadline(d)
+}
+
+func (c *trackedConn) SetReadDeadline(d time.Time) error {
+	if c.interrupted.Load() {
+		d = past
+	}
+	return c.Conn.SetReadDeadline(d)
+}
+
+func (c *trackedConn) Close() error {
+	c.t.mu.Lock()
+	delete(c.t.conns, c)
+	c.t.mu.Unlock()
+	return c.Conn.Close()
 }

@@ -74,9 +74,10 @@ type Driver struct {
 	sharded     bool
 	dialTimeout time.Duration
 
-	mu     sync.Mutex
-	subs   map[*subscription]struct{} // guarded by mu
-	closed bool                       // guarded by mu
+	mu       sync.Mutex
+	subs     map[*subscription]struct{} // guarded by mu
+	closed   bool                       // guarded by mu
+	inflight sync.WaitGroup             // publishes left running by a cancelled ctx; Add under mu while !closed
 }
 
 var (
@@ -95,11 +96,17 @@ func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
 	}
 	o := buildOptions(opts)
 	h, err := acquireHub(settingsKey(c), func() (*hub, error) {
-		client, err := newClient(c)
+		tracker := newConnTracker()
+		pub, err := newClient(c, tracker.dialer)
 		if err != nil {
 			return nil, err
 		}
-		return &hub{client: client, ownsClient: true, sharded: c.ShardedPubSub, logger: o.logger}, nil
+		sub, err := newClient(c, nil)
+		if err != nil {
+			_ = pub.Close()
+			return nil, err
+		}
+		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, logger: o.logger}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -126,7 +133,7 @@ func NewWithClient(client goredis.UniversalClient, cfg config.RedisInvalidationC
 		key += fmt.Sprintf("|ch|%q", c.Channel)
 	}
 	h, err := acquireHub(key, func() (*hub, error) {
-		return &hub{client: client, sharded: c.ShardedPubSub, logger: o.logger}, nil
+		return &hub{pub: client, sub: client, sharded: c.ShardedPubSub, logger: o.logger}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +163,7 @@ func (d *Driver) Channel() string { return d.channel }
 
 // Client returns the go-redis client the driver publishes with (shared with
 // other drivers of equal settings; do not close it).
-func (d *Driver) Client() goredis.UniversalClient { return d.hub.client }
+func (d *Driver) Client() goredis.UniversalClient { return d.hub.pub }
 
 // ConnectTimeout returns DialTimeout: NewCache waits at most this long for
 // the first link-up, then returns a cache whose link is still down while the
@@ -165,23 +172,63 @@ func (d *Driver) ConnectTimeout() time.Duration { return d.dialTimeout }
 
 // Publish sends the payloads in one pipeline (PUBLISH, or SPUBLISH with
 // ShardedPubSub) and returns the first error. It does not retry beyond the
-// client's MaxRetries: the engine's outbox retries with backoff. A deadline
-// on ctx bounds the network I/O.
+// client's MaxRetries: the engine's outbox retries with backoff. It returns
+// when ctx is done even if the network is stuck (a blackholed link): the
+// I/O then finishes in the background within the client's read timeout.
 func (d *Driver) Publish(ctx context.Context, payloads [][]byte) error {
 	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.closed {
+		d.mu.Unlock()
 		return ErrClosed
 	}
+	if len(payloads) == 0 {
+		d.mu.Unlock()
+		return nil
+	}
 	if err := ctx.Err(); err != nil {
+		d.mu.Unlock()
 		return err
 	}
-	c := d.hub.client
-	switch len(payloads) {
-	case 0:
-		return nil
-	case 1:
+	if ctx.Done() == nil || d.hub.tracker != nil {
+		d.mu.Unlock()
+		return d.publishInline(ctx, payloads)
+	}
+	// A caller's client: its connections are not ours to interrupt, so
+	// the I/O runs on a goroutine that a cancelled ctx leaves behind.
+	d.inflight.Add(1)
+	d.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		defer d.inflight.Done()
+		done <- d.publish(ctx, payloads)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("redis: publish: %w", ctx.Err())
+	}
+}
+
+// publishInline publishes on the caller's goroutine (no handoff: this is the
+// latency path). If ctx is cancelled meanwhile, the publish connections
+// blocked in a read are interrupted, so a stuck link cannot hold the caller
+// beyond the cancellation.
+func (d *Driver) publishInline(ctx context.Context, payloads [][]byte) error {
+	if d.hub.tracker == nil {
+		return d.publish(ctx, payloads)
+	}
+	stop := context.AfterFunc(ctx, d.hub.tracker.interruptReads)
+	err := d.publish(ctx, payloads)
+	if !stop() && err != nil {
+		return fmt.Errorf("redis: publish: %w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+func (d *Driver) publish(ctx context.Context, payloads [][]byte) error {
+	c := d.hub.pub
+	if len(payloads) == 1 {
 		var err error
 		if d.sharded {
 			err = c.SPublish(ctx, d.channel, payloads[0]).Err()
@@ -272,5 +319,7 @@ func (d *Driver) Close() error {
 	for _, s := range subs {
 		_ = s.Close()
 	}
-	return d.hub.release()
+	err := d.hub.release() // closing the client (if last) aborts stuck publishes
+	d.inflight.Wait()
+	return err
 }

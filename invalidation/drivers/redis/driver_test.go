@@ -390,3 +390,46 @@ func TestClosed(t *testing.T) {
 		t.Error("Subscribe(nil) = nil error")
 	}
 }
+
+// Publish returns when its context is cancelled even though the link is
+// stuck (the engine cancels on Close); go-redis alone would wait for its
+// read timeout.
+func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	px, err := faultproxy.New(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	own := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t)})
+	client := goredis.NewClient(&goredis.Options{Addr: px.Addr(), Protocol: 2, ReadTimeout: 30 * time.Second})
+	t.Cleanup(func() { _ = client.Close() })
+	theirs, err := NewWithClient(client, config.RedisInvalidationConfig{Channel: testChannel(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = theirs.Close() })
+	for _, d := range []*Driver{own, theirs} {
+		publish(t, d, "warm-up") // a pooled connection exists
+	}
+	px.Blackhole()
+	for name, d := range map[string]*Driver{"own client": own, "caller's client": theirs} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Publish(ctx, [][]byte{[]byte("stuck"), []byte("stuck")}) }()
+			time.Sleep(50 * time.Millisecond) // let it block on the link
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("Publish = %v, want context.Canceled", err)
+				}
+			case <-time.After(2 * time.Second): // read timeouts are 3s and 30s
+				t.Fatal("Publish still blocked 2s after its context was cancelled")
+			}
+		})
+	}
+	px.Heal()
+}

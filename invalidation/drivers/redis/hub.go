@@ -51,9 +51,11 @@ var hubs struct {
 // subscription session multiplexing every channel its subscribers use.
 type hub struct {
 	key        string
-	client     goredis.UniversalClient
-	ownsClient bool // close client with the hub (false for a caller's client)
-	sharded    bool // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
+	pub        goredis.UniversalClient // publishes
+	sub        goredis.UniversalClient // subscribes (pub too for a caller's client)
+	tracker    *connTracker            // pub's connections; nil for a caller's client
+	ownsClient bool                    // close the clients with the hub (false for a caller's client)
+	sharded    bool                    // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
 	logger     *slog.Logger
 	refs       int // guarded by hubs.mu
 
@@ -150,7 +152,8 @@ func (h *hub) release() error {
 		h.stopSession(s)
 	}
 	if h.ownsClient {
-		if err := h.client.Close(); err != nil {
+		err := errors.Join(h.pub.Close(), h.sub.Close())
+		if err != nil {
 			return fmt.Errorf("redis: close client: %w", err)
 		}
 	}
@@ -265,9 +268,9 @@ func (h *hub) unsubscribeCmd(ctx context.Context, ps *goredis.PubSub, channels .
 func (h *hub) newPubSub(s *session) *goredis.PubSub {
 	var ps *goredis.PubSub
 	if h.sharded {
-		ps = h.client.SSubscribe(s.ctx) // no channels: no I/O yet
+		ps = h.sub.SSubscribe(s.ctx) // no channels: no I/O yet
 	} else {
-		ps = h.client.Subscribe(s.ctx)
+		ps = h.sub.Subscribe(s.ctx)
 	}
 	channels := s.snap.Load().channels
 	h.mu.Lock()
