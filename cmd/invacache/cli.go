@@ -31,6 +31,7 @@ func commands() []command {
 		invalidateCommand(),
 		monitorCommand(),
 		benchCommand(),
+		chaosCommand(),
 	}
 }
 
