@@ -454,3 +454,59 @@ func TestTLSAndACL(t *testing.T) {
 	// Without TLS the server does not answer the protocol: one clear line.
 	oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--dial-timeout", "500ms", "k1"}, 1, "Redis at "+s.Addr())
 }
+
+func TestMonitorSurvivesRestart(t *testing.T) {
+	leakcheck.Check(t)
+	s := redisserver.StartT(t, redisserver.Options{})
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"monitor", "--redis", s.Addr(), "--count", "1", "--duration", "30s"}, &out, &errOut)
+	}()
+	waitFor(t, "the monitor to subscribe", 5*time.Second, func() bool { return strings.Contains(out.String(), "subscribed to") })
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Publish until the resubscribed monitor has taken its one message.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, err := s.Do("PUBLISH", defaultChannel, "after-restart"); err != nil {
+			t.Logf("publish: %v", err)
+		}
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("monitor: exit %d, stderr %q", code, errOut.String())
+			}
+			got := out.String()
+			for _, want := range []string{"LINK DOWN", `RAW key "after-restart"`} {
+				if !strings.Contains(got, want) {
+					t.Errorf("monitor output lacks %q:\n%s", want, got)
+				}
+			}
+			if n := strings.Count(got, "subscribed to"); n < 2 {
+				t.Errorf("subscribed %d times, want a resubscription:\n%s", n, got)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor did not resume after the restart:\n%s", out.String())
+		}
+	}
+}
+
+func TestDemoConfigFile(t *testing.T) {
+	leakcheck.Check(t)
+	cfg := writeFile(t, "demo.yaml", `
+backend:
+  inMemory:
+    shardCount: 8
+    capacity: 4096
+invalidation:
+  maxStaleness: 1500ms
+`)
+	out := checkDemo(t, "--config", cfg, "--duration", "2s")
+	if !strings.Contains(out, "MaxStaleness 1.5s") {
+		t.Errorf("the bound does not use the file's MaxStaleness:\n%s", out)
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+
 	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 // FuzzMonitorPayload: any payload is printed as one line (two with a gap)
 // and counted once, without panicking.
 func FuzzMonitorPayload(f *testing.F) {
+	leakcheck.Check(f)
 	env, _, _ := wire.AppendBatches(nil, nil, 7, 1, false, []string{"a", "b"}, 1<<16)
 	f.Add(env[0])
 	f.Add([]byte{})
@@ -31,6 +34,7 @@ func FuzzMonitorPayload(f *testing.F) {
 }
 
 func TestQuoteKey(t *testing.T) {
+	leakcheck.Check(t)
 	tests := []struct{ in, want string }{
 		{"user:1", "user:1"},
 		{"a b", `"a b"`},
