@@ -41,11 +41,22 @@
 // # Sharing connections
 //
 // Drivers built in one process from equal connection settings (address(es),
-// DB, credentials, TLS, pool settings) share one go-redis client and one
+// DB, credentials, TLS, pool settings) share one publish pool and one
 // subscription connection, reference-counted: 200 caches on one Redis hold
 // one subscription connection and at most PoolSize publish connections. The
 // subscription connection multiplexes every channel in use; a handler for a
 // channel already subscribed learns of the link through the next PONG.
+//
+// # Publishing
+//
+// Publish sends a batch's payloads in one pipeline on the caller's goroutine
+// (no handoff on the latency path). go-redis honours a context's deadline
+// but not its cancellation once a command is on the wire, so the driver
+// tracks its publish connections and, when the context is cancelled (the
+// engine does so on Close), interrupts those blocked waiting for a reply: a
+// stuck link never holds Publish past the cancellation. With a caller's
+// client (NewWithClient) the I/O runs on a goroutine instead, which finishes
+// within that client's read timeout.
 //
 // # Topologies
 //
