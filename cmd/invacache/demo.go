@@ -7,17 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	invacache "github.com/halilbulentorhon/invacache-go"
-	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 )
@@ -200,13 +198,6 @@ type demoNode struct {
 	tap    *tap
 }
 
-// demoCounters are the workload's totals; the reporter prints deltas.
-type demoCounters struct {
-	reads, readErrors   atomic.Uint64
-	sets, deletes, acks atomic.Uint64
-	writeErrors         atomic.Uint64
-}
-
 // propagation pairs a write with the peers dropping its key.
 type propagation struct {
 	mu      sync.Mutex
@@ -320,7 +311,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 
 	db := simdb.New("item:", o.keys, o.dbLatency)
 	checker := staleness.New(bound)
-	var cnt demoCounters
+	var cnt workload.Counters
 
 	w := e.stdout
 	fmt.Fprintf(w, "invacache demo: %d nodes over %s, channel %q\n", o.nodes, bus.desc, rc.Channel)
@@ -343,19 +334,25 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	for ni, n := range nodes {
 		for r := 0; r < o.readers; r++ {
 			wg.Add(1)
-			go func(seed uint64) {
+			rd := workload.Reader{Cache: n.cache, DB: db, Check: checker, Counters: &cnt,
+				Rate: o.readRate, Zipf: o.zipf, Seed: uint64(ni*1000 + r + 1)}
+			go func() {
 				defer wg.Done()
-				demoReader(runCtx, n.cache, db, checker, &cnt, o, seed)
-			}(uint64(ni*1000 + r + 1))
+				rd.Run(runCtx)
+			}()
 		}
 	}
 	for wi := 0; wi < o.writers; wi++ {
 		n := nodes[wi%len(nodes)]
 		wg.Add(1)
-		go func(seed uint64) {
+		wr := workload.Writer{Cache: n.cache, DB: db, Check: checker, Counters: &cnt,
+			Rate: o.writeRate, Zipf: o.zipf, Seed: uint64(1_000_000 + wi),
+			DeleteShare: o.deleteShare, NoBroadcast: !o.broadcast,
+			BeforeCacheWrite: func(key string) { prop.mark(key, time.Now()) }}
+		go func() {
 			defer wg.Done()
-			demoWriter(runCtx, n.cache, db, checker, prop, &cnt, o, seed)
-		}(uint64(1_000_000 + wi))
+			wr.Run(runCtx)
+		}()
 	}
 
 	start := time.Now()
@@ -414,7 +411,7 @@ loop:
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "summary after %.1fs (%d nodes):\n", elapsed.Seconds(), o.nodes)
 	fmt.Fprintf(w, "  reads:        %d (hit ratio %s), database loads %d, read errors %d\n", final.reads, hitRatio(final.hits, final.misses), db.Reads(), final.readErrors)
-	fmt.Fprintf(w, "  writes:       %d acknowledged (%d Set+WithInvalidation, %d Delete+WithDeleteInvalidation), write errors %d\n", final.acks, cnt.sets.Load(), cnt.deletes.Load(), cnt.writeErrors.Load())
+	fmt.Fprintf(w, "  writes:       %d acknowledged (%d Set+WithInvalidation, %d Delete+WithDeleteInvalidation), write errors %d\n", final.acks, cnt.Sets.Load(), cnt.Deletes.Load(), cnt.WriteErrors.Load())
 	fmt.Fprintf(w, "  broadcasts:   %d messages sent, %d received by peers (own echoes excluded)\n", final.sent, final.received)
 	fmt.Fprintf(w, "  propagation:  p50 %s, p99 %s, max %s over %d samples\n", fmtDur(all.pct(50)), fmtDur(all.pct(99)), fmtDur(all.max()), len(all))
 	if o.fault {
@@ -442,10 +439,10 @@ type demoSnapshot struct {
 	gaps, clearsOnGap           uint64
 }
 
-func takeSnapshot(nodes []*demoNode, cnt *demoCounters, chk *staleness.Checker) demoSnapshot {
+func takeSnapshot(nodes []*demoNode, cnt *workload.Counters, chk *staleness.Checker) demoSnapshot {
 	s := demoSnapshot{
-		at: time.Now(), reads: cnt.reads.Load(), readErrors: cnt.readErrors.Load(),
-		acks: cnt.acks.Load(), stale: chk.Stale(), nodes: len(nodes),
+		at: time.Now(), reads: cnt.Reads.Load(), readErrors: cnt.ReadErrors.Load(),
+		acks: cnt.Acks.Load(), stale: chk.Stale(), nodes: len(nodes),
 	}
 	for _, n := range nodes {
 		st := n.cache.Stats()
@@ -485,80 +482,4 @@ func hitRatio(hits, misses uint64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(hits)/float64(hits+misses))
-}
-
-func demoReader(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, chk *staleness.Checker, cnt *demoCounters, o demoOptions, seed uint64) {
-	pick := db.ZipfPicker(seed, o.zipf)
-	loader := func(key string) (uint64, time.Duration, error) { return db.Read(key), 0, nil }
-	// Reads go in small bursts every 10ms: steady load without a timer per read.
-	const tick = 10 * time.Millisecond
-	perTick := max(1, o.readRate/int(time.Second/tick))
-	paced(ctx, tick, func() {
-		for i := 0; i < perTick; i++ {
-			key := pick()
-			start := time.Now()
-			v, err := c.GetOrLoad(key, loader)
-			if err != nil {
-				cnt.readErrors.Add(1)
-				continue
-			}
-			cnt.reads.Add(1)
-			chk.Read(key, v, start)
-		}
-	})
-}
-
-// paced calls fn every period until ctx ends.
-func paced(ctx context.Context, period time.Duration, fn func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
-}
-
-func demoWriter(ctx context.Context, c invacache.Cache[uint64], db *simdb.DB, chk *staleness.Checker, prop *propagation, cnt *demoCounters, o demoOptions, seed uint64) {
-	pick := db.ZipfPicker(seed, o.zipf)
-	rng := rand.New(rand.NewPCG(seed, 0x1d))
-	paced(ctx, time.Second/time.Duration(o.writeRate), func() {
-		key := pick()
-		del := rng.Float64() < o.deleteShare
-		var werr error
-		// The cache write happens under the key's database lock, so the
-		// node's cache sees versions in database order.
-		v := db.Write(key, func(v uint64) {
-			prop.mark(key, time.Now())
-			switch {
-			case del && o.broadcast:
-				werr = c.Delete(key, option.WithDeleteInvalidation())
-			case del:
-				werr = c.Delete(key)
-			case o.broadcast:
-				werr = c.Set(key, v, option.WithInvalidation())
-			default:
-				werr = c.Set(key, v)
-			}
-		})
-		if werr != nil {
-			cnt.writeErrors.Add(1)
-			return
-		}
-		if del {
-			cnt.deletes.Add(1)
-		} else {
-			cnt.sets.Add(1)
-		}
-		// Acknowledged = the invalidation left the process. While the bus is
-		// down this waits (the outbox retries): writes stall, none is lost.
-		if err := c.Flush(ctx); err != nil {
-			return // the run is over
-		}
-		chk.Ack(key, v)
-		cnt.acks.Add(1)
-	})
 }
