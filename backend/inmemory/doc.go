@@ -19,14 +19,20 @@
 // Capacity and policy. Capacity is a hard bound: it is split across the
 // shards and a shard evicts before it inserts beyond its share, so the store
 // never holds more than Capacity entries. Eviction follows S3-FIFO (Yang et
-// al., SOSP 2023): new keys enter a small FIFO (10% of the shard); a key
-// reused while there graduates to the main FIFO, others leave and their hash
-// is remembered in a ghost FIFO, so a key that comes back soon after enters
-// main directly. Main is a FIFO with reinsertion driven by a 2-bit access
-// counter. The read path only bumps that counter, and skips the write once
-// it is saturated, so hot keys do not bounce cache lines between cores. A
-// one-pass scan of cold keys cycles through the small queue only and leaves
-// the reused (hot) entries in main, unlike LRU which a scan flushes.
+// al., SOSP 2023) with a TinyLFU admission filter. New keys enter a small
+// FIFO (1% of the shard); a key reused while there graduates to the main
+// FIFO, others leave and their hash is remembered in a ghost FIFO. Main is a
+// FIFO with reinsertion (a CLOCK) driven by a 2-bit access counter. A key
+// that comes back while its hash is in the ghost enters main directly while
+// main has room, and otherwise only if a count-min sketch of recent accesses
+// rates it above main's next victim; this keeps main stable when a loop
+// slightly larger than the cache would otherwise churn it. The read path
+// only bumps two small saturating counters in the entry (access bit and hits
+// not yet added to the sketch, which the eviction hand flushes under the
+// write lock), and skips the write once both are saturated, so hot keys do
+// not bounce cache lines between cores. A one-pass scan of cold keys cycles
+// through the small queue only and leaves the reused (hot) entries in main,
+// unlike LRU, which a scan flushes.
 //
 // Expiry. Set takes a TTL: positive is the entry's lifetime, zero means
 // Config.DefaultTTL (itself zero for "never"), negative means never. Get

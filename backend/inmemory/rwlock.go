@@ -3,13 +3,16 @@ package inmemory
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // rwLock is a reader-writer lock for critical sections of a few hundred
 // nanoseconds. sync.RWMutex parks a reader that meets a writer at once; with
 // a 75/25 read/write mix on a hot shard that put readers to sleep on every
 // collision and halved throughput (bench/STORE_RESULTS.md). rwLock spins
-// briefly and then yields instead. A pending writer stops new readers, so
+// briefly, then yields to other goroutines, then sleeps with growing pauses
+// (so a holder whose thread the OS descheduled gets the CPU back) instead. A
+// pending writer stops new readers, so
 // writers are not starved. It is built on sync/atomic only, which the race
 // detector understands as synchronization.
 type rwLock struct {
@@ -21,7 +24,19 @@ type rwLock struct {
 const (
 	rwWriter = 1 << 30
 	rwSpins  = 64 // busy polls before yielding the processor
+	rwYields = 16 // runtime.Gosched calls before sleeping
 )
+
+// backoff waits a little before the i-th retry.
+func backoff(i int) {
+	switch {
+	case i < rwSpins:
+	case i < rwSpins+rwYields:
+		runtime.Gosched()
+	default:
+		time.Sleep(time.Microsecond << min(i-rwSpins-rwYields, 10))
+	}
+}
 
 func (l *rwLock) RLock() {
 	for {
@@ -30,9 +45,7 @@ func (l *rwLock) RLock() {
 		}
 		l.state.Add(-1)
 		for i := 0; l.state.Load()&rwWriter != 0; i++ {
-			if i >= rwSpins {
-				runtime.Gosched()
-			}
+			backoff(i)
 		}
 	}
 }
@@ -55,14 +68,10 @@ func (l *rwLock) Lock() {
 		if s&rwWriter == 0 && l.state.CompareAndSwap(s, s|rwWriter) {
 			break
 		}
-		if i >= rwSpins {
-			runtime.Gosched()
-		}
+		backoff(i)
 	}
 	for i := 0; l.state.Load() != rwWriter; i++ {
-		if i >= rwSpins {
-			runtime.Gosched()
-		}
+		backoff(i)
 	}
 }
 

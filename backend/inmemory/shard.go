@@ -8,9 +8,32 @@ import (
 // nilIdx marks the end of a list and an empty free list.
 const nilIdx = ^uint32(0)
 
-// maxFreq caps the per-entry access counter (2 bits of information, as in
-// S3-FIFO): enough to tell one-hit wonders from reused entries.
-const maxFreq = 3
+// An entry's meta word holds two saturating counters bumped by readers:
+// bits 0-1 the S3-FIFO access counter (0..3), enough to tell one-hit wonders
+// from reused entries; bits 2-5 hits not yet added to the shard's frequency
+// sketch (0..15). Once both are saturated a read writes nothing, so hot keys
+// do not bounce their cache line between cores.
+const (
+	freqMask    = 3
+	pendingOne  = 1 << 2
+	pendingMask = 15 << 2
+)
+
+// bump records one access in a meta word. Writers hold the shard lock in
+// either mode; concurrent readers may lose an increment, which is harmless.
+func bump(m *uint32) {
+	old := atomic.LoadUint32(m)
+	v := old
+	if v&freqMask != freqMask {
+		v++
+	}
+	if v&pendingMask != pendingMask {
+		v += pendingOne
+	}
+	if v != old {
+		atomic.StoreUint32(m, v)
+	}
+}
 
 // Queue membership of an entry slot.
 const (
@@ -28,7 +51,7 @@ type entry[V any] struct {
 	value      V
 	expire     int64  // deadline on the store's clock; 0 = never
 	prev, next uint32 // queue links (next doubles as the free-list link)
-	freq       uint32 // access counter, 0..maxFreq; atomic
+	freq       uint32 // meta word, atomic: clock counter and pending hits (see bump)
 	queue      uint8  // qNone, qSmall or qMain
 }
 
@@ -53,6 +76,7 @@ type shard[V any] struct {
 	small   list         // S3-FIFO small queue
 	main    list         // S3-FIFO main queue
 	ghost   ghost        // hashes of keys recently evicted from small
+	freq    sketch       // recent access frequency by key hash
 	seed    maphash.Seed // the store's seed, to hash keys for ghost
 	cap     uint32       // hard bound on small.n + main.n
 	smallN  uint32       // target size of the small queue
@@ -65,13 +89,13 @@ type shard[V any] struct {
 
 func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
 	sh.cap = uint32(capacity)
-	sh.smallN = max(1, sh.cap/10)
+	sh.smallN = max(1, sh.cap*smallPermille/1000)
 	sh.seed = seed
 	sh.index.init()
 	sh.free = nilIdx
 	sh.small = list{head: nilIdx, tail: nilIdx}
 	sh.main = list{head: nilIdx, tail: nilIdx}
-	sh.ghost.init(sh.cap - min(sh.smallN, sh.cap-1))
+	sh.ghost.init((sh.cap - min(sh.smallN, sh.cap-1)) * ghostPercent / 100)
 }
 
 // reset drops every entry, keeping allocated memory for reuse.
@@ -83,6 +107,7 @@ func (sh *shard[V]) reset() {
 	sh.small = list{head: nilIdx, tail: nilIdx}
 	sh.main = list{head: nilIdx, tail: nilIdx}
 	sh.ghost.reset()
+	sh.freq.reset()
 }
 
 // set inserts or updates key. Caller holds mu for writing.
@@ -91,13 +116,26 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 		e := &sh.entries[i]
 		e.value = v
 		e.expire = exp
-		if f := atomic.LoadUint32(&e.freq); f < maxFreq {
-			atomic.StoreUint32(&e.freq, f+1)
-		}
+		bump(&e.freq)
 		return
 	}
-	if sh.small.n+sh.main.n >= sh.cap {
-		sh.evict(now())
+	n := sh.small.n + sh.main.n
+	if n >= sh.cap/2 {
+		sh.freq.ensure(sh.cap)
+	}
+	sh.freq.add(h, 1)
+	toMain := sh.ghost.remove(h)
+	if n >= sh.cap {
+		// A key back from the ghost enters main only if it is more
+		// popular than main's next victim (TinyLFU admission); this keeps
+		// main stable under loops slightly larger than the cache.
+		// While main is under its share it takes ghost keys freely.
+		if !toMain || sh.main.n < sh.cap-sh.smallN {
+			sh.evict(now())
+		} else if !sh.admit(h, now()) {
+			toMain = false
+			sh.evict(now())
+		}
 	}
 	i := sh.alloc()
 	e := &sh.entries[i]
@@ -105,7 +143,7 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 	e.value = v
 	e.expire = exp
 	atomic.StoreUint32(&e.freq, 0)
-	if sh.ghost.remove(h) {
+	if toMain {
 		sh.push(&sh.main, i, qMain)
 	} else {
 		sh.push(&sh.small, i, qSmall)
@@ -212,8 +250,9 @@ func (sh *shard[V]) evictSmall(now int64) bool {
 			return true
 		}
 		e := &sh.entries[i]
-		if atomic.LoadUint32(&e.freq) > 0 {
+		if m := atomic.LoadUint32(&e.freq); m&freqMask > 0 {
 			// Reused while probationary: promote.
+			sh.freq.add(maphash.String(sh.seed, e.key), (m&pendingMask)/pendingOne)
 			sh.unlink(&sh.small, i)
 			atomic.StoreUint32(&e.freq, 0)
 			sh.push(&sh.main, i, qMain)
@@ -237,11 +276,7 @@ func (sh *shard[V]) evictMain(now int64) {
 		if sh.dropIfExpired(i, now) {
 			return
 		}
-		e := &sh.entries[i]
-		if f := atomic.LoadUint32(&e.freq); f > 0 {
-			atomic.StoreUint32(&e.freq, f-1)
-			sh.unlink(&sh.main, i)
-			sh.push(&sh.main, i, qMain)
+		if sh.passOver(i) {
 			continue
 		}
 		sh.remove(i)
@@ -253,6 +288,46 @@ func (sh *shard[V]) evictMain(now int64) {
 	sh.evictSmall(now)
 }
 
+// passOver gives main's tail entry i another round if it was accessed since
+// the hand last passed (decrementing its counter, flushing its pending hits
+// to the sketch) and reports whether it did.
+func (sh *shard[V]) passOver(i uint32) bool {
+	e := &sh.entries[i]
+	m := atomic.LoadUint32(&e.freq)
+	if m&freqMask == 0 {
+		return false
+	}
+	sh.freq.add(maphash.String(sh.seed, e.key), (m&pendingMask)/pendingOne)
+	atomic.StoreUint32(&e.freq, m&freqMask-1)
+	sh.unlink(&sh.main, i)
+	sh.push(&sh.main, i, qMain)
+	return true
+}
+
+// admit makes room in main for a key with hash h coming back from the ghost
+// if h is estimated more popular than main's next victim, and reports
+// whether it did. The full shard stays within cap either way.
+func (sh *shard[V]) admit(h uint64, now int64) bool {
+	for sh.main.n > 0 {
+		i := sh.main.tail
+		if sh.dropIfExpired(i, now) {
+			return true
+		}
+		if sh.passOver(i) {
+			continue
+		}
+		// A victim's hits since the last pass are in its counter, which
+		// is 0 here, so the sketch holds its whole recent history.
+		if sh.freq.estimate(h) <= sh.freq.estimate(maphash.String(sh.seed, sh.entries[i].key)) {
+			return false
+		}
+		sh.remove(i)
+		sh.evictions.Add(1)
+		return true
+	}
+	return false
+}
+
 // dropIfExpired removes slot i if its deadline has passed.
 func (sh *shard[V]) dropIfExpired(i uint32, now int64) bool {
 	if e := &sh.entries[i]; e.queue == qNone || e.expire == 0 || e.expire > now {
@@ -262,3 +337,9 @@ func (sh *shard[V]) dropIfExpired(i uint32, now int64) bool {
 	sh.expirations.Add(1)
 	return true
 }
+
+// Policy parameters (variables so experiments can vary them).
+var (
+	smallPermille uint32 = 10 // small queue share of a shard, per mille
+	ghostPercent  uint32 = 50 // ghost size as a percentage of main
+)

@@ -140,9 +140,7 @@ func (s *Store[V]) Get(key string) (V, bool) {
 			v := e.value
 			// Saturating access counter: skip the store when already at
 			// the cap so hot keys do not bounce their cache line.
-			if f := atomic.LoadUint32(&e.freq); f < maxFreq {
-				atomic.StoreUint32(&e.freq, f+1)
-			}
+			bump(&e.freq)
 			sh.mu.RUnlock()
 			sh.hits.Add(1)
 			return v, true
