@@ -58,6 +58,18 @@ type Handler interface {
 	HandleAlive()
 }
 
+// AliveAtHandler is an optional extension of Handler. A round trip through
+// the subscription (a PING answered on the subscribed connection) proves
+// that everything published before the server answered the PING has been
+// delivered, not everything published before the answer arrived: on a
+// lagging link (a slow subscriber reading a backlog) the two differ by the
+// lag. A driver whose liveness proof is such a round trip calls
+// HandleAliveAt with the time the round trip started instead of
+// HandleAlive, so the handler can age the proof correctly.
+type AliveAtHandler interface {
+	HandleAliveAt(sent time.Time)
+}
+
 // Subscription is one attached Handler.
 type Subscription interface {
 	// Close detaches the handler and stops the goroutines this subscription

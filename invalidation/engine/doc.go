@@ -29,7 +29,9 @@
 //     > 0 the node serves only while its subscription was proven alive
 //     (HandleLinkUp or HandleAlive) within MaxStaleness; a timer reset by
 //     each proof turns serving off at the deadline, so the hot path reads no
-//     clock. After a link-down or a lapse, serving resumes only after the
+//     clock. A round-trip proof counts from when the round trip started
+//     (HandleAliveAt), not from when its answer arrived: on a lagging link
+//     the answer proves only what was published before it was sent. After a link-down or a lapse, serving resumes only after the
 //     link is proven alive again and, with GapStrategy "clear", the cache was
 //     cleared. The engine asks the driver for a ping every MaxStaleness/4
 //     (at least MinPingInterval). MaxStaleness 0 disables the bound: Serving

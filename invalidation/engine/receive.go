@@ -15,7 +15,10 @@ import (
 // Engine's API does not expose the driver callbacks.
 type handler struct{ e *Engine }
 
-var _ invalidation.Handler = handler{}
+var (
+	_ invalidation.Handler        = handler{}
+	_ invalidation.AliveAtHandler = handler{}
+)
 
 // HandleMessage applies one payload: rules 1, 3 and 7.
 func (h handler) HandleMessage(payload []byte) {
@@ -124,7 +127,7 @@ func (h handler) HandleLinkUp() {
 	e.linkUp, e.expired = true, false
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(true)
-	e.alive()
+	e.aliveAt(time.Now())
 	e.linkOnce.Do(func() { close(e.linked) })
 }
 
@@ -145,13 +148,28 @@ func (h handler) HandleLinkDown(err error) {
 }
 
 // HandleAlive is a proof that the subscription path works now.
-func (h handler) HandleAlive() { h.e.alive() }
+func (h handler) HandleAlive() { h.e.aliveAt(time.Now()) }
 
-// alive records a proof of life and (re)arms the staleness deadline. After a
-// lapse it clears (strategy "clear") before serving again.
-func (e *Engine) alive() {
-	e.lastAlive.Store(time.Now().UnixNano())
+// HandleAliveAt is a proof that the subscription delivered everything
+// published before sent (a round trip that started at sent just completed).
+// On a lagging link the proof is older than its arrival, and it counts from
+// sent: a PONG that waited behind a backlog must not let the node serve for
+// another MaxStaleness while the messages behind it may be lost.
+func (h handler) HandleAliveAt(sent time.Time) { h.e.aliveAt(sent) }
+
+// aliveAt records a proof of life as of at and (re)arms the staleness
+// deadline at at + MaxStaleness. A proof already older than MaxStaleness
+// changes nothing. After a lapse it clears (strategy "clear") before serving
+// again.
+func (e *Engine) aliveAt(at time.Time) {
+	ns := at.UnixNano()
+	// lastAlive only moves forward: an older proof adds nothing.
+	for cur := e.lastAlive.Load(); ns > cur && !e.lastAlive.CompareAndSwap(cur, ns); cur = e.lastAlive.Load() {
+	}
 	if e.timer == nil {
+		return
+	}
+	if time.Since(time.Unix(0, e.lastAlive.Load())) >= e.cfg.MaxStaleness {
 		return
 	}
 	e.liveMu.Lock()
@@ -164,20 +182,24 @@ func (e *Engine) alive() {
 		e.gap("subscription was not proven alive within MaxStaleness", nil)
 	}
 	e.liveMu.Lock()
-	if e.linkUp && !e.liveStopped {
+	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); e.linkUp && !e.liveStopped && rest > 0 {
 		e.expired = false
 		e.serving.Store(true)
-		e.timer.Reset(e.cfg.MaxStaleness)
+		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
 }
 
 // expire runs on the timer goroutine at the staleness deadline. A proof of
-// life that raced with the timer wins.
+// life that raced with the timer wins: the timer is re-armed for its rest.
 func (e *Engine) expire() {
 	e.liveMu.Lock()
 	defer e.liveMu.Unlock()
-	if time.Since(time.Unix(0, e.lastAlive.Load())) < e.cfg.MaxStaleness || !e.serving.Load() {
+	if !e.serving.Load() || e.liveStopped {
+		return
+	}
+	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); rest > 0 {
+		e.timer.Reset(rest)
 		return
 	}
 	e.serving.Store(false)

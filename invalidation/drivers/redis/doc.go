@@ -15,8 +15,12 @@
 //   - every SUBSCRIBE confirmation (first or after a reconnect) is
 //     HandleLinkUp; every lost connection is HandleLinkDown;
 //   - a PING is sent through the subscription connection every
-//     SubscribeOptions.PingInterval (default 1s); each PONG is HandleAlive;
-//   - with no PONG for max(3×PingInterval, 1s) the link is declared dead
+//     SubscribeOptions.PingInterval (default 1s), carrying its send time;
+//     each PONG is HandleAliveAt(that send time) (HandleAlive for handlers
+//     without the method): a PONG that waited behind a backlog proves only
+//     what was published before its PING, so it counts from then;
+//   - with no PONG to a PING sent within max(3×PingInterval, 1s) the link is
+//     declared dead
 //     (ErrLinkDead): the connection is closed and a new one subscribes. This
 //     covers half-open and blackholed links and a subscriber that Redis
 //     dropped at client-output-buffer-limit while its backlog is still being

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,9 +330,11 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 			if replaced {
 				_ = ps.Close()
 				r.linkDown(ErrLinkDead)
+				r.h.refreshTopology()
 				return r.sleep()
 			}
 			r.linkDown(err)
+			r.h.refreshTopology()
 			if !r.sleep() {
 				return false
 			}
@@ -341,8 +344,12 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 		case *goredis.Message:
 			r.deliver(m)
 		case *goredis.Pong:
-			s.lastAlive.Store(time.Now().UnixNano())
-			r.pong()
+			// The PONG proves the link delivered what was published
+			// before its PING was sent, not before now (a lagging link
+			// delivers it late): it counts from the PING's send time.
+			sent := pingSent(m.Payload)
+			storeMax(&s.lastAlive, sent.UnixNano())
+			r.pong(sent)
 		case *goredis.Subscription:
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
@@ -354,6 +361,15 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 				delete(r.confirmed, m.Channel)
 			}
 		}
+	}
+}
+
+// refreshTopology asks a cluster client to reload the slot map (in the
+// background): a subscription reconnects to the node its cached map names,
+// which after a failover is the dead master until the map is reloaded.
+func (h *hub) refreshTopology() {
+	if cc, ok := h.sub.(*goredis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
 	}
 }
 
@@ -398,9 +414,29 @@ func (r *reader) linkUp(channel string) {
 	}
 }
 
-// pong proves the link alive: subscribers that joined an already confirmed
-// channel get their HandleLinkUp now, the others HandleAlive.
-func (r *reader) pong() {
+// pingSent decodes the send time a PING carried as its payload (unix
+// nanoseconds); a reply without one counts as sent now.
+func pingSent(payload string) time.Time {
+	ns, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil || ns <= 0 {
+		return time.Now()
+	}
+	if t := time.Unix(0, ns); !t.After(time.Now()) {
+		return t
+	}
+	return time.Now()
+}
+
+// storeMax stores v in a unless a holds a larger value.
+func storeMax(a *atomic.Int64, v int64) {
+	for cur := a.Load(); v > cur && !a.CompareAndSwap(cur, v); cur = a.Load() {
+	}
+}
+
+// pong proves the link alive as of sent (the PING's send time): subscribers
+// that joined an already confirmed channel get their HandleLinkUp now, the
+// others HandleAliveAt(sent) (HandleAlive if they do not implement it).
+func (r *reader) pong(sent time.Time) {
 	snap := r.s.snap.Load()
 	for _, ch := range snap.channels {
 		if !r.confirmed[ch] {
@@ -408,7 +444,7 @@ func (r *reader) pong() {
 		}
 		for _, sub := range snap.byChannel[ch] {
 			if !sub.setState(stateUp, nil) {
-				sub.call(evAlive, nil, nil)
+				sub.alive(sent)
 			}
 		}
 	}
@@ -450,7 +486,6 @@ const (
 	evMessage = iota
 	evUp
 	evDown
-	evAlive
 )
 
 // call runs one handler method unless the subscription is closed.
@@ -467,9 +502,21 @@ func (sub *subscription) call(ev int, payload []byte, err error) {
 		sub.h.HandleLinkUp()
 	case evDown:
 		sub.h.HandleLinkDown(err)
-	case evAlive:
-		sub.h.HandleAlive()
 	}
+}
+
+// alive reports a proof of life as of sent unless the subscription is closed.
+func (sub *subscription) alive(sent time.Time) {
+	sub.callMu.Lock()
+	defer sub.callMu.Unlock()
+	if sub.closed {
+		return
+	}
+	if h, ok := sub.h.(invalidation.AliveAtHandler); ok {
+		h.HandleAliveAt(sent)
+		return
+	}
+	sub.h.HandleAlive()
 }
 
 // controlLoop keeps the connection's channel set in line with the
@@ -517,7 +564,9 @@ func (h *hub) controlLoop(s *session) {
 			// (in order, from the reader) that the link is up.
 			due := !now.Before(nextPing)
 			if due || kicked {
-				_ = ps.Ping(s.ctx)
+				// The payload is the send time: the PONG echoes it, so
+				// the proof counts from here (see pingSent).
+				_ = ps.Ping(s.ctx, strconv.FormatInt(time.Now().UnixNano(), 10))
 			}
 			if due {
 				nextPing = now.Add(snap.ping)
