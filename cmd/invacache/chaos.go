@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,9 @@ func chaosCommand() command {
 					quietRedisLog(c.Logger)
 				}
 				rep, err := chaos.Run(ctx, c, e.stdout)
+				if errors.Is(err, chaos.ErrInvalidConfig) {
+					return usagef("%v", err)
+				}
 				if err != nil {
 					return err
 				}
