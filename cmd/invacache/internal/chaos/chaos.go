@@ -182,7 +182,8 @@ type node struct {
 	id    int
 	cache invacache.Cache[uint64]
 	proxy *faultproxy.Proxy
-	acks  atomic.Uint64 // acknowledged writes of this node's writers
+	acks     atomic.Uint64 // acknowledged writes of this node's writers
+	flushing atomic.Int64  // writers waiting in Flush (write not yet acknowledged)
 }
 
 // run is the state of one Run.
@@ -457,7 +458,10 @@ func (r *run) writer(ctx context.Context, n *node, seed uint64) {
 			return
 		}
 		// While the node is partitioned this waits: the outbox retries.
-		if err := n.cache.Flush(ctx); err != nil {
+		n.flushing.Add(1)
+		err := n.cache.Flush(ctx)
+		n.flushing.Add(-1)
+		if err != nil {
 			return // the run is over
 		}
 		r.chk.Ack(key, v)

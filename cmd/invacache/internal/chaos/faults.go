@@ -212,6 +212,7 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	sleepCtx(ctx, 1200*time.Millisecond)
 	st1 := n.cache.Stats().Invalidation
 	acks1 := n.acks.Load()
+	waiting := n.flushing.Load()
 	if blackhole {
 		n.proxy.Heal()
 	} else {
@@ -221,11 +222,11 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	drained := poll(15*time.Second, func() bool {
 		return n.acks.Load() > acks1 && n.cache.Stats().Invalidation.OutboxDepth == 0
 	})
-	desc := fmt.Sprintf("node %d partitioned from Redis (proxy %s) for 1.4s while writing: %d broadcasts queued, %d acknowledged before the heal, outbox drained %v after it",
-		n.id, how, st1.BroadcastsQueued-st0.BroadcastsQueued, acks1-acks0, time.Since(healed).Round(time.Millisecond))
+	desc := fmt.Sprintf("node %d partitioned from Redis (proxy %s) for 1.4s while writing: %d writes waiting in Flush at the heal, %d acknowledged before it, outbox drained and writes acknowledged %v after it (publish failures +%d)",
+		n.id, how, waiting, acks1-acks0, time.Since(healed).Round(time.Millisecond), st1.PublishFailures-st0.PublishFailures)
 	switch {
-	case st1.BroadcastsQueued == st0.BroadcastsQueued:
-		return desc, "the node's writers queued nothing while partitioned"
+	case waiting == 0:
+		return desc, "no write of the node was waiting for its acknowledgement during the partition"
 	case acks1 != acks0:
 		return desc, "writes were acknowledged while the node was partitioned"
 	case !drained:
