@@ -179,9 +179,9 @@ func (r *Report) HitRatio() float64 {
 
 // node is one cache replica and its link.
 type node struct {
-	id    int
-	cache invacache.Cache[uint64]
-	proxy *faultproxy.Proxy
+	id       int
+	cache    invacache.Cache[uint64]
+	proxy    *faultproxy.Proxy
 	acks     atomic.Uint64 // acknowledged writes of this node's writers
 	flushing atomic.Int64  // writers waiting in Flush (write not yet acknowledged)
 }
