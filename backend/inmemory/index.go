@@ -9,25 +9,22 @@ package inmemory
 // the owning shard's lock.
 type table struct {
 	slots []uint64 // len is a power of two; load kept at most 3/4
-	n     int      // occupied slots
 }
 
 func tagOf(h uint64) uint32 { return uint32(h >> 32) }
 
 func (t *table) init() { t.slots = make([]uint64, 8) }
 
-func (t *table) reset() {
-	clear(t.slots)
-	t.n = 0
-}
+func (t *table) reset() { clear(t.slots) }
 
-// insert records slot i for a key with hash h; the key must be absent.
-func (t *table) insert(h uint64, i uint32) {
-	if (t.n+1)*4 > len(t.slots)*3 {
+// insert records slot i for a key with hash h; the key must be absent and n
+// keys must be indexed already. (The count lives with the caller, which
+// keeps this struct to one slice header on the shard's first cache line.)
+func (t *table) insert(h uint64, i uint32, n int) {
+	if (n+1)*4 > len(t.slots)*3 {
 		t.grow()
 	}
 	t.place(uint64(tagOf(h))<<32 | uint64(i+1))
-	t.n++
 }
 
 func (t *table) place(s uint64) {
@@ -62,7 +59,6 @@ func (t *table) delete(h uint64, i uint32) {
 		p = (p + 1) & mask
 	}
 	t.slots[p] = 0
-	t.n--
 	// Backward shift: move each later member of the run into the hole if
 	// the hole lies on its probe path (its displacement covers the hole).
 	for j := (p + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {

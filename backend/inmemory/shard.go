@@ -62,30 +62,38 @@ type list struct {
 	n          uint32
 }
 
-// shard holds a slice of the key space. mu guards everything below it except
-// the atomic counters.
+// shard holds a slice of the key space. mu guards every field except the
+// atomic counters.
 type shard[V any] struct {
-	mu rwLock
-	// hits and misses sit on the lock's cache line, which a Get dirties
-	// anyway, so counting costs no extra line transfer.
-	hits, misses atomic.Uint64
+	// The first cache line holds what a Get touches: the lock, the miss
+	// counter (on the line the lock dirties anyway, so counting costs no
+	// extra line transfer) and the two slice headers of the lookup, which
+	// writers change only when the arena or table grows.
+	mu      rwLock
+	misses  atomic.Uint64
+	entries []entry[V] // arena; freed slots are chained from free
+	index   table      // key hash -> slot in entries
 
-	index   table        // key hash -> slot in entries
-	entries []entry[V]   // arena; freed slots are chained from free
-	free    uint32       // head of the free-slot list
-	small   list         // S3-FIFO small queue
-	main    list         // S3-FIFO main queue
-	ghost   ghost        // hashes of keys recently evicted from small
-	freq    sketch       // recent access frequency by key hash
-	seed    maphash.Seed // the store's seed, to hash keys for ghost
-	cap     uint32       // hard bound on small.n + main.n
-	smallN  uint32       // target size of the small queue
+	hits   atomic.Uint64 // hits folded from mu's count; written under mu
+	seen   uint64        // mu.count() at the last fold
+	free   uint32        // head of the free-slot list
+	small  list          // S3-FIFO small queue
+	main   list          // S3-FIFO main queue
+	ghost  ghost         // hashes of keys recently evicted from small
+	freq   sketch        // recent access frequency by key hash
+	seed   maphash.Seed  // the store's seed, to hash keys for ghost
+	cap    uint32        // hard bound on small.n + main.n
+	smallN uint32        // target size of the small queue
 
 	// Written under mu, read lock-free by Stats.
 	evictions, expirations atomic.Uint64
 
-	_ [64]byte // keep neighbouring shards' locks off this cache line
+	_ [shardPad]byte // round the size to whole cache lines
 }
+
+// shardPad makes unsafe.Sizeof(shard) a multiple of 64 (checked by a test),
+// so with a line-aligned array every shard's first line is its own.
+const shardPad = 24
 
 func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
 	sh.cap = uint32(capacity)
@@ -143,12 +151,12 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 	e.value = v
 	e.expire = exp
 	atomic.StoreUint32(&e.freq, 0)
+	sh.index.insert(h, i, int(sh.small.n+sh.main.n))
 	if toMain {
 		sh.push(&sh.main, i, qMain)
 	} else {
 		sh.push(&sh.small, i, qSmall)
 	}
-	sh.index.insert(h, i)
 }
 
 // lookup returns the arena slot of key. Caller holds mu (either mode).
@@ -343,3 +351,12 @@ var (
 	smallPermille uint32 = 10 // small queue share of a shard, per mille
 	ghostPercent  uint32 = 50 // ghost size as a percentage of main
 )
+
+// foldHits adds the hits counted by the lock since the last fold to hits.
+// Caller holds mu for writing. The lock's count wraps at 2^42, so a shard
+// must be folded (by Stats or a sweep) at least once per 4.4e12 hits.
+func (sh *shard[V]) foldHits() {
+	c := sh.mu.count()
+	sh.hits.Add((c - sh.seen) & (1<<42 - 1))
+	sh.seen = c
+}

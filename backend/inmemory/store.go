@@ -141,8 +141,7 @@ func (s *Store[V]) Get(key string) (V, bool) {
 			// Saturating access counter: skip the store when already at
 			// the cap so hot keys do not bounce their cache line.
 			bump(&e.freq)
-			sh.mu.RUnlock()
-			sh.hits.Add(1)
+			sh.mu.RUnlockCount() // counts the hit
 			return v, true
 		}
 	}
@@ -234,11 +233,15 @@ func (s *Store[V]) Len() int {
 	return n
 }
 
-// Stats returns the cumulative counters, summed over the shards.
+// Stats returns the cumulative counters, summed over the shards. It takes
+// each shard's write lock briefly to collect the hits its lock counted.
 func (s *Store[V]) Stats() Stats {
 	var st Stats
 	for i := range s.shards {
 		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.foldHits()
+		sh.mu.Unlock()
 		st.Hits += sh.hits.Load()
 		st.Misses += sh.misses.Load()
 		st.Evictions += sh.evictions.Load()
@@ -313,6 +316,7 @@ func (s *Store[V]) sweepShard(sh *shard[V]) bool {
 		default:
 		}
 		sh.mu.Lock()
+		sh.foldHits()
 		if start >= len(sh.entries) {
 			sh.mu.Unlock()
 			return true

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
@@ -418,5 +419,16 @@ func TestSmallShards(t *testing.T) {
 		if v, ok := s.Get(fmt.Sprint(i)); ok && v != i {
 			t.Fatalf("Get(%d) = %d", i, v)
 		}
+	}
+}
+
+func TestShardLayout(t *testing.T) {
+	leakcheck.Check(t)
+	var sh shard[int]
+	if size := unsafe.Sizeof(sh); size%64 != 0 {
+		t.Errorf("unsafe.Sizeof(shard) = %d; want a multiple of 64 (adjust shardPad)", size)
+	}
+	if off := unsafe.Offsetof(sh.index) + unsafe.Sizeof(sh.index); off > 64 {
+		t.Errorf("lookup fields end at byte %d; want them in the first cache line", off)
 	}
 }
