@@ -35,6 +35,8 @@ func chaosCommand() command {
 			fs.DurationVar(&c.FaultPause, "fault-pause", 300*time.Millisecond, "quiet time between faults")
 			fs.DurationVar(&c.Interval, "interval", time.Second, "report interval (goroutines and heap in use are sampled here)")
 			fs.Uint64Var(&c.Seed, "seed", 0, "workload random seed (0 = random)")
+			broadcast := true
+			fs.BoolVar(&broadcast, "broadcast", true, "writers broadcast their writes; --broadcast=false updates only the writer's cache, a negative control that the check must catch")
 			fs.BoolVar(&verbose, "verbose", false, "log the library's warnings to stderr")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -45,6 +47,7 @@ func chaosCommand() command {
 					return usagef("--faults: %v", err)
 				}
 				c.Faults = ks
+				c.NoBroadcast = !broadcast
 				if verbose {
 					c.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 					quietRedisLog(c.Logger)

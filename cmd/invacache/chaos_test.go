@@ -53,6 +53,23 @@ func TestChaosShortRun(t *testing.T) {
 	}
 }
 
+// Negative control: without broadcasts the same harness must count stale
+// reads and exit non-zero, so "violations: 0" above means something.
+func TestChaosCatchesMissingInvalidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run; skipped with -short")
+	}
+	leakcheck.Check(t)
+	out, _, code := runCLI(t, "chaos", "--duration", "5s", "--faults", "cut", "--broadcast=false")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1 (violations)", code)
+	}
+	m := regexp.MustCompile(`(?m)^violations: (\d+)$`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Errorf("violations line = %v, want a positive count; output:\n%s", m, out)
+	}
+}
+
 func TestChaosUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string

@@ -11,13 +11,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
-	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -89,6 +88,10 @@ type Config struct {
 	FaultPause time.Duration // quiet time between faults; default 300ms
 	Interval   time.Duration // report interval; default 1s
 	Seed       uint64        // workload randomness; 0 = random
+
+	// NoBroadcast makes writers update only their own cache: a negative
+	// control that shows the check catching stale reads.
+	NoBroadcast bool
 
 	// Logger receives the library's warnings; nil = silent.
 	Logger *slog.Logger
@@ -179,11 +182,16 @@ func (r *Report) HitRatio() float64 {
 
 // node is one cache replica and its link.
 type node struct {
-	id       int
-	cache    invacache.Cache[uint64]
-	proxy    *faultproxy.Proxy
-	acks     atomic.Uint64 // acknowledged writes of this node's writers
-	flushing atomic.Int64  // writers waiting in Flush (write not yet acknowledged)
+	id    int
+	cache invacache.Cache[uint64]
+	proxy *faultproxy.Proxy
+	cnt   workload.Counters // this node's readers and writers
+}
+
+// waiting is the number of this node's writes not yet acknowledged (its
+// writers wait in Flush).
+func (n *node) waiting() int64 {
+	return int64(n.cnt.Sets.Load()+n.cnt.Deletes.Load()) - int64(n.cnt.Acks.Load()+n.cnt.Aborted.Load())
 }
 
 // run is the state of one Run.
@@ -197,8 +205,6 @@ type run struct {
 	start   time.Time
 	channel string
 
-	reads, readErrors, writes, writeErrors atomic.Uint64
-
 	mu     sync.Mutex // guards rep's fault fields and serializes output lines
 	rep    Report
 	faultN int // faults injected so far
@@ -206,8 +212,8 @@ type run struct {
 
 const channel = "invacache:chaos"
 
-// maxViolationLines bounds the VIOLATION lines printed during a run.
-const maxViolationLines = 10
+// zipf is the key popularity exponent of readers and writers.
+const zipf = 1.1
 
 // Run performs a chaos run, printing progress to w, and returns its report.
 // It returns an error when the setup fails or ctx ends before the run is
@@ -307,6 +313,9 @@ func (r *run) execute(ctx context.Context) error {
 		cfg.Nodes, r.srv.Addr(), r.channel, cfg.Seed)
 	fmt.Fprintf(r.w, "workload: %d keys (zipf 1.1); %d readers/node at %d reads/s (GetOrLoad from the database); %d writers/node at up to %d writes/s (database write, then Set+WithInvalidation or Delete+WithDeleteInvalidation, then Flush = acknowledged)\n",
 		cfg.Keys, cfg.ReadersPerNode, cfg.ReadRate, cfg.WritersPerNode, cfg.WriteRate)
+	if cfg.NoBroadcast {
+		fmt.Fprintln(r.w, "NO BROADCAST: writers update only their own cache (negative control: the check must count stale reads)")
+	}
 	fmt.Fprintf(r.w, "faults: %s in rotation, %v apart, for %v\n", kindList(cfg.Faults), cfg.FaultPause, cfg.Duration)
 	fmt.Fprintf(r.w, "bound: %s\n", r.rep.Bound)
 	fmt.Fprintf(r.w, "  (a read that started at t and returned version v is a violation if a newer version was acknowledged before t - %v)\n\n", r.rep.Bound.Total())
@@ -318,14 +327,16 @@ func (r *run) execute(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, n := range r.nodes {
 		for i := 0; i < cfg.ReadersPerNode; i++ {
+			rd := workload.Reader{Cache: n.cache, DB: r.db, Check: r.chk, Counters: &n.cnt,
+				Rate: cfg.ReadRate, Zipf: zipf, Seed: cfg.Seed + uint64(n.id*100+i)}
 			wg.Add(1)
-			seed := cfg.Seed + uint64(n.id*100+i)
-			go func() { defer wg.Done(); r.reader(runCtx, n, seed) }()
+			go func() { defer wg.Done(); rd.Run(runCtx) }()
 		}
 		for i := 0; i < cfg.WritersPerNode; i++ {
+			wr := workload.Writer{Cache: n.cache, DB: r.db, Check: r.chk, Counters: &n.cnt,
+				Rate: cfg.WriteRate, Zipf: zipf, Seed: cfg.Seed + uint64(10_000+n.id*100+i), DeleteShare: 0.5, NoBroadcast: cfg.NoBroadcast}
 			wg.Add(1)
-			seed := cfg.Seed + uint64(10_000+n.id*100+i)
-			go func() { defer wg.Done(); r.writer(runCtx, n, seed) }()
+			go func() { defer wg.Done(); wr.Run(runCtx) }()
 		}
 	}
 	reportDone := make(chan struct{})
@@ -411,79 +422,6 @@ func (r *run) waitRecovered(timeout time.Duration) error {
 	}
 }
 
-// reader reads in small bursts every 10ms and judges every read.
-func (r *run) reader(ctx context.Context, n *node, seed uint64) {
-	pick := r.db.ZipfPicker(seed, 1.1)
-	loader := func(key string) (uint64, time.Duration, error) { return r.db.Read(key), 0, nil }
-	const tick = 10 * time.Millisecond
-	perTick := max(1, r.cfg.ReadRate/int(time.Second/tick))
-	paced(ctx, tick, func() {
-		for i := 0; i < perTick; i++ {
-			key := pick()
-			start := time.Now()
-			v, err := n.cache.GetOrLoad(key, loader)
-			if err != nil {
-				r.readErrors.Add(1)
-				continue
-			}
-			r.reads.Add(1)
-			if r.chk.Read(key, v, start) && r.chk.Stale() <= maxViolationLines {
-				r.mu.Lock()
-				fmt.Fprintf(r.w, "%6.1fs  VIOLATION on node %d: key %q read at +%.3fs returned version %d (serving %v)\n",
-					time.Since(r.start).Seconds(), n.id, key, start.Sub(r.start).Seconds(), v, n.cache.Stats().Invalidation.Serving)
-				r.mu.Unlock()
-			}
-		}
-	})
-}
-
-// writer writes a key in the database and its node's cache, then waits for
-// the invalidation to leave the process (acknowledgement).
-func (r *run) writer(ctx context.Context, n *node, seed uint64) {
-	pick := r.db.ZipfPicker(seed, 1.1)
-	rng := rand.New(rand.NewPCG(seed, 0x3c))
-	paced(ctx, time.Second/time.Duration(r.cfg.WriteRate), func() {
-		key := pick()
-		del := rng.IntN(2) == 0
-		var werr error
-		v := r.db.Write(key, func(v uint64) {
-			if del {
-				werr = n.cache.Delete(key, option.WithDeleteInvalidation())
-			} else {
-				werr = n.cache.Set(key, v, option.WithInvalidation())
-			}
-		})
-		if werr != nil {
-			r.writeErrors.Add(1)
-			return
-		}
-		// While the node is partitioned this waits: the outbox retries.
-		n.flushing.Add(1)
-		err := n.cache.Flush(ctx)
-		n.flushing.Add(-1)
-		if err != nil {
-			return // the run is over
-		}
-		r.chk.Ack(key, v)
-		n.acks.Add(1)
-		r.writes.Add(1)
-	})
-}
-
-// paced calls fn every period until ctx ends (a slow fn skips ticks).
-func paced(ctx context.Context, period time.Duration, fn func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
-}
-
 // sleepCtx sleeps d; false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
@@ -503,6 +441,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 type snapshot struct {
 	at                   time.Time
 	reads, writes        uint64
+	readErrors           uint64
+	writeErrors          uint64
 	hits, misses         uint64
 	gaps, viol           uint64
 	serving, faults      int
@@ -513,8 +453,12 @@ type snapshot struct {
 }
 
 func (r *run) snap() snapshot {
-	s := snapshot{at: time.Now(), reads: r.reads.Load(), writes: r.writes.Load(), viol: r.chk.Stale()}
+	s := snapshot{at: time.Now(), viol: r.chk.Stale()}
 	for _, n := range r.nodes {
+		s.reads += n.cnt.Reads.Load()
+		s.readErrors += n.cnt.ReadErrors.Load()
+		s.writes += n.cnt.Acks.Load()
+		s.writeErrors += n.cnt.WriteErrors.Load()
 		st := n.cache.Stats()
 		s.hits += st.Hits
 		s.misses += st.Misses
@@ -557,6 +501,10 @@ func (r *run) reporter(ctx context.Context) {
 			cur.at.Sub(r.start).Seconds(), float64(cur.reads-prev.reads)/secs, float64(cur.writes-prev.writes)/secs,
 			ratio(cur.hits-prev.hits, cur.misses-prev.misses), cur.serving, len(r.nodes), cur.gaps, cur.viol, cur.faults,
 			cur.goroutines, float64(cur.heapInUse)/(1<<20))
+		if cur.viol > prev.viol {
+			fmt.Fprintf(r.w, "%6.1fs  VIOLATION: %d reads beyond the bound in this interval; first of the run: %s\n",
+				cur.at.Sub(r.start).Seconds(), cur.viol-prev.viol, r.chk.FirstStale())
+		}
 		r.mu.Unlock()
 		prev = cur
 	}
@@ -572,8 +520,8 @@ func ratio(hits, misses uint64) string {
 // collect fills the report's totals (before the nodes close).
 func (r *run) collect() {
 	s := r.snap()
-	r.rep.Reads, r.rep.ReadErrors = r.reads.Load(), r.readErrors.Load()
-	r.rep.Writes, r.rep.WriteErrors = r.writes.Load(), r.writeErrors.Load()
+	r.rep.Reads, r.rep.ReadErrors = s.reads, s.readErrors
+	r.rep.Writes, r.rep.WriteErrors = s.writes, s.writeErrors
 	r.rep.Hits, r.rep.Misses, r.rep.Loads = s.hits, s.misses, s.loadsDB
 	r.rep.Gaps, r.rep.ClearsOnGap = s.gaps, s.clearsOnGap
 	r.rep.PublishFailures = s.publishFailures
@@ -604,11 +552,17 @@ func (r *run) printSummary() {
 	fmt.Fprintf(w, "  gaps:         %d possible losses detected, %d cache clears because of them\n", rep.Gaps, rep.ClearsOnGap)
 	fmt.Fprintf(w, "  bound:        %s\n", rep.Bound)
 	fmt.Fprintf(w, "  max staleness observed: %v (longest a read returned an old version after a newer one was acknowledged)\n", rep.MaxStalenessObserved.Round(time.Microsecond))
-	fmt.Fprintf(w, "  goroutines:   baseline %d, after each fault cycle %v, after close %d\n", rep.GoroutinesBaseline, rep.GoroutinesPerCycle, rep.GoroutinesAfterClose)
+	cycles := fmt.Sprint(rep.GoroutinesPerCycle)
+	if n := len(rep.GoroutinesPerCycle); n > 20 {
+		cycles = fmt.Sprintf("min %d, max %d over %d cycles, last ten %v", slices.Min(rep.GoroutinesPerCycle),
+			slices.Max(rep.GoroutinesPerCycle), n, rep.GoroutinesPerCycle[n-10:])
+	}
+	fmt.Fprintf(w, "  goroutines:   baseline %d, after each fault cycle %s, after close %d\n", rep.GoroutinesBaseline, cycles, rep.GoroutinesAfterClose)
 	if len(rep.HeapInUse) > 0 {
 		lo, hi := slices.Min(rep.HeapInUse), slices.Max(rep.HeapInUse)
 		fmt.Fprintf(w, "  heap in use:  min %.1fMB, max %.1fMB, after the first fault round %.1fMB, last %.1fMB\n",
 			mb(lo), mb(hi), mb(rep.HeapInUseAfterWarmup), mb(rep.HeapInUseLastInterval))
+		fmt.Fprintf(w, "  heap in use over the run (%s):%s\n", "tenths", heapTrend(rep.HeapInUse, 10))
 	}
 	for _, p := range rep.FaultProblems {
 		fmt.Fprintf(w, "  problem:      %s\n", p)
@@ -620,3 +574,19 @@ func (r *run) printSummary() {
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// heapTrend picks n evenly spaced samples (each the mean of its stretch, so
+// a GC cycle does not decide the figure).
+func heapTrend(samples []uint64, n int) string {
+	n = min(n, len(samples))
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		lo, hi := i*len(samples)/n, (i+1)*len(samples)/n
+		var sum uint64
+		for _, v := range samples[lo:hi] {
+			sum += v
+		}
+		fmt.Fprintf(&b, " %.1fMB", mb(sum/uint64(hi-lo)))
+	}
+	return b.String()
+}

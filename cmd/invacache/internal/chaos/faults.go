@@ -208,11 +208,11 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	// Writes in flight when the partition began may still complete; after
 	// a moment none can until the heal.
 	sleepCtx(ctx, 200*time.Millisecond)
-	acks0 := n.acks.Load()
+	acks0 := n.cnt.Acks.Load()
 	sleepCtx(ctx, 1200*time.Millisecond)
 	st1 := n.cache.Stats().Invalidation
-	acks1 := n.acks.Load()
-	waiting := n.flushing.Load()
+	acks1 := n.cnt.Acks.Load()
+	waiting := n.waiting()
 	if blackhole {
 		n.proxy.Heal()
 	} else {
@@ -220,7 +220,7 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	}
 	healed := time.Now()
 	drained := poll(15*time.Second, func() bool {
-		return n.acks.Load() > acks1 && n.cache.Stats().Invalidation.OutboxDepth == 0
+		return n.cnt.Acks.Load() > acks1 && n.cache.Stats().Invalidation.OutboxDepth == 0
 	})
 	desc := fmt.Sprintf("node %d partitioned from Redis (proxy %s) for 1.4s while writing: %d writes waiting in Flush at the heal, %d acknowledged before it, outbox drained and writes acknowledged %v after it (publish failures +%d)",
 		n.id, how, waiting, acks1-acks0, time.Since(healed).Round(time.Millisecond), st1.PublishFailures-st0.PublishFailures)
