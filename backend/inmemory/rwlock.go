@@ -2,6 +2,7 @@ package inmemory
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,11 +10,12 @@ import (
 // rwLock is a reader-writer lock for critical sections of a few hundred
 // nanoseconds. sync.RWMutex parks a reader that meets a writer at once; with
 // a 75/25 read/write mix on a hot shard that put readers to sleep on every
-// collision and halved throughput (bench/STORE_RESULTS.md). rwLock spins
-// briefly, then yields to other goroutines, then sleeps with growing pauses
-// (so a holder whose thread the OS descheduled gets the CPU back) instead. A
-// pending writer stops new readers, so writers are not starved. It is built on sync/atomic only, which the race
-// detector understands as synchronization.
+// collision and halved throughput (bench/STORE_RESULTS.md). A rwLock reader
+// that meets a writer spins briefly, and only if the writer is still there
+// blocks on the writer's sync.Mutex (which wakes it exactly when the writer
+// leaves, also when the OS descheduled the writer's thread). A pending
+// writer stops new readers, so writers are not starved. Everything is
+// sync/atomic and sync.Mutex, which the race detector understands.
 //
 // The same atomic word counts completed counted reads (RUnlockCount) in its
 // high bits, so a Get hit costs two atomic operations, not three: the hit
@@ -23,26 +25,17 @@ type rwLock struct {
 	// while a writer holds or waits for the lock; bits 22-63 a wrapping
 	// count of RUnlockCount calls.
 	state atomic.Uint64
+	// w serializes writers and is held for a writer's whole critical
+	// section, so readers can wait on it.
+	w sync.Mutex
 }
 
 const (
 	rwReaders  = 1<<21 - 1
 	rwWriter   = 1 << 21
 	rwCountOne = 1 << 22
-	rwSpins    = 64 // busy polls before yielding the processor
-	rwYields   = 16 // runtime.Gosched calls before sleeping
+	rwSpins    = 128 // polls before a reader blocks on w
 )
-
-// backoff waits a little before the i-th retry.
-func backoff(i int) {
-	switch {
-	case i < rwSpins:
-	case i < rwSpins+rwYields:
-		runtime.Gosched()
-	default:
-		time.Sleep(time.Microsecond << min(i-rwSpins-rwYields, 10))
-	}
-}
 
 func (l *rwLock) RLock() {
 	for {
@@ -51,7 +44,12 @@ func (l *rwLock) RLock() {
 		}
 		l.state.Add(^uint64(0))
 		for i := 0; l.state.Load()&rwWriter != 0; i++ {
-			backoff(i)
+			if i >= rwSpins {
+				// Wait for the writer to finish; then retry.
+				l.w.Lock()
+				l.w.Unlock() //nolint:staticcheck // empty critical section: a wait
+				break
+			}
 		}
 	}
 }
@@ -74,17 +72,22 @@ func (l *rwLock) TryRLock() bool {
 }
 
 func (l *rwLock) Lock() {
-	// Claim the writer bit, then wait for readers already inside to leave.
-	for i := 0; ; i++ {
-		s := l.state.Load()
-		if s&rwWriter == 0 && l.state.CompareAndSwap(s, s|rwWriter) {
-			break
+	l.w.Lock()
+	l.state.Add(rwWriter)
+	// Readers inside finish within nanoseconds unless their thread was
+	// descheduled; poll, yield, then sleep briefly in that case.
+	for i := 0; l.state.Load()&rwReaders != 0; i++ {
+		switch {
+		case i < rwSpins:
+		case i < 2*rwSpins:
+			runtime.Gosched()
+		default:
+			time.Sleep(time.Microsecond)
 		}
-		backoff(i)
-	}
-	for i := 0; l.state.Load()&(rwReaders|rwWriter) != rwWriter; i++ {
-		backoff(i)
 	}
 }
 
-func (l *rwLock) Unlock() { l.state.Add(^uint64(rwWriter - 1)) }
+func (l *rwLock) Unlock() {
+	l.state.Add(^uint64(rwWriter - 1))
+	l.w.Unlock()
+}

@@ -65,15 +65,14 @@ type list struct {
 // shard holds a slice of the key space. mu guards every field except the
 // atomic counters.
 type shard[V any] struct {
-	// The first cache line holds what a Get touches: the lock, the miss
-	// counter (on the line the lock dirties anyway, so counting costs no
-	// extra line transfer) and the two slice headers of the lookup, which
+	// The first cache line holds what a Get hit touches: the lock (which
+	// also counts hits) and the two slice headers of the lookup, which
 	// writers change only when the arena or table grows.
 	mu      rwLock
-	misses  atomic.Uint64
 	entries []entry[V] // arena; freed slots are chained from free
 	index   table      // key hash -> slot in entries
 
+	misses atomic.Uint64
 	hits   atomic.Uint64 // hits folded from mu's count; written under mu
 	seen   uint64        // mu.count() at the last fold
 	free   uint32        // head of the free-slot list
@@ -93,7 +92,7 @@ type shard[V any] struct {
 
 // shardPad makes unsafe.Sizeof(shard) a multiple of 64 (checked by a test),
 // so with a line-aligned array every shard's first line is its own.
-const shardPad = 24
+const shardPad = 16
 
 func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
 	sh.cap = uint32(capacity)
