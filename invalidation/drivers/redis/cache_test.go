@@ -363,7 +363,13 @@ func checkPair(t *testing.T, a, b invacache.Cache[string]) {
 	if err := a.Delete("k", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "propagation", func() bool { return missing(b, "k") })
+	deadline := time.Now().Add(5 * time.Second)
+	for !missing(b, "k") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no propagation within 5s:\nwriter %+v\npeer   %+v", a.Stats().Invalidation, b.Stats().Invalidation)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // 200 caches on one Redis hold one subscription connection and at most

@@ -48,6 +48,11 @@ func newClient(c config.RedisInvalidationConfig, wrap func(dialFunc) dialFunc) (
 		// (CLIENT KILL TYPE pubsub, client-output-buffer-limit pubsub), and
 		// PING answers through the subscription as the liveness proof.
 		Protocol: 2,
+		// One dial attempt per try: MaxRetries already retries, and the
+		// engine's outbox retries with backoff above that; go-redis's
+		// default (5 dials 100ms apart per try) made a Publish to a dead
+		// node take seconds.
+		DialerRetries: 1,
 		// A deadline on the Publish context bounds the network I/O too.
 		ContextTimeoutEnabled: true,
 		// CLIENT SETINFO is unknown before Redis 7.2; skip the round trip.

@@ -227,6 +227,18 @@ func (d *Driver) publishInline(ctx context.Context, payloads [][]byte) error {
 }
 
 func (d *Driver) publish(ctx context.Context, payloads [][]byte) error {
+	err := d.send(ctx, payloads)
+	if err != nil {
+		// After a failover a cluster client keeps dialling the dead master
+		// until its slot map is reloaded (else only every 10s).
+		if cc, ok := d.hub.pub.(*goredis.ClusterClient); ok {
+			cc.ReloadState(context.WithoutCancel(ctx))
+		}
+	}
+	return err
+}
+
+func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
 	c := d.hub.pub
 	if len(payloads) == 1 {
 		var err error

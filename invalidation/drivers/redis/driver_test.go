@@ -433,3 +433,25 @@ func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
 	}
 	px.Heal()
 }
+
+// An error reply to SUBSCRIBE (NOPERM here; MOVED after a cluster failover)
+// leaves go-redis's connection open but unsubscribed: the driver must start
+// over on a new connection, so the link comes up once Redis allows it.
+func TestSubscribeRefusedThenAllowed(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "app", Password: "pw", Rules: []string{"~*", "resetchannels", "+@all"}}},
+	})
+	d := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t), Username: "app", Password: "pw"})
+	r := &recorder{}
+	subscribe(t, d, r, 50*time.Millisecond)
+	waitFor(t, 5*time.Second, "link down (NOPERM)", func() bool { return r.count("down") >= 1 })
+	if err := r.lastDownErr(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("HandleLinkDown(%v), want NOPERM", err)
+	}
+	if _, err := srv.Do("ACL", "SETUSER", "app", "allchannels"); err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, r, 1)
+	roundTrip(t, d, r, "allowed")
+}

@@ -335,6 +335,13 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 			}
 			r.linkDown(err)
 			r.h.refreshTopology()
+			if isReplyError(err) {
+				// Redis refused a command (MOVED after a failover, NOPERM,
+				// ...): the connection is fine, so go-redis keeps it, but
+				// the channel is not subscribed. Start over on a new one.
+				_ = ps.Close()
+				return r.sleep()
+			}
 			if !r.sleep() {
 				return false
 			}
@@ -348,7 +355,11 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 			// before its PING was sent, not before now (a lagging link
 			// delivers it late): it counts from the PING's send time.
 			sent := pingSent(m.Payload)
-			storeMax(&s.lastAlive, sent.UnixNano())
+			if len(r.confirmed) > 0 {
+				// Only a connection holding a subscription is alive for
+				// us: one whose SUBSCRIBE never took is dead too.
+				storeMax(&s.lastAlive, sent.UnixNano())
+			}
 			r.pong(sent)
 		case *goredis.Subscription:
 			switch m.Kind {
@@ -362,6 +373,13 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 			}
 		}
 	}
+}
+
+// isReplyError reports an error reply from Redis, as opposed to a network
+// or client error.
+func isReplyError(err error) bool {
+	var re goredis.Error
+	return errors.As(err, &re) && !errors.Is(err, goredis.ErrClosed)
 }
 
 // refreshTopology asks a cluster client to reload the slot map (in the

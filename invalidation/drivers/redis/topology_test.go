@@ -91,3 +91,46 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	checkPair(t, a, b)
 }
+
+// Sharded Pub/Sub on a cluster whose channel's master fails: the nodes
+// follow the slot to the promoted replica, clear, and propagate again.
+func TestClusterShardedFailover(t *testing.T) {
+	leakcheck.Check(t)
+	cl := redisserver.StartClusterT(t, redisserver.ClusterOptions{Masters: 3, ReplicasPerMaster: 1, NodeTimeout: time.Second})
+	const ch = "cluster:failover"
+	tune := func(ic *config.InvalidationConfig) { ic.RetryBackoffMax = 100 * time.Millisecond }
+	addrs := cl.Addrs()
+	a := node(t, map[string]any{"Addresses": addrs, "Channel": ch, "ShardedPubSub": true, "DialTimeout": "1s"}, tune)
+	b := node(t, map[string]any{"Addresses": []any{addrs[1], addrs[0]}, "Channel": ch, "ShardedPubSub": true, "DialTimeout": "1s"}, tune)
+	checkPair(t, a, b)
+
+	slot, err := cl.KeySlot(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := cl.MasterForSlot(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setAll(t, []invacache.Cache[string]{a, b}, "k", "v")
+	gaps := b.Stats().Invalidation.ClearsOnGap
+	master.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cl.WaitFailover(ctx, slot); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "peer cleared after failover", func() bool { return b.Stats().Invalidation.ClearsOnGap > gaps })
+	if !missing(b, "k") {
+		t.Error("k survived the failover on the peer")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !(a.Stats().Invalidation.Serving && b.Stats().Invalidation.Serving) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving 20s after failover: a %+v\nb %+v", a.Stats().Invalidation, b.Stats().Invalidation)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkPair(t, a, b)
+	checkPair(t, b, a)
+}
