@@ -19,12 +19,17 @@
 //     each PONG is HandleAliveAt(that send time) (HandleAlive for handlers
 //     without the method): a PONG that waited behind a backlog proves only
 //     what was published before its PING, so it counts from then;
-//   - with no PONG to a PING sent within max(3×PingInterval, 1s) the link is
-//     declared dead
+//   - with no PONG to a PING sent within max(3×PingInterval, 1s) on a
+//     connection holding a confirmed subscription, the link is declared dead
 //     (ErrLinkDead): the connection is closed and a new one subscribes. This
-//     covers half-open and blackholed links and a subscriber that Redis
-//     dropped at client-output-buffer-limit while its backlog is still being
-//     read (go-redis notices the drop only after the backlog);
+//     covers half-open and blackholed links, a frozen server, and a
+//     subscriber that Redis dropped at client-output-buffer-limit while its
+//     backlog is still being read (go-redis notices the drop only after the
+//     backlog);
+//   - an error reply to SUBSCRIBE (MOVED after a cluster failover, NOPERM)
+//     also starts over on a new connection; on a cluster, every error makes
+//     the client reload its slot map, so the subscription follows the slot
+//     to the promoted replica;
 //   - reconnects back off from 20ms to 1s with jitter, never busy-looping.
 //
 // Messages are read with PubSub.Receive, never PubSub.Channel (which hides
