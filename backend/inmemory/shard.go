@@ -2,6 +2,7 @@ package inmemory
 
 import (
 	"hash/maphash"
+	"math"
 	"sync/atomic"
 )
 
@@ -81,8 +82,11 @@ type shard[V any] struct {
 	ghost  ghost         // hashes of keys recently evicted from small
 	freq   sketch        // recent access frequency by key hash
 	seed   maphash.Seed  // the store's seed, to hash keys for ghost
-	cap    uint32        // hard bound on small.n + main.n
-	smallN uint32        // target size of the small queue
+	// nextExpiry is at most the earliest deadline of any entry (noExpiry
+	// if none), so the sweeper can skip the shard until then.
+	nextExpiry int64
+	cap        uint32 // hard bound on small.n + main.n
+	smallN     uint32 // target size of the small queue
 
 	// Written under mu, read lock-free by Stats.
 	evictions, expirations atomic.Uint64
@@ -92,9 +96,13 @@ type shard[V any] struct {
 
 // shardPad makes unsafe.Sizeof(shard) a multiple of 64 (checked by a test),
 // so with a line-aligned array every shard's first line is its own.
-const shardPad = 16
+const shardPad = 8
+
+// noExpiry is nextExpiry of a shard without deadlines.
+const noExpiry = math.MaxInt64
 
 func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
+	sh.nextExpiry = noExpiry
 	sh.cap = uint32(capacity)
 	sh.smallN = max(1, sh.cap*smallPermille/1000)
 	sh.seed = seed
@@ -124,6 +132,7 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 		e.value = v
 		e.expire = exp
 		bump(&e.freq)
+		sh.noteExpiry(exp)
 		return
 	}
 	n := sh.small.n + sh.main.n
@@ -149,6 +158,7 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 	e.key = key
 	e.value = v
 	e.expire = exp
+	sh.noteExpiry(exp)
 	atomic.StoreUint32(&e.freq, 0)
 	sh.index.insert(h, i, int(sh.small.n+sh.main.n))
 	if toMain {
@@ -358,4 +368,11 @@ func (sh *shard[V]) foldHits() {
 	c := sh.mu.count()
 	sh.hits.Add((c - sh.seen) & (1<<42 - 1))
 	sh.seen = c
+}
+
+// noteExpiry lowers nextExpiry to a new deadline (0 = none).
+func (sh *shard[V]) noteExpiry(exp int64) {
+	if exp != 0 && exp < sh.nextExpiry {
+		sh.nextExpiry = exp
+	}
 }

@@ -307,16 +307,29 @@ func (s *Store[V]) sweep() {
 }
 
 // sweepShard removes expired entries of one shard in bounded chunks,
-// releasing the lock between chunks. It returns false when told to stop.
+// releasing the lock between chunks. A shard whose earliest deadline has not
+// come is skipped without a scan. It returns false when told to stop.
 func (s *Store[V]) sweepShard(sh *shard[V]) bool {
+	sh.mu.Lock()
+	sh.foldHits()
+	if s.now() < sh.nextExpiry {
+		sh.mu.Unlock()
+		return true
+	}
+	// Recompute the earliest deadline during the pass; inserts meanwhile
+	// lower it too, so it never exceeds the true earliest deadline.
+	sh.nextExpiry = noExpiry
+	sh.mu.Unlock()
 	for start := 0; ; start += sweepChunk {
 		select {
 		case <-s.stop:
+			sh.mu.Lock()
+			sh.nextExpiry = 0 // pass incomplete: sweep fully next time
+			sh.mu.Unlock()
 			return false
 		default:
 		}
 		sh.mu.Lock()
-		sh.foldHits()
 		if start >= len(sh.entries) {
 			sh.mu.Unlock()
 			return true
@@ -324,7 +337,11 @@ func (s *Store[V]) sweepShard(sh *shard[V]) bool {
 		end := min(start+sweepChunk, len(sh.entries))
 		now := s.now()
 		for i := start; i < end; i++ {
-			sh.dropIfExpired(uint32(i), now)
+			if !sh.dropIfExpired(uint32(i), now) {
+				if e := &sh.entries[i]; e.queue != qNone && e.expire != 0 {
+					sh.nextExpiry = min(sh.nextExpiry, e.expire)
+				}
+			}
 		}
 		sh.mu.Unlock()
 	}
