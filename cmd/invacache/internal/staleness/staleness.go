@@ -25,6 +25,13 @@ func (b Bound) String() string {
 	return fmt.Sprintf("%v = MaxStaleness %v + publish window %v + slack %v", b.Total(), b.MaxStaleness, b.PublishWindow, b.Slack)
 }
 
+// Retention is how long the checker remembers individual acknowledgements.
+// Reads must be judged within Retention − Bound of their start (they are,
+// right after they return). A read that returns a version superseded more
+// than Retention ago is still counted stale; only its age (MaxAge) is then
+// underestimated, to about Retention.
+const Retention = 30 * time.Second
+
 // ack is one acknowledged write. maxVersion is the highest version
 // acknowledged for the key up to and including this ack (acks are appended
 // in time order, versions may be acknowledged out of order by racing writers).
@@ -72,7 +79,16 @@ func (c *Checker) AckAt(key string, version uint64, at time.Time) {
 			at = list[n-1].at // keep the list sorted if a caller's clock read raced
 		}
 	}
-	c.acks[key] = append(list, ack{at: at, maxVersion: maxV})
+	list = append(list, ack{at: at, maxVersion: maxV})
+	// Forget acks older than Retention, keeping the newest of them: it
+	// carries their maxVersion, which is all a read needs from them. The
+	// prefix is cut in place, and only once it is half the list, so memory
+	// stays bounded on long runs at amortized O(1) per ack.
+	cutoff := at.Add(-Retention)
+	if k := sort.Search(len(list), func(i int) bool { return !list[i].at.Before(cutoff) }) - 1; k > 0 && 2*k >= len(list) {
+		list = list[:copy(list, list[k:])]
+	}
+	c.acks[key] = list
 }
 
 // Read judges a read of key that started at start and returned version, and

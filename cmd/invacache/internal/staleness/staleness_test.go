@@ -74,3 +74,28 @@ func TestMaxAge(t *testing.T) {
 		t.Errorf("MaxAge() after a younger stale read = %v, want %v (the max)", got, want)
 	}
 }
+
+// Acks older than Retention are forgotten, but a read of a version they
+// superseded is still stale, and the list stays bounded.
+func TestRetention(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := New(Bound{MaxStaleness: time.Second})
+	const n = 10000
+	step := 10 * Retention / n // the run spans ten retention periods
+	for i := 1; i <= n; i++ {
+		c.AckAt("k", uint64(i), base.Add(time.Duration(i)*step))
+	}
+	end := base.Add(time.Duration(n) * step)
+	if got, max := len(c.acks["k"]), 2*int(Retention/step)+2; got > max {
+		t.Errorf("acks kept = %d, want at most %d (two retention periods)", got, max)
+	}
+	if !c.Read("k", 1, end) {
+		t.Errorf("Read(version 1) at the end = fresh, want stale (superseded long ago)")
+	}
+	if c.Read("k", n, end) {
+		t.Errorf("Read(newest version) = stale, want fresh")
+	}
+	if c.Read("k", n-1, end.Add(500*time.Millisecond)) {
+		t.Errorf("Read(previous version) within the bound = stale, want fresh")
+	}
+}
