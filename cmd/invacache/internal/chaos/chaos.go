@@ -382,6 +382,9 @@ func (r *run) schedule(ctx context.Context) error {
 		r.faultN++
 		r.rep.Faults[kind]++
 		r.rep.GoroutinesPerCycle = append(r.rep.GoroutinesPerCycle, g)
+		if kind == Slow && problem == "" {
+			r.rep.SlowDrops++ // verified: Redis dropped the subscriber and it resubscribed
+		}
 		if problem != "" {
 			r.rep.FaultProblems = append(r.rep.FaultProblems, fmt.Sprintf("%s #%d: %s", kind, r.rep.Faults[kind], problem))
 		}
