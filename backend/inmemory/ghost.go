@@ -24,6 +24,7 @@ func (g *ghost) reset() {
 func (g *ghost) add(h uint64) {
 	if g.count == nil {
 		g.count = make(map[uint64]uint32)
+		g.ring = make([]uint64, 0, g.size)
 	}
 	if len(g.ring) < g.size {
 		g.ring = append(g.ring, h)
@@ -43,7 +44,9 @@ func (g *ghost) add(h uint64) {
 	g.count[h]++
 }
 
-// remove reports whether h was remembered and forgets it.
+// remove reports whether h was remembered and forgets it. Its ring slot
+// stays until overwritten; a hash re-added meanwhile may then be forgotten a
+// little early, which only costs a ghost hit.
 func (g *ghost) remove(h uint64) bool {
 	if _, ok := g.count[h]; !ok {
 		return false
