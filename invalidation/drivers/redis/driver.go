@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -95,7 +94,7 @@ func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	h, err := acquireHub(settingsKey(c), func() (*hub, error) {
+	h, err := acquireHub(settingsKey(c), o.logger, func() (*hub, error) {
 		tracker := newConnTracker()
 		pub, err := newClient(c, tracker.dialer)
 		if err != nil {
@@ -106,7 +105,7 @@ func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
 			_ = pub.Close()
 			return nil, err
 		}
-		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, logger: o.logger}, nil
+		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -132,8 +131,8 @@ func NewWithClient(client goredis.UniversalClient, cfg config.RedisInvalidationC
 	if c.ShardedPubSub {
 		key += fmt.Sprintf("|ch|%q", c.Channel)
 	}
-	h, err := acquireHub(key, func() (*hub, error) {
-		return &hub{pub: client, sub: client, sharded: c.ShardedPubSub, logger: o.logger}, nil
+	h, err := acquireHub(key, o.logger, func() (*hub, error) {
+		return &hub{pub: client, sub: client, sharded: c.ShardedPubSub}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -149,7 +148,7 @@ func buildOptions(opts []Option) options {
 		}
 	}
 	if o.logger == nil {
-		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -454,4 +456,43 @@ func TestSubscribeRefusedThenAllowed(t *testing.T) {
 	}
 	waitUp(t, r, 1)
 	roundTrip(t, d, r, "allowed")
+}
+
+// Drivers sharing connections log to the first logger that is enabled, so a
+// silent first driver does not silence the others.
+func TestSharedHubLogsToEnabledLogger(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	cfg := config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t)}
+	silent := newTestDriver(t, cfg)
+	var buf syncBuffer
+	loud, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = loud.Close() })
+	if silent.Client() != loud.Client() {
+		t.Fatal("equal settings do not share connections")
+	}
+	r := &recorder{}
+	subscribe(t, silent, r, 50*time.Millisecond)
+	waitUp(t, r, 1)
+	waitFor(t, 5*time.Second, "link-up logged", func() bool { return strings.Contains(buf.String(), "subscription link up") })
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -52,13 +52,13 @@ var hubs struct {
 // subscription session multiplexing every channel its subscribers use.
 type hub struct {
 	key        string
-	pub        goredis.UniversalClient // publishes
-	sub        goredis.UniversalClient // subscribes (pub too for a caller's client)
-	tracker    *connTracker            // pub's connections; nil for a caller's client
-	ownsClient bool                    // close the clients with the hub (false for a caller's client)
-	sharded    bool                    // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
-	logger     *slog.Logger
-	refs       int // guarded by hubs.mu
+	pub        goredis.UniversalClient     // publishes
+	sub        goredis.UniversalClient     // subscribes (pub too for a caller's client)
+	tracker    *connTracker                // pub's connections; nil for a caller's client
+	ownsClient bool                        // close the clients with the hub (false for a caller's client)
+	sharded    bool                        // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
+	logger     atomic.Pointer[slog.Logger] // the first enabled logger of the drivers sharing the hub
+	refs       int                         // guarded by hubs.mu
 
 	mu   sync.Mutex
 	sess *session // guarded by mu; nil while nobody is subscribed
@@ -114,23 +114,34 @@ const (
 )
 
 // acquireHub returns the shared hub for key, building it when none exists.
-func acquireHub(key string, build func() (*hub, error)) (*hub, error) {
+// The hub logs to logger unless it already has an enabled one.
+func acquireHub(key string, logger *slog.Logger, build func() (*hub, error)) (*hub, error) {
 	hubs.mu.Lock()
 	defer hubs.mu.Unlock()
 	if h, ok := hubs.m[key]; ok {
 		h.refs++
+		if cur := h.logger.Load(); !enabled(cur) && enabled(logger) {
+			h.logger.Store(logger)
+		}
 		return h, nil
 	}
 	h, err := build()
 	if err != nil {
 		return nil, err
 	}
+	h.logger.Store(logger)
 	h.key, h.refs = key, 1
 	if hubs.m == nil {
 		hubs.m = map[string]*hub{}
 	}
 	hubs.m[key] = h
 	return h, nil
+}
+
+func (h *hub) log() *slog.Logger { return h.logger.Load() }
+
+func enabled(l *slog.Logger) bool {
+	return l != nil && l.Enabled(context.Background(), slog.LevelError)
 }
 
 // release drops one reference; the last closes the client it owns.
@@ -428,7 +439,7 @@ func (r *reader) linkUp(channel string) {
 		}
 	}
 	if ups > 0 {
-		r.h.logger.Info("redis: subscription link up", "channel", channel, "handlers", ups)
+		r.h.log().Info("redis: subscription link up", "channel", channel, "handlers", ups)
 	}
 }
 
@@ -480,7 +491,7 @@ func (r *reader) linkDown(err error) {
 		}
 	}
 	if downs > 0 {
-		r.h.logger.Warn("redis: subscription link down", "err", err, "handlers", downs)
+		r.h.log().Warn("redis: subscription link down", "err", err, "handlers", downs)
 	}
 }
 
@@ -618,6 +629,6 @@ func (h *hub) declareDead(s *session, ps *goredis.PubSub) {
 	}
 	s.ps = nil
 	h.mu.Unlock()
-	h.logger.Warn("redis: no PONG within the dead-link timeout; reconnecting the subscription")
+	h.log().Warn("redis: no PONG within the dead-link timeout; reconnecting the subscription")
 	_ = ps.Close()
 }
