@@ -86,6 +86,9 @@ func (e *Engine) evictOrigins() {
 	}
 }
 
+// reasonFirstSubscribe is the gap reason of a node's first link-up.
+const reasonFirstSubscribe = "first subscribe"
+
 // gap handles a possible loss of messages (rule 3).
 func (e *Engine) gap(reason string, err error, attrs ...any) {
 	e.st.gaps.Add(1)
@@ -114,6 +117,12 @@ func (e *Engine) gap(reason string, err error, attrs ...any) {
 		attrs = append(attrs, "suppressed", w.skipped)
 	}
 	w.at, w.skipped = now, 0
+	if reason == reasonFirstSubscribe {
+		// Counted like any resubscribe (what was cached before it is
+		// dropped), but nothing was missed under a live link: no warning.
+		e.log.Info("engine: subscribed", attrs...)
+		return
+	}
 	e.log.Warn("engine: invalidations may have been missed", attrs...)
 }
 
@@ -122,7 +131,12 @@ func (e *Engine) gap(reason string, err error, attrs ...any) {
 func (h handler) HandleLinkUp() {
 	e := h.e
 	clear(e.origins)
-	e.gap("subscription (re)established", nil)
+	select {
+	case <-e.linked:
+		e.gap("subscription re-established", nil)
+	default:
+		e.gap(reasonFirstSubscribe, nil)
+	}
 	e.liveMu.Lock()
 	e.linkUp, e.expired = true, false
 	e.liveMu.Unlock()
