@@ -290,10 +290,12 @@ func smokeReport(t *testing.T) {
 		for _, w := range workloads {
 			runOps(c, stream, 17, 1000, w.setEvery)
 		}
-		c.Close()
-		if n := c.Len(); name != "ristretto" && n > 1_000 {
+		// Only the store and the LRU bound their size at every moment;
+		// otter and ristretto converge to it asynchronously.
+		if n := c.Len(); (name == "invacache" || name == "lru") && n > 1_000 {
 			t.Errorf("%s: Len() = %d after prefill; want <= 1000", name, n)
 		}
+		c.Close()
 	}
 	for _, row := range hitRows(20_000, 20_000, 5_000, []int{500, 1000}) {
 		for _, name := range implNames {
