@@ -134,3 +134,25 @@ func TestClusterShardedFailover(t *testing.T) {
 	checkPair(t, a, b)
 	checkPair(t, b, a)
 }
+
+// TLS on a cluster and on Sentinel (sentinels serve TLS too): one CA.
+func TestTLSTopologies(t *testing.T) {
+	leakcheck.Check(t)
+	if !redisserver.TLSSupported() {
+		t.Skip("the installed redis-server was built without TLS support")
+	}
+	tlsMap := func(cc redisserver.ClientCerts) map[string]any {
+		return map[string]any{"Enabled": true, "CAFile": cc.CAFile, "CertFile": cc.CertFile, "KeyFile": cc.KeyFile, "ServerName": "localhost"}
+	}
+	t.Run("cluster", func(t *testing.T) {
+		cl := redisserver.StartClusterT(t, redisserver.ClusterOptions{Masters: 3, NodeTimeout: 5 * time.Second, Node: redisserver.Options{TLS: true}})
+		dc := map[string]any{"Addresses": cl.Addrs(), "Channel": "tls-cluster", "TLS": tlsMap(cl.Node(0).ClientCerts())}
+		checkPair(t, node(t, dc), node(t, dc))
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		st := redisserver.StartSentinelT(t, redisserver.SentinelOptions{Sentinels: 1, Node: redisserver.Options{TLS: true}})
+		dc := map[string]any{"MasterName": st.MasterName(), "Addresses": st.SentinelAddrs(), "Channel": "tls-sentinel",
+			"TLS": tlsMap(st.Servers()[0].ClientCerts())}
+		checkPair(t, node(t, dc), node(t, dc))
+	})
+}
