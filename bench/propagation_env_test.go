@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -63,6 +65,7 @@ func newPropEnv(tb testing.TB, peer bool) *propEnv {
 	}
 	mk := func(d invalidation.Driver) invacache.Cache[string] {
 		c, err := invacache.NewCache[string](config.InvaCacheConfig{
+			Logger:       dbgLogger(),
 			Backend:      &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: 1 << 20}},
 			Invalidation: &config.InvalidationConfig{Driver: d},
 		})
@@ -199,4 +202,12 @@ func (e *propEnv) latencyPair(ctx context.Context, key string) (raw, cache time.
 		return 0, 0, fmt.Errorf("invalidation not applied on B within 5s")
 	}
 	return raw, cache, nil
+}
+
+// dbgLogger logs the nodes' link events to stderr when PROPDEBUG is set.
+func dbgLogger() *slog.Logger {
+	if os.Getenv("PROPDEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
