@@ -2,9 +2,9 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
