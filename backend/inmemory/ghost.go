@@ -1,14 +1,15 @@
 package inmemory
 
-// ghost remembers the hashes of the last n keys evicted from the small
-// queue. A key that comes back while still remembered skips probation and
-// enters the main queue directly (S3-FIFO). It holds hashes only, never keys
-// or values. Guarded by the owning shard's mu.
+// ghost remembers the tags (high halves of the hashes) of the last n keys
+// evicted from the small queue. A key that comes back while still
+// remembered skips probation (S3-FIFO) and competes for a place in main. It
+// holds tags only, never keys or values; two keys of a shard share a tag
+// with odds of 2^-32. Guarded by the owning shard's mu.
 type ghost struct {
-	ring  []uint64          // FIFO of hashes, allocated on first use
+	ring  []uint32          // FIFO of tags, allocated on first use
 	head  int               // next slot to overwrite once full
-	size  int               // bound on remembered hashes
-	count map[uint64]uint32 // hash -> occurrences in ring
+	size  int               // bound on remembered tags
+	count map[uint32]uint32 // tag -> occurrences in ring
 }
 
 func (g *ghost) init(size uint32) {
@@ -21,10 +22,10 @@ func (g *ghost) reset() {
 	clear(g.count)
 }
 
-func (g *ghost) add(h uint64) {
+func (g *ghost) add(h uint32) {
 	if g.count == nil {
-		g.count = make(map[uint64]uint32)
-		g.ring = make([]uint64, 0, g.size)
+		g.count = make(map[uint32]uint32)
+		g.ring = make([]uint32, 0, g.size)
 	}
 	if len(g.ring) < g.size {
 		g.ring = append(g.ring, h)
@@ -47,7 +48,7 @@ func (g *ghost) add(h uint64) {
 // remove reports whether h was remembered and forgets it. Its ring slot
 // stays until overwritten; a hash re-added meanwhile may then be forgotten a
 // little early, which only costs a ghost hit.
-func (g *ghost) remove(h uint64) bool {
+func (g *ghost) remove(h uint32) bool {
 	if _, ok := g.count[h]; !ok {
 		return false
 	}

@@ -47,11 +47,12 @@ func (t *table) grow() {
 	}
 }
 
-// delete removes the slot holding arena slot i for hash h, if present.
-func (t *table) delete(h uint64, i uint32) {
+// delete removes the slot holding arena slot i for a key with tag, if
+// present.
+func (t *table) delete(tag uint32, i uint32) {
 	mask := uint32(len(t.slots) - 1)
-	want := uint64(tagOf(h))<<32 | uint64(i+1)
-	p := tagOf(h) & mask
+	want := uint64(tag)<<32 | uint64(i+1)
+	p := tag & mask
 	for t.slots[p] != want {
 		if t.slots[p] == 0 {
 			return

@@ -1,7 +1,6 @@
 package inmemory
 
 import (
-	"hash/maphash"
 	"math"
 	"sync/atomic"
 )
@@ -14,10 +13,15 @@ const nilIdx = ^uint32(0)
 // from reused entries; bits 2-5 hits not yet added to the shard's frequency
 // sketch (0..15). Once both are saturated a read writes nothing, so hot keys
 // do not bounce their cache line between cores.
+// Bits 8-9 hold the entry's queue (qNone, qSmall, qMain); only writers
+// change them, and readers never run alongside writers, so a reader's store
+// of the whole word cannot undo a queue change.
 const (
 	freqMask    = 3
 	pendingOne  = 1 << 2
 	pendingMask = 15 << 2
+	queueShift  = 8
+	queueMask   = 3 << queueShift
 )
 
 // bump records one access in a meta word. Callers hold the shard lock in
@@ -38,22 +42,31 @@ func bump(m *uint32) {
 
 // Queue membership of an entry slot.
 const (
-	qNone  uint8 = iota // free slot
-	qSmall              // probationary FIFO (new keys)
-	qMain               // protected FIFO with reinsertion
+	qNone  uint32 = iota // free slot
+	qSmall               // probationary FIFO (new keys)
+	qMain                // protected FIFO with reinsertion
 )
 
-// entry is one slot of a shard's arena. Every field except freq is guarded
+// entry is one slot of a shard's arena. Every field except meta is guarded
 // by the shard's mu (written under the write lock, read under either lock);
-// freq is also bumped by readers holding only the read lock, so it is
+// meta is also bumped by readers holding only the read lock, so it is
 // accessed atomically.
 type entry[V any] struct {
 	key        string
 	value      V
 	expire     int64  // deadline on the store's clock; 0 = never
 	prev, next uint32 // queue links (next doubles as the free-list link)
-	freq       uint32 // meta word, atomic: clock counter and pending hits (see bump)
-	queue      uint8  // qNone, qSmall or qMain
+	tag        uint32 // high half of the key's hash: table tag, ghost and sketch key
+	meta       uint32 // atomic: access counter, pending hits, queue (see bump)
+}
+
+// queue returns the queue the entry is on.
+func (e *entry[V]) queue() uint32 { return atomic.LoadUint32(&e.meta) & queueMask >> queueShift }
+
+// setMeta stores a new access counter and pending count, keeping the queue.
+// Caller holds the write lock.
+func (e *entry[V]) setMeta(counters uint32) {
+	atomic.StoreUint32(&e.meta, atomic.LoadUint32(&e.meta)&queueMask|counters)
 }
 
 // list is an intrusive FIFO over arena slots: new entries enter at head,
@@ -79,9 +92,8 @@ type shard[V any] struct {
 	free   uint32        // head of the free-slot list
 	small  list          // S3-FIFO small queue
 	main   list          // S3-FIFO main queue
-	ghost  ghost         // hashes of keys recently evicted from small
-	freq   sketch        // recent access frequency by key hash
-	seed   maphash.Seed  // the store's seed, to hash keys for ghost
+	ghost  ghost         // tags of keys recently evicted from small
+	freq   sketch        // recent access frequency by key tag
 	// nextExpiry is at most the earliest deadline of any entry (noExpiry
 	// if none), so the sweeper can skip the shard until then.
 	nextExpiry int64
@@ -96,16 +108,15 @@ type shard[V any] struct {
 
 // shardPad makes unsafe.Sizeof(shard) a multiple of 64 (checked by a test),
 // so with a line-aligned array every shard's first line is its own.
-const shardPad = 8
+const shardPad = 16
 
 // noExpiry is nextExpiry of a shard without deadlines.
 const noExpiry = math.MaxInt64
 
-func (sh *shard[V]) init(capacity int, seed maphash.Seed) {
+func (sh *shard[V]) init(capacity int) {
 	sh.nextExpiry = noExpiry
 	sh.cap = uint32(capacity)
 	sh.smallN = max(1, sh.cap*smallPermille/1000)
-	sh.seed = seed
 	sh.index.init()
 	sh.free = nilIdx
 	sh.small = list{head: nilIdx, tail: nilIdx}
@@ -126,31 +137,32 @@ func (sh *shard[V]) reset() {
 }
 
 // set inserts or updates key. Caller holds mu for writing.
-func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) {
+func (sh *shard[V]) set(key string, h uint64, v V, exp, now int64) {
 	if i, ok := sh.lookup(key, h); ok {
 		e := &sh.entries[i]
 		e.value = v
 		e.expire = exp
-		bump(&e.freq)
+		bump(&e.meta)
 		sh.noteExpiry(exp)
 		return
 	}
+	tag := tagOf(h)
 	n := sh.small.n + sh.main.n
 	if n >= sh.cap/2 {
 		sh.freq.ensure(sh.cap)
 	}
-	sh.freq.add(h, 1)
-	toMain := sh.ghost.remove(h)
+	sh.freq.add(tag, 1)
+	toMain := sh.ghost.remove(tag)
 	if n >= sh.cap {
 		// A key back from the ghost enters main only if it is more
 		// popular than main's next victim (TinyLFU admission); this keeps
 		// main stable under loops slightly larger than the cache.
 		// While main is under its share it takes ghost keys freely.
 		if !toMain || sh.main.n < sh.cap-sh.smallN {
-			sh.evict(now())
-		} else if !sh.admit(h, now()) {
+			sh.evict(now)
+		} else if !sh.admit(tag, now) {
 			toMain = false
-			sh.evict(now())
+			sh.evict(now)
 		}
 	}
 	i := sh.alloc()
@@ -158,8 +170,9 @@ func (sh *shard[V]) set(key string, h uint64, v V, exp int64, now func() int64) 
 	e.key = key
 	e.value = v
 	e.expire = exp
+	e.tag = tag
 	sh.noteExpiry(exp)
-	atomic.StoreUint32(&e.freq, 0)
+	atomic.StoreUint32(&e.meta, 0)
 	sh.index.insert(h, i, int(sh.small.n+sh.main.n))
 	if toMain {
 		sh.push(&sh.main, i, qMain)
@@ -207,19 +220,19 @@ func (sh *shard[V]) alloc() uint32 {
 // remove unlinks slot i, forgets its key and frees the slot.
 func (sh *shard[V]) remove(i uint32) {
 	e := &sh.entries[i]
-	if e.queue == qSmall {
+	if e.queue() == qSmall {
 		sh.unlink(&sh.small, i)
 	} else {
 		sh.unlink(&sh.main, i)
 	}
-	sh.index.delete(maphash.String(sh.seed, e.key), i)
+	sh.index.delete(e.tag, i)
 	*e = entry[V]{next: sh.free}
 	sh.free = i
 }
 
-func (sh *shard[V]) push(l *list, i uint32, q uint8) {
+func (sh *shard[V]) push(l *list, i uint32, q uint32) {
 	e := &sh.entries[i]
-	e.queue = q
+	atomic.StoreUint32(&e.meta, atomic.LoadUint32(&e.meta)&^queueMask|q<<queueShift)
 	e.prev = nilIdx
 	e.next = l.head
 	if l.head != nilIdx {
@@ -267,11 +280,11 @@ func (sh *shard[V]) evictSmall(now int64) bool {
 			return true
 		}
 		e := &sh.entries[i]
-		if m := atomic.LoadUint32(&e.freq); m&freqMask > 0 {
+		if m := atomic.LoadUint32(&e.meta); m&freqMask > 0 {
 			// Reused while probationary: promote.
-			sh.freq.add(maphash.String(sh.seed, e.key), (m&pendingMask)/pendingOne)
+			sh.freq.add(e.tag, (m&pendingMask)/pendingOne)
 			sh.unlink(&sh.small, i)
-			atomic.StoreUint32(&e.freq, 0)
+			e.setMeta(0)
 			sh.push(&sh.main, i, qMain)
 			if sh.main.n > sh.cap-sh.smallN {
 				sh.evictMain(now)
@@ -279,7 +292,7 @@ func (sh *shard[V]) evictSmall(now int64) bool {
 			}
 			continue
 		}
-		sh.ghost.add(maphash.String(sh.seed, e.key))
+		sh.ghost.add(e.tag)
 		sh.remove(i)
 		sh.evictions.Add(1)
 		return true
@@ -310,21 +323,21 @@ func (sh *shard[V]) evictMain(now int64) {
 // to the sketch) and reports whether it did.
 func (sh *shard[V]) passOver(i uint32) bool {
 	e := &sh.entries[i]
-	m := atomic.LoadUint32(&e.freq)
+	m := atomic.LoadUint32(&e.meta)
 	if m&freqMask == 0 {
 		return false
 	}
-	sh.freq.add(maphash.String(sh.seed, e.key), (m&pendingMask)/pendingOne)
-	atomic.StoreUint32(&e.freq, m&freqMask-1)
+	sh.freq.add(e.tag, (m&pendingMask)/pendingOne)
+	e.setMeta(m&freqMask - 1)
 	sh.unlink(&sh.main, i)
 	sh.push(&sh.main, i, qMain)
 	return true
 }
 
-// admit makes room in main for a key with hash h coming back from the ghost
-// if h is estimated more popular than main's next victim, and reports
-// whether it did. The full shard stays within cap either way.
-func (sh *shard[V]) admit(h uint64, now int64) bool {
+// admit makes room in main for a key with tag coming back from the ghost if
+// it is estimated more popular than main's next victim, and reports whether
+// it did. The full shard stays within cap either way.
+func (sh *shard[V]) admit(tag uint32, now int64) bool {
 	for sh.main.n > 0 {
 		i := sh.main.tail
 		if sh.dropIfExpired(i, now) {
@@ -335,7 +348,7 @@ func (sh *shard[V]) admit(h uint64, now int64) bool {
 		}
 		// A victim's hits since the last pass are in its counter, which
 		// is 0 here, so the sketch holds its whole recent history.
-		if sh.freq.estimate(h) <= sh.freq.estimate(maphash.String(sh.seed, sh.entries[i].key)) {
+		if sh.freq.estimate(tag) <= sh.freq.estimate(sh.entries[i].tag) {
 			return false
 		}
 		sh.remove(i)
@@ -347,7 +360,7 @@ func (sh *shard[V]) admit(h uint64, now int64) bool {
 
 // dropIfExpired removes slot i if its deadline has passed.
 func (sh *shard[V]) dropIfExpired(i uint32, now int64) bool {
-	if e := &sh.entries[i]; e.queue == qNone || e.expire == 0 || e.expire > now {
+	if e := &sh.entries[i]; e.expire == 0 || e.expire > now || e.queue() == qNone {
 		return false
 	}
 	sh.remove(i)

@@ -3,7 +3,7 @@ package inmemory
 import "math/bits"
 
 // sketch is a count-min sketch of 4-bit counters (TinyLFU): an estimate of
-// how often each key hash was accessed recently. Counters are halved every
+// how often each key tag was accessed recently. Counters are halved every
 // 10 x capacity additions, so old popularity fades. It is fed under the
 // shard's write lock only: misses count when they happen, hits are counted
 // by readers in the entry's meta word and flushed here when the eviction
@@ -33,14 +33,14 @@ func (s *sketch) reset() {
 }
 
 // slot returns the word index and bit offset of the i-th counter of h.
-func (s *sketch) slot(h uint64, i int) (uint64, uint64) {
-	x := (h + uint64(i)*0x9E3779B97F4A7C15) * 0xBF58476D1CE4E5B9
+func (s *sketch) slot(h uint32, i int) (uint64, uint64) {
+	x := (uint64(h) + uint64(i)*0x9E3779B97F4A7C15) * 0xBF58476D1CE4E5B9
 	x ^= x >> 31
 	return (x >> 8) & s.mask, (x & 15) << 2
 }
 
 // add counts n accesses of h.
-func (s *sketch) add(h uint64, n uint32) {
+func (s *sketch) add(h uint32, n uint32) {
 	if s.table == nil || n == 0 {
 		return
 	}
@@ -60,7 +60,7 @@ func (s *sketch) add(h uint64, n uint32) {
 }
 
 // estimate returns the smallest of h's counters.
-func (s *sketch) estimate(h uint64) uint32 {
+func (s *sketch) estimate(h uint32) uint32 {
 	if s.table == nil {
 		return 0
 	}

@@ -110,7 +110,7 @@ func New[V any](cfg Config) (*Store[V], error) {
 		if i < extra {
 			c++
 		}
-		s.shards[i].init(c, s.seed)
+		s.shards[i].init(c)
 	}
 	return s, nil
 }
@@ -140,7 +140,7 @@ func (s *Store[V]) Get(key string) (V, bool) {
 			v := e.value
 			// Saturating access counter: skip the store when already at
 			// the cap so hot keys do not bounce their cache line.
-			bump(&e.freq)
+			bump(&e.meta)
 			sh.mu.RUnlockCount() // counts the hit
 			return v, true
 		}
@@ -152,14 +152,14 @@ func (s *Store[V]) Get(key string) (V, bool) {
 }
 
 // deadline turns a Set ttl into an absolute deadline (0 = never).
-func (s *Store[V]) deadline(ttl time.Duration) int64 {
+func (s *Store[V]) deadline(ttl time.Duration, now int64) int64 {
 	if ttl == 0 {
 		ttl = time.Duration(s.defaultTTL)
 	}
 	if ttl <= 0 {
 		return 0
 	}
-	d := s.now() + int64(ttl)
+	d := now + int64(ttl)
 	if d <= 0 { // overflow: treat as never
 		return 0
 	}
@@ -179,14 +179,15 @@ func (s *Store[V]) Set(key string, v V, ttl time.Duration) {
 // be fast and must not call back into the Store. A nil ok always stores.
 func (s *Store[V]) SetIf(key string, v V, ttl time.Duration, ok func() bool) bool {
 	h := s.KeyHash(key)
-	exp := s.deadline(ttl)
+	now := s.now() // one clock read serves the deadline and eviction
+	exp := s.deadline(ttl, now)
 	sh := s.shardFor(h)
 	sh.mu.Lock()
 	if ok != nil && !ok() {
 		sh.mu.Unlock()
 		return false
 	}
-	sh.set(key, h, v, exp, s.now)
+	sh.set(key, h, v, exp, now)
 	sh.mu.Unlock()
 	if exp != 0 && !s.canExpire.Load() {
 		s.startSweeper()
@@ -338,7 +339,7 @@ func (s *Store[V]) sweepShard(sh *shard[V]) bool {
 		now := s.now()
 		for i := start; i < end; i++ {
 			if !sh.dropIfExpired(uint32(i), now) {
-				if e := &sh.entries[i]; e.queue != qNone && e.expire != 0 {
+				if e := &sh.entries[i]; e.expire != 0 && e.queue() != qNone {
 					sh.nextExpiry = min(sh.nextExpiry, e.expire)
 				}
 			}
