@@ -124,7 +124,8 @@ func (s *Store[V]) KeyHash(key string) uint64 {
 func (s *Store[V]) now() int64 { return int64(time.Since(s.base)) }
 
 func (s *Store[V]) shardFor(h uint64) *shard[V] {
-	// The low bits pick the shard; the ghost filter uses the whole hash.
+	// The low bits pick the shard; the high half is the key's tag in the
+	// shard's table, ghost and sketch, so the two stay independent.
 	return &s.shards[h&s.mask]
 }
 
