@@ -25,17 +25,19 @@
 //     Target.InvalidateAll before the node serves again. Duplicates
 //     (seq <= last seen) are applied again, harmlessly. The per-origin table
 //     is bounded (MaxOrigins) so garbage cannot grow memory.
-//  4. Bounded staleness: Serving is a single atomic load. With MaxStaleness
-//     > 0 the node serves only while its subscription was proven alive
-//     (HandleLinkUp or HandleAlive) within MaxStaleness; a timer reset by
-//     each proof turns serving off at the deadline, so the hot path reads no
-//     clock. A round-trip proof counts from when the round trip started
-//     (HandleAliveAt), not from when its answer arrived: on a lagging link
-//     the answer proves only what was published before it was sent. After a link-down or a lapse, serving resumes only after the
-//     link is proven alive again and, with GapStrategy "clear", the cache was
-//     cleared. The engine asks the driver for a ping every MaxStaleness/4
-//     (at least MinPingInterval). MaxStaleness 0 disables the bound: Serving
-//     is always true.
+//  4. Bounded staleness: with MaxStaleness > 0 the node serves only while
+//     its subscription was proven alive (HandleLinkUp, HandleAlive,
+//     HandleAliveAt) within MaxStaleness. A round-trip proof counts from
+//     when the round trip started (HandleAliveAt), not from when its answer
+//     arrived: on a lagging link the answer proves only what was published
+//     before it was sent. A timer reset by each proof turns serving off at
+//     the deadline; Serving (two atomic loads and a monotonic clock read)
+//     also compares the deadline with the clock, because a starved process
+//     runs the timer late. After a link-down or a lapse, serving resumes
+//     only after the link is proven alive again and, with GapStrategy
+//     "clear", the cache was cleared. The engine asks the driver for a ping
+//     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0
+//     disables the bound: Serving is always true.
 //  5. The Target is called synchronously on the driver's subscription
 //     goroutine, before the message counts as applied, so the cache's
 //     race-safe loads see every invalidation.

@@ -185,9 +185,14 @@ type Engine struct {
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
-	serving   atomic.Bool  // the hot-path answer of Serving
+	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
-	linkUpNow atomic.Bool  // mirror of linkUp for Stats
+	// base is a monotonic clock reading taken by New; deadline is when
+	// serving must end (lastAlive + MaxStaleness), as time since base. It is
+	// written before serving is turned on, under liveMu.
+	base      time.Time
+	deadline  atomic.Int64
+	linkUpNow atomic.Bool // mirror of linkUp for Stats
 
 	// liveMu guards the liveness fields below and serializes the expiry
 	// timer against proofs of life.
@@ -226,6 +231,7 @@ func New(cfg Config, t Target) (*Engine, error) {
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
+		e.base = time.Now()
 		e.timer = time.AfterFunc(time.Hour, e.expire)
 		e.timer.Stop()
 		opts.PingInterval = max(cfg.MaxStaleness/4, MinPingInterval)
@@ -247,8 +253,17 @@ func (e *Engine) NodeID() uint64 { return e.id }
 
 // Serving reports whether the node may serve cached values: always with
 // MaxStaleness 0, else only while the subscription was proven alive within
-// MaxStaleness and any needed clear has run. One atomic load.
-func (e *Engine) Serving() bool { return e.serving.Load() }
+// MaxStaleness and any needed clear has run. Two atomic loads and, while
+// serving with the bound on, one monotonic clock read: the timer that turns
+// serving off fires late when the process is starved (CPU throttling, a VM
+// pause, an overloaded machine), and the reads that run first after such a
+// stall must not serve on the old flag.
+func (e *Engine) Serving() bool {
+	if !e.serving.Load() {
+		return false
+	}
+	return e.timer == nil || time.Since(e.base) < time.Duration(e.deadline.Load())
+}
 
 // WaitLinkUp returns nil once the subscription has been established at
 // least once, ctx's error when ctx ends first, ErrClosed after Close.
@@ -545,7 +560,7 @@ func (e *Engine) Stats() Stats {
 		ClearsOnGap:       e.st.clearsOnGap.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
-		Serving:           e.serving.Load(),
+		Serving:           e.Serving(),
 	}
 	if ns := e.lastAlive.Load(); ns != 0 {
 		s.LastAlive = time.Unix(0, ns)

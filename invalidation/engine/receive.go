@@ -187,7 +187,7 @@ func (e *Engine) aliveAt(at time.Time) {
 		return
 	}
 	e.liveMu.Lock()
-	up, lapsed := e.linkUp, e.expired
+	up, lapsed := e.linkUp, e.lapsedLocked()
 	e.liveMu.Unlock()
 	if !up {
 		return
@@ -197,11 +197,25 @@ func (e *Engine) aliveAt(at time.Time) {
 	}
 	e.liveMu.Lock()
 	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); e.linkUp && !e.liveStopped && rest > 0 {
+		if !lapsed && e.lapsedLocked() {
+			// The deadline passed since the check above: the next proof
+			// clears before serving resumes.
+			e.liveMu.Unlock()
+			return
+		}
 		e.expired = false
+		e.deadline.Store(int64(time.Since(e.base) + rest)) // before serving: Serving reads both
 		e.serving.Store(true)
 		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
+}
+
+// lapsedLocked reports whether serving lapsed since the last proof: the
+// timer marked it, or the deadline passed and the timer has not run yet
+// (Serving already refuses then). The caller holds liveMu.
+func (e *Engine) lapsedLocked() bool {
+	return e.expired || (e.serving.Load() && time.Since(e.base) >= time.Duration(e.deadline.Load()))
 }
 
 // expire runs on the timer goroutine at the staleness deadline. A proof of
