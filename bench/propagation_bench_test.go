@@ -151,7 +151,7 @@ func rawPerKeyThroughput(tb testing.TB, e *propEnv, n int) float64 {
 	base := e.rawCount.Load()
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if err := e.raw.Publish(ctx, e.rawCountCh, "user:"+strconv.Itoa(i)).Err(); err != nil {
+		if err := e.publishRaw(ctx, e.rawCountCh, "user:"+strconv.Itoa(i)); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -18,11 +18,12 @@ import (
 	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 )
 
-// propEnv is one redis-server with two InvaCache nodes on it (a writer A and
-// a peer B, each with its own connections, as two processes would have) and
-// a raw go-redis publisher/subscriber pair for the baseline.
+// propEnv is a Redis deployment with two InvaCache nodes on it (a writer A
+// and a peer B, each with its own connections, as two processes would have)
+// and a raw go-redis publisher/subscriber pair for the baseline.
 type propEnv struct {
-	srv    *redisserver.Server
+	srv    *redisserver.Server // a server of the deployment (INFO)
+	stop   func() error        // stops the deployment; nil when the caller owns it
 	a, b   invacache.Cache[string]
 	da, db *redisdriver.Driver
 
@@ -30,7 +31,8 @@ type propEnv struct {
 	// (B's handler returned; the key is gone from B's store by then).
 	applied chan time.Time
 
-	raw        *goredis.Client
+	raw        goredis.UniversalClient
+	rawSharded bool // SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE
 	rawSub     *goredis.PubSub
 	rawRecv    chan time.Time // latency channel: receive times
 	rawCount   atomic.Int64   // throughput channel: messages received
@@ -41,26 +43,52 @@ type propEnv struct {
 
 const propChannel = "bench:invalidation"
 
-// newPropEnv starts the environment; without peer, B is not created (for
-// the caller-cost measurement, where a peer in the same process would steal
-// the CPU a remote peer would not).
+// propSetup places an environment on a deployment.
+type propSetup struct {
+	srv  *redisserver.Server
+	stop func() error // nil: the caller stops the deployment
+	// a and b configure the drivers of A and B; their connection settings
+	// must differ, or the two nodes would share connections.
+	a, b config.RedisInvalidationConfig
+	// newRaw returns a new raw go-redis client on the same deployment.
+	newRaw     func() goredis.UniversalClient
+	rawLatCh   string
+	rawCountCh string
+	rawSharded bool
+}
+
+// newPropEnv starts a redis-server and the environment on it; without
+// peer, B is not created (for the caller-cost measurement, where a peer in
+// the same process would steal the CPU a remote peer would not).
 func newPropEnv(tb testing.TB, peer bool) *propEnv {
 	tb.Helper()
 	srv, err := redisserver.Start(redisserver.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &propEnv{srv: srv, applied: make(chan time.Time, 1024), rawRecv: make(chan time.Time, 16),
-		rawDone: make(chan struct{}), rawLatCh: "bench:raw:lat", rawCountCh: "bench:raw:count"}
+	return newPropEnvOn(tb, peer, propSetup{
+		srv: srv, stop: srv.Close,
+		// Different PoolSize → different connection settings → A and B
+		// do not share connections, like two processes.
+		a: config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 10},
+		b: config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 11},
+		newRaw: func() goredis.UniversalClient {
+			return goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
+		},
+		rawLatCh: "bench:raw:lat", rawCountCh: "bench:raw:count",
+	})
+}
 
-	// Different PoolSize → different connection settings → A and B do not
-	// share connections, like two processes.
-	e.da, err = redisdriver.New(config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 10})
-	if err != nil {
+// newPropEnvOn builds the environment s describes.
+func newPropEnvOn(tb testing.TB, peer bool, s propSetup) *propEnv {
+	tb.Helper()
+	e := &propEnv{srv: s.srv, stop: s.stop, applied: make(chan time.Time, 1024), rawRecv: make(chan time.Time, 16),
+		rawDone: make(chan struct{}), rawLatCh: s.rawLatCh, rawCountCh: s.rawCountCh, rawSharded: s.rawSharded}
+	var err error
+	if e.da, err = redisdriver.New(s.a); err != nil {
 		tb.Fatal(err)
 	}
-	e.db, err = redisdriver.New(config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 11})
-	if err != nil {
+	if e.db, err = redisdriver.New(s.b); err != nil {
 		tb.Fatal(err)
 	}
 	mk := func(d invalidation.Driver) invacache.Cache[string] {
@@ -77,28 +105,31 @@ func newPropEnv(tb testing.TB, peer bool) *propEnv {
 	e.a = mk(e.da)
 	if !peer {
 		e.b = e.a
-		e.waitServing(tb)
-		return e.withRaw(tb)
+	} else {
+		e.b = mk(hookDriver{Driver: e.db, after: func() {
+			select {
+			case e.applied <- time.Now():
+			default: // throughput runs do not read it
+			}
+		}})
 	}
-	e.b = mk(hookDriver{Driver: e.db, after: func() {
-		select {
-		case e.applied <- time.Now():
-		default: // throughput runs do not read it
-		}
-	}})
 	e.waitServing(tb)
-	return e.withRaw(tb)
+	return e.withRaw(tb, s.newRaw)
 }
 
 // withRaw starts the raw go-redis publisher and subscriber.
-func (e *propEnv) withRaw(tb testing.TB) *propEnv {
+func (e *propEnv) withRaw(tb testing.TB, newRaw func() goredis.UniversalClient) *propEnv {
 	tb.Helper()
-	srv := e.srv
-	e.raw = goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
-	rawSubClient := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
-	e.rawSub = rawSubClient.Subscribe(context.Background(), e.rawLatCh, e.rawCountCh)
+	ctx := context.Background()
+	e.raw = newRaw()
+	rawSubClient := newRaw()
+	if e.rawSharded {
+		e.rawSub = rawSubClient.SSubscribe(ctx, e.rawLatCh, e.rawCountCh)
+	} else {
+		e.rawSub = rawSubClient.Subscribe(ctx, e.rawLatCh, e.rawCountCh)
+	}
 	for i := 0; i < 2; i++ { // both confirmations
-		if _, err := e.rawSub.Receive(context.Background()); err != nil {
+		if _, err := e.rawSub.Receive(ctx); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -106,7 +137,7 @@ func (e *propEnv) withRaw(tb testing.TB) *propEnv {
 		defer close(e.rawDone)
 		defer rawSubClient.Close()
 		for {
-			msg, err := e.rawSub.Receive(context.Background())
+			msg, err := e.rawSub.Receive(ctx)
 			if err != nil {
 				return
 			}
@@ -120,6 +151,14 @@ func (e *propEnv) withRaw(tb testing.TB) *propEnv {
 		}
 	}()
 	return e
+}
+
+// publishRaw sends msg on ch with the raw client (PUBLISH or SPUBLISH).
+func (e *propEnv) publishRaw(ctx context.Context, ch, msg string) error {
+	if e.rawSharded {
+		return e.raw.SPublish(ctx, ch, msg).Err()
+	}
+	return e.raw.Publish(ctx, ch, msg).Err()
 }
 
 // waitServing waits until both nodes may serve (linked and cleared).
@@ -142,7 +181,9 @@ func (e *propEnv) close() {
 	_ = e.rawSub.Close()
 	<-e.rawDone
 	_ = e.raw.Close()
-	_ = e.srv.Close()
+	if e.stop != nil {
+		_ = e.stop()
+	}
 }
 
 // hookDriver wraps a driver so that a function runs after each message the
@@ -181,7 +222,7 @@ func (e *propEnv) drain() {
 // Delete(broadcast) on A → applied on B, back to back.
 func (e *propEnv) latencyPair(ctx context.Context, key string) (raw, cache time.Duration, err error) {
 	t0 := time.Now()
-	if err := e.raw.Publish(ctx, e.rawLatCh, key).Err(); err != nil {
+	if err := e.publishRaw(ctx, e.rawLatCh, key); err != nil {
 		return 0, 0, err
 	}
 	select {
