@@ -14,7 +14,7 @@ import (
 var (
 	report     = flag.Bool("report", false, "TestStoreReport: run the full store comparison and write STORE_RESULTS.md")
 	reportOut  = flag.String("report.out", "STORE_RESULTS.md", "TestStoreReport: output file")
-	reportRuns = flag.Int("report.rounds", 7, "TestStoreReport: throughput rounds (median is reported)")
+	reportRuns = flag.Int("report.rounds", 9, "TestStoreReport: throughput rounds (median is reported)")
 	reportTime = flag.Duration("report.benchtime", 300*time.Millisecond, "TestStoreReport: measuring time per throughput run")
 )
 
