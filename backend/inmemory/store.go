@@ -177,7 +177,8 @@ func (s *Store[V]) Set(key string, v V, ttl time.Duration) {
 // SetIf stores v under key only if ok returns true, and reports whether it
 // stored. ok runs while the key's shard is write-locked, so no Set, Delete or
 // Clear of that shard can interleave with the check and the store; it must
-// be fast and must not call back into the Store. A nil ok always stores.
+// be fast, must not panic and must not call back into the Store (the shard
+// lock is not reentrant). A nil ok always stores.
 func (s *Store[V]) SetIf(key string, v V, ttl time.Duration, ok func() bool) bool {
 	h := s.KeyHash(key)
 	now := s.now() // one clock read serves the deadline and eviction
