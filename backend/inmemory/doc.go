@@ -8,7 +8,8 @@
 // takes only the read lock and never allocates; writes take the write lock.
 // A reader that meets a writer spins briefly and only then blocks on the
 // writer's mutex, instead of parking at once as with sync.RWMutex, which on a
-// hot shard with a 75/25 read/write mix halved throughput; the unlock of a
+// hot shard with a 75/25 read/write mix cost about half the throughput; the
+// unlock of a
 // hit also counts it, so a hit costs two atomic operations. A shard finds
 // entries through an
 // open-addressing table of 8-byte slots (hash tag and slot number) over an

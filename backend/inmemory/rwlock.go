@@ -10,8 +10,10 @@ import (
 // rwLock is a reader-writer lock for critical sections of a few hundred
 // nanoseconds. sync.RWMutex parks a reader that meets a writer at once; with
 // a 75/25 read/write mix on a hot shard that put readers to sleep on every
-// collision and halved throughput (bench/STORE_RESULTS.md). A rwLock reader
-// that meets a writer spins briefly, and only if the writer is still there
+// collision (bench's get75set25 with 2 goroutines went from 208 to 96 ns/op
+// when this lock and the open-addressing index replaced sync.RWMutex and a
+// Go map; the two changes were measured together). A rwLock reader that
+// meets a writer spins briefly, and only if the writer is still there
 // blocks on the writer's sync.Mutex (which wakes it exactly when the writer
 // leaves, also when the OS descheduled the writer's thread). A pending
 // writer stops new readers, so writers are not starved. Everything is
