@@ -7,17 +7,16 @@
 // shards (a power of two). Each shard has its own reader-writer lock: Get
 // takes only the read lock and never allocates; writes take the write lock.
 // A reader that meets a writer spins briefly and only then blocks on the
-// writer's mutex, instead of parking at once as with sync.RWMutex, which on a
-// hot shard with a 75/25 read/write mix cost about half the throughput; the
-// unlock of a
-// hit also counts it, so a hit costs two atomic operations. A shard finds
-// entries through an
-// open-addressing table of 8-byte slots (hash tag and slot number) over an
-// arena of entries, so one hash serves shard choice and lookup. Values
-// are never read while a writer may change them, so the store is clean under
-// the race detector; updates happen in place, so a Set of an existing key
-// does not allocate either. KeyHash exposes the same hash so callers can
-// stripe their own per-key state consistently with the store.
+// writer's mutex, instead of parking at once as with sync.RWMutex, which on
+// a hot shard with a 75/25 read/write mix cost about half the throughput;
+// the unlock of a hit also counts it, so a hit costs two atomic operations.
+// A shard finds entries through an open-addressing table of 8-byte slots
+// (hash tag and slot number) over an arena of entries, so one hash serves
+// shard choice and lookup. Values are never read while a writer may change
+// them, so the store is clean under the race detector; updates happen in
+// place, so a Set of an existing key does not allocate either. KeyHash
+// exposes the same hash so callers can stripe their own per-key state
+// consistently with the store.
 //
 // Capacity and policy. Capacity is a hard bound: it is split across the
 // shards and a shard evicts before it inserts beyond its share, so the store
