@@ -58,6 +58,24 @@ func IsEnvelope(payload []byte) bool {
 	return len(payload) >= len(Magic) && string(payload[:len(Magic)]) == Magic
 }
 
+// headerPrefix is what a version-1 envelope starts with, before its origin.
+const headerPrefix = Magic + "1 "
+
+// PeekOrigin returns the origin of a version-1 envelope from its header
+// alone (magic, "1", space, 16 lowercase hex digits, space), without
+// decoding the operations, so a node can drop its own messages cheaply.
+// ok is false for anything else: raw payloads, other versions, a broken
+// header. When ok, Decode returns the same origin or fails (ErrMalformed,
+// ErrTooLarge).
+func PeekOrigin(payload []byte) (origin uint64, ok bool) {
+	const n = len(headerPrefix) + 16
+	if len(payload) <= n || string(payload[:len(headerPrefix)]) != headerPrefix || payload[n] != ' ' {
+		return 0, false
+	}
+	d := decoder{p: payload[:n], i: len(headerPrefix)}
+	return d.hex16()
+}
+
 // Decode parses one payload. A payload without Magic is a raw key (empty:
 // clear) and never fails. Keys of an envelope share one string allocation.
 // Decode never panics and never retains payload.

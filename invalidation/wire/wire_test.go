@@ -265,3 +265,67 @@ func BenchmarkDecode(b *testing.B) {
 		_, _ = Decode(p[0])
 	}
 }
+
+func TestPeekOrigin(t *testing.T) {
+	const o = "9f3a61c07e2b4d18"
+	tests := []struct {
+		name   string
+		in     string
+		want   uint64
+		wantOK bool
+	}{
+		{"keys", Magic + "1 " + o + " 42 D 1:a", 0x9f3a61c07e2b4d18, true},
+		{"clear", Magic + "1 0000000000000001 1 C", 1, true},
+		{"header only, malformed after it", Magic + "1 " + o + " ", 0x9f3a61c07e2b4d18, true},
+		{"raw key", "user:1", 0, false},
+		{"empty", "", 0, false},
+		{"magic alone", Magic, 0, false},
+		{"other version", Magic + "2 " + o + " 1 C", 0, false},
+		{"leading zero version", Magic + "01 " + o + " 1 C", 0, false},
+		{"origin without space", Magic + "1 " + o, 0, false},
+		{"origin too short", Magic + "1 9f3a61c07e2b4d1 1 C", 0, false},
+		{"uppercase hex", Magic + "1 9F3A61C07E2B4D18 1 C", 0, false},
+		{"origin too long", Magic + "1 " + o + "0 1 C", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := PeekOrigin([]byte(tt.in))
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("PeekOrigin(%q) = %x, %v; want %x, %v", tt.in, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+// PeekOrigin agrees with Decode: when it reports an origin, Decode fails or
+// returns that origin, and every version-1 envelope Decode accepts has one.
+func FuzzPeekOrigin(f *testing.F) {
+	for _, s := range seedCorpus() {
+		f.Add(s)
+	}
+	f.Add([]byte(Magic + "1 0000000000000001 "))
+	f.Add([]byte(Magic + "1 0000000000000001"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		origin, ok := PeekOrigin(p)
+		m, err := Decode(p)
+		switch {
+		case ok && err == nil && (m.Raw || m.Origin != origin):
+			t.Fatalf("PeekOrigin(%q) = %x, but Decode = %+v", p, origin, m)
+		case ok && err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge):
+			t.Fatalf("PeekOrigin(%q) = %x, but Decode failed with %v", p, origin, err)
+		case !ok && err == nil && !m.Raw:
+			t.Fatalf("PeekOrigin(%q) not ok, but Decode = %+v", p, m)
+		}
+	})
+}
+
+func BenchmarkPeekOrigin(b *testing.B) {
+	dst, _, _ := AppendBatches(nil, nil, 42, 1, false, []string{"user:1", "user:2"}, 1024)
+	p := dst[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := PeekOrigin(p); !ok {
+			b.Fatal("not an envelope")
+		}
+	}
+}
