@@ -4,20 +4,27 @@
 // rules of DESIGN.md §3:
 //
 //  1. Self-suppression: messages carrying this node's origin id are counted
-//     (Stats.IgnoredOwn) and ignored.
+//     (Stats.IgnoredOwn) and ignored. The origin is read from the header
+//     (wire.PeekOrigin) before anything is decoded: every broadcast comes
+//     back to its sender, and decoding it only to drop it is wasted work.
 //  2. At-least-once publish: BroadcastDelete and BroadcastClear only enqueue
-//     into an outbox and never wait on the network. Duplicate pending keys
-//     coalesce and a pending clear subsumes pending keys. One publisher
-//     goroutine keeps this node's messages in order: when it is idle a
-//     broadcast leaves at once; what arrives while a publish is in flight
-//     goes out together in the next one (group commit). A failed publish is
-//     retried with the same sequence numbers, with jittered exponential
-//     backoff between RetryBackoffMin and RetryBackoffMax, for as long as
-//     the engine lives. Flush waits until what was enqueued before it has
-//     been published. Close flushes for at most FlushTimeout; broadcasts
-//     still unsent then are lost: they are counted in
-//     Stats.BroadcastsDropped, logged at error level with the number of
-//     keys, and reported by Close's error (ErrUnsent).
+//     into an outbox and never wait on the network: the caller appends the
+//     key under a short lock. Duplicate pending keys coalesce when the
+//     publisher takes them (a backlog the publisher cannot drain is
+//     coalesced a little at each enqueue, bounding memory). A pending clear
+//     subsumes the keys queued before it and those queued after it until
+//     the publisher takes it: it leaves after them and receivers apply it as
+//     a whole; later keys go out after it. One publisher goroutine keeps
+//     this node's messages in order: when it is idle a broadcast leaves at
+//     once; what arrives while a publish is in flight goes out together in
+//     the next one (group commit). A failed publish is retried with the same
+//     sequence numbers, with jittered exponential backoff between
+//     RetryBackoffMin and RetryBackoffMax, for as long as the engine lives.
+//     Flush waits until what was enqueued before it has been published.
+//     Close flushes for at most FlushTimeout; broadcasts still unsent then
+//     are lost: they are counted in Stats.BroadcastsDropped, logged at error
+//     level with the number of keys, and reported by Close's error
+//     (ErrUnsent).
 //  3. Gap = clear: every HandleLinkUp (first subscribe or resubscribe), a
 //     sequence jump from a known origin, an envelope of an unknown version,
 //     a malformed envelope and a lapse of liveness (rule 4) count as a gap

@@ -140,8 +140,8 @@ type Stats struct {
 // counters are updated atomically from the caller, publisher and
 // subscription goroutines.
 type counters struct {
-	queued, keysSent, clearsSent, msgsSent, retries, failures, dropped atomic.Uint64
-	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap   atomic.Uint64
+	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
+	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
 }
 
 // originState is what the engine remembers of one peer.
@@ -157,17 +157,19 @@ type Engine struct {
 	log    *slog.Logger
 	id     uint64
 
-	// mu guards the outbox fields below it.
+	// mu guards the outbox fields below it. Callers hold it only to append
+	// a key: coalescing is the publisher's work (see outbox).
 	mu           sync.Mutex
-	pendingKeys  []string            // queued keys in arrival order, no duplicates
-	pendingSet   map[string]struct{} // the set of pendingKeys
-	pendingClear bool                // a clear is queued; it subsumes keys
-	inflight     int                 // keys (clear = 1) of the batch being published
-	enqGen       uint64              // bumped by every Broadcast* that queued something
-	doneGen      uint64              // every enqueue with generation <= doneGen was published
-	progress     chan struct{}       // closed and replaced when doneGen advances or the loop stops
-	closed       bool                // Close was called: Broadcast* fail
-	loopStopped  bool                // the publisher exited: Flush cannot progress
+	pending      outbox        // keys queued since the publisher took the last batch
+	pendingClear bool          // a clear is queued; it subsumes keys
+	inflight     int           // keys (clear = 1) of the batch being published
+	queued       uint64        // Stats.BroadcastsQueued
+	awake        bool          // the publisher was kicked and has not found the outbox empty since
+	enqGen       uint64        // bumped by every Broadcast* that queued something
+	doneGen      uint64        // every enqueue with generation <= doneGen was published
+	progress     chan struct{} // closed and replaced when doneGen advances or the loop stops
+	closed       bool          // Close was called: Broadcast* fail
+	loopStopped  bool          // the publisher exited: Flush cannot progress
 
 	wake      chan struct{} // capacity 1: the outbox has work
 	pubCtx    context.Context
@@ -215,18 +217,17 @@ func New(cfg Config, t Target) (*Engine, error) {
 		return nil, fmt.Errorf("engine: Target is nil: %w", config.ErrInvalidConfig)
 	}
 	e := &Engine{
-		cfg:        cfg,
-		target:     t,
-		log:        cfg.Logger,
-		id:         rand.Uint64(),
-		pendingSet: map[string]struct{}{},
-		progress:   make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		loopDone:   make(chan struct{}),
-		closeDone:  make(chan struct{}),
-		linked:     make(chan struct{}),
-		origins:    map[uint64]originState{},
-		gapLog:     map[string]*logWindow{},
+		cfg:       cfg,
+		target:    t,
+		log:       cfg.Logger,
+		id:        rand.Uint64(),
+		progress:  make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		loopDone:  make(chan struct{}),
+		closeDone: make(chan struct{}),
+		linked:    make(chan struct{}),
+		origins:   map[uint64]originState{},
+		gapLog:    map[string]*logWindow{},
 	}
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
@@ -282,8 +283,9 @@ func (e *Engine) WaitLinkUp(ctx context.Context) error {
 }
 
 // BroadcastDelete queues the invalidation of keys on every peer. It never
-// blocks on the network; keys already queued coalesce. It fails only with
-// ErrClosed.
+// blocks on the network: the caller appends to the outbox under a short
+// lock, and keys already queued coalesce when the publisher takes them. It
+// fails only with ErrClosed.
 func (e *Engine) BroadcastDelete(keys ...string) error {
 	e.mu.Lock()
 	if e.closed {
@@ -294,24 +296,20 @@ func (e *Engine) BroadcastDelete(keys ...string) error {
 		e.mu.Unlock()
 		return nil
 	}
+	// Keys queued behind a pending clear are covered by it: the clear
+	// leaves after they were queued and receivers apply it as a whole.
 	if !e.pendingClear {
 		for _, k := range keys {
-			if _, dup := e.pendingSet[k]; !dup {
-				e.pendingSet[k] = struct{}{}
-				e.pendingKeys = append(e.pendingKeys, k)
-			}
+			e.pending.add(k)
 		}
 	}
-	e.enqGen++
-	e.mu.Unlock()
-	e.st.queued.Add(uint64(len(keys)))
-	e.kick()
-	return nil
+	e.queued += uint64(len(keys))
+	return e.enqueuedLocked()
 }
 
 // BroadcastClear queues a clear of every peer's cache; it subsumes the keys
-// queued before it. It never blocks on the network and fails only with
-// ErrClosed.
+// queued before it and those queued after it until the publisher takes it.
+// It never blocks on the network and fails only with ErrClosed.
 func (e *Engine) BroadcastClear() error {
 	e.mu.Lock()
 	if e.closed {
@@ -319,21 +317,27 @@ func (e *Engine) BroadcastClear() error {
 		return ErrClosed
 	}
 	e.pendingClear = true
-	e.resetPendingSet(len(e.pendingKeys))
-	clear(e.pendingKeys)
-	e.pendingKeys = e.pendingKeys[:0]
-	e.enqGen++
-	e.mu.Unlock()
-	e.st.queued.Add(1)
-	e.kick()
-	return nil
+	e.pending.reset()
+	e.queued++
+	return e.enqueuedLocked()
 }
 
-func (e *Engine) kick() {
-	select {
-	case e.wake <- struct{}{}:
-	default:
+// enqueuedLocked ends a Broadcast* that queued something: it advances the
+// generation Flush waits for, releases e.mu and wakes the publisher unless
+// it is already awake (a channel operation per broadcast would cost the
+// caller more than the append).
+func (e *Engine) enqueuedLocked() error {
+	e.enqGen++
+	kick := !e.awake
+	e.awake = true
+	e.mu.Unlock()
+	if kick {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
 	}
+	return nil
 }
 
 // Flush waits until every broadcast queued before the call has been
@@ -360,20 +364,6 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return nil
 }
 
-// shrinkAbove is the size past which outbox buffers are dropped rather than
-// reused once they are mostly empty, so one burst does not pin memory.
-const shrinkAbove = 1 << 14
-
-// resetPendingSet empties the pending set, which held n keys. Called with
-// e.mu held.
-func (e *Engine) resetPendingSet(n int) {
-	if n > shrinkAbove {
-		e.pendingSet = make(map[string]struct{})
-	} else {
-		clear(e.pendingSet)
-	}
-}
-
 // advance records that generation gen was published (or, with stopped,
 // that the publisher exited) and wakes Flush waiters.
 func (e *Engine) advance(gen uint64, stopped bool) {
@@ -389,13 +379,14 @@ func (e *Engine) advance(gen uint64, stopped bool) {
 }
 
 // publishLoop is the single publisher: it takes everything pending as one
-// batch, publishes it (retrying until it succeeds or the engine stops) and
-// repeats while there is work, so broadcasts arriving during a publish are
-// group-committed into the next batch.
+// batch, coalesces its duplicate keys, publishes it (retrying until it
+// succeeds or the engine stops) and repeats while there is work, so
+// broadcasts arriving during a publish are group-committed into the next
+// batch.
 func (e *Engine) publishLoop() {
 	defer close(e.loopDone)
 	var (
-		keys     []string // the batch taken from the outbox; swapped with pendingKeys
+		batch    outbox   // the batch taken from the outbox; swapped with e.pending
 		payloads [][]byte // reused between batches (each is published before the next is encoded)
 		buf      []byte
 		seq      uint64 = 1
@@ -409,20 +400,29 @@ func (e *Engine) publishLoop() {
 		}
 		for {
 			e.mu.Lock()
-			if !e.pendingClear && len(e.pendingKeys) == 0 {
+			if !e.pendingClear && e.pending.empty() {
+				e.awake = false // the next Broadcast* kicks
 				e.mu.Unlock()
 				break
 			}
 			clearAll, gen := e.pendingClear, e.enqGen
-			keys, e.pendingKeys = e.pendingKeys, keys[:0]
-			e.resetPendingSet(len(keys))
+			batch, e.pending = e.pending, batch
 			e.pendingClear = false
-			e.inflight = len(keys)
+			e.inflight = batch.len()
 			if clearAll {
-				e.inflight = 1
+				e.inflight = 1 // its keys were dropped by BroadcastClear
 			}
 			e.mu.Unlock()
 
+			if n := batch.len(); !clearAll && n != len(batch.keys) {
+				batch.coalesce()
+				if len(batch.keys) != n {
+					e.mu.Lock()
+					e.inflight = len(batch.keys)
+					e.mu.Unlock()
+				}
+			}
+			keys := batch.keys
 			var next uint64
 			payloads, buf, next = wire.AppendBatches(payloads[:0], buf[:0], e.id, seq, clearAll, keys, e.cfg.MaxMessageBytes)
 			if !e.publish(payloads, len(keys)) {
@@ -436,10 +436,7 @@ func (e *Engine) publishLoop() {
 				e.st.keysSent.Add(uint64(len(keys)))
 			}
 			e.st.msgsSent.Add(uint64(len(payloads)))
-			clear(keys) // drop references to the callers' strings
-			if cap(keys) > shrinkAbove && len(keys) < cap(keys)/4 {
-				keys = nil // a past burst should not pin its memory
-			}
+			batch.reset()
 			e.advance(gen, false)
 		}
 	}
@@ -509,7 +506,8 @@ func (e *Engine) Close() error {
 	<-e.loopDone
 
 	e.mu.Lock()
-	dropped := len(e.pendingKeys) + e.inflight
+	e.pending.coalesce()
+	dropped := e.pending.len() + e.inflight
 	if e.pendingClear {
 		dropped++
 	}
@@ -538,13 +536,15 @@ func (e *Engine) Close() error {
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
-	depth := len(e.pendingKeys) + e.inflight
+	e.pending.coalesce() // so that duplicates count once
+	depth := e.pending.len() + e.inflight
 	if e.pendingClear {
 		depth++
 	}
+	queued := e.queued
 	e.mu.Unlock()
 	s := Stats{
-		BroadcastsQueued:  e.st.queued.Load(),
+		BroadcastsQueued:  queued,
 		KeysSent:          e.st.keysSent.Load(),
 		ClearsSent:        e.st.clearsSent.Load(),
 		MessagesSent:      e.st.msgsSent.Load(),

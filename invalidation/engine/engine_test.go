@@ -115,13 +115,7 @@ func TestBroadcastWhileDownArrives(t *testing.T) {
 // pending clear subsumes pending keys.
 func TestCoalescingGroupCommit(t *testing.T) {
 	leakcheck.Check(t)
-	bus := memory.NewBus()
-	defer bus.Close()
-	conn := bus.Connect()
-	defer conn.Close()
-	g := newGate(conn)
-	a := newNode(t, bus, engine.Config{Driver: g})
-	b := newNode(t, bus, engine.Config{})
+	a, b, g := gatedPair(t)
 
 	g.hold()
 	if err := a.e.BroadcastDelete("first"); err != nil {
@@ -436,12 +430,7 @@ func TestMaxStalenessDisabled(t *testing.T) {
 
 func TestFlush(t *testing.T) {
 	leakcheck.Check(t)
-	bus := memory.NewBus()
-	defer bus.Close()
-	conn := bus.Connect()
-	defer conn.Close()
-	g := newGate(conn)
-	a := newNode(t, bus, engine.Config{Driver: g})
+	a, _, g := gatedPair(t)
 	flush(t, a.e) // nothing queued: returns at once
 
 	g.hold()

@@ -118,6 +118,18 @@ func newNode(t testing.TB, bus *memory.Bus, cfg engine.Config) *node {
 	return n
 }
 
+// gatedPair starts node a, publishing through a gate, and node b on one
+// bus, closed at the end of the test.
+func gatedPair(t testing.TB) (a, b *node, g *gate) {
+	t.Helper()
+	bus := memory.NewBus()
+	t.Cleanup(func() { _ = bus.Close() })
+	conn := bus.Connect()
+	t.Cleanup(func() { _ = conn.Close() })
+	g = newGate(conn)
+	return newNode(t, bus, engine.Config{Driver: g}), newNode(t, bus, engine.Config{}), g
+}
+
 func flush(t testing.TB, e *engine.Engine) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

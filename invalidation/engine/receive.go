@@ -24,6 +24,12 @@ var (
 func (h handler) HandleMessage(payload []byte) {
 	e := h.e
 	e.st.received.Add(1)
+	// The bus echoes every broadcast back to its sender: recognize them
+	// from the header, before paying for a decode.
+	if origin, ok := wire.PeekOrigin(payload); ok && origin == e.id {
+		e.st.ignoredOwn.Add(1)
+		return
+	}
 	m, err := wire.Decode(payload)
 	switch {
 	case errors.Is(err, wire.ErrUnknownVersion):

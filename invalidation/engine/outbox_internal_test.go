@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func TestOutboxCoalesce(t *testing.T) {
+	tests := []struct {
+		name string
+		add  []string
+		want []string
+	}{
+		{"empty", nil, []string{}},
+		{"one", []string{"a"}, []string{"a"}},
+		{"duplicates keep the first position", []string{"a", "b", "a", "c", "b", "a"}, []string{"a", "b", "c"}},
+		{"empty key", []string{"", "x", ""}, []string{"", "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o outbox
+			for round := range 3 { // buffers reused across batches
+				for _, k := range tt.add {
+					o.add(k)
+				}
+				if got := o.len(); got != len(tt.add) {
+					t.Errorf("round %d: len before coalesce = %d, want %d", round, got, len(tt.add))
+				}
+				o.coalesce()
+				if got := append([]string{}, o.keys...); !slices.Equal(got, tt.want) || o.len() != len(tt.want) {
+					t.Errorf("round %d: keys after coalesce = %q (len %d), want %q", round, got, o.len(), tt.want)
+				}
+				o.reset()
+				if !o.empty() || len(o.set) != 0 {
+					t.Errorf("round %d: after reset: empty() = %v, %d keys in the set; want empty", round, o.empty(), len(o.set))
+				}
+			}
+		})
+	}
+}
+
+// While nothing drains the outbox (the bus is down), its size stays bounded
+// by the distinct keys plus maxUnchecked, and nothing is lost.
+func TestOutboxBacklogBounded(t *testing.T) {
+	const distinct = 100
+	var o outbox
+	most := 0
+	for i := range 4 * maxUnchecked {
+		o.add("k" + strconv.Itoa(i%distinct))
+		most = max(most, o.len())
+	}
+	if most > distinct+maxUnchecked+1 {
+		t.Errorf("outbox held up to %d keys, want at most %d (distinct + maxUnchecked + 1)", most, distinct+maxUnchecked+1)
+	}
+	if c := cap(o.tail); c > 3*maxUnchecked {
+		t.Errorf("tail capacity = %d, want at most %d", c, 3*maxUnchecked)
+	}
+	o.coalesce()
+	if len(o.keys) != distinct {
+		t.Errorf("after coalesce %d keys, want %d", len(o.keys), distinct)
+	}
+	for i, k := range o.keys {
+		if want := "k" + strconv.Itoa(i); k != want {
+			t.Fatalf("keys[%d] = %q, want %q (arrival order)", i, k, want)
+		}
+	}
+}
+
+// A burst's buffers are reused while batches stay large, and released after
+// shrinkAfter small batches in a row.
+func TestOutboxShrinksAfterBurst(t *testing.T) {
+	var o outbox
+	batch := func(n int) {
+		for i := range n {
+			o.add(strconv.Itoa(i))
+		}
+		o.coalesce()
+		o.reset()
+	}
+	batch(4 * shrinkAbove)
+	big := o.peak
+	batch(2 * shrinkAbove) // half the peak: still reused
+	if o.set == nil || o.peak != big {
+		t.Fatalf("after a half-size batch: set nil = %v, peak %d; want the map kept (peak %d)", o.set == nil, o.peak, big)
+	}
+	for i := range shrinkAfter {
+		if o.set == nil {
+			t.Fatalf("map released after %d small batches, want %d", i, shrinkAfter)
+		}
+		batch(1)
+	}
+	if o.set != nil || o.keys != nil || o.tail != nil {
+		t.Errorf("after %d small batches the buffers are kept (set nil = %v, keys cap %d, tail cap %d), want released",
+			shrinkAfter, o.set == nil, cap(o.keys), cap(o.tail))
+	}
+	batch(3) // works from scratch
+	if !o.empty() {
+		t.Errorf("outbox not empty after a batch")
+	}
+}
