@@ -1,5 +1,7 @@
 package engine
 
+import "slices"
+
 // maxUnchecked bounds how many keys an outbox holds without coalescing. The
 // caller's enqueue is an append; duplicates are removed by the publisher
 // when it takes the batch. Only while the publisher cannot keep up (the bus
@@ -14,7 +16,7 @@ const maxUnchecked = 1 << 15
 // so one burst does not pin memory while load that merely fluctuates keeps
 // its buffers (regrowing a map costs more than filling it).
 const (
-	shrinkAbove = 1 << 14
+	shrinkAbove = 2 * maxUnchecked
 	shrinkAfter = 64
 )
 
@@ -50,10 +52,13 @@ func (o *outbox) coalesce() { o.check(len(o.tail) - o.next) }
 // check moves up to n keys from the front of the tail to keys, dropping
 // those already there.
 func (o *outbox) check(n int) {
-	if o.set == nil && n > 0 {
-		o.set = make(map[string]struct{}, n)
-	}
 	end := min(o.next+n, len(o.tail))
+	if o.set == nil && end > o.next {
+		o.set = make(map[string]struct{}, len(o.tail)-o.next) // all of it, eventually
+	}
+	if len(o.keys) == 0 {
+		o.keys = slices.Grow(o.keys, len(o.tail)-o.next) // one allocation, not a series
+	}
 	for _, k := range o.tail[o.next:end] {
 		if _, dup := o.set[k]; !dup {
 			o.set[k] = struct{}{}

@@ -78,9 +78,9 @@ func TestOutboxShrinksAfterBurst(t *testing.T) {
 		o.coalesce()
 		o.reset()
 	}
-	batch(4 * shrinkAbove)
+	batch(2*shrinkAbove + 1)
 	big := o.peak
-	batch(2 * shrinkAbove) // half the peak: still reused
+	batch(shrinkAbove) // half the peak: still reused
 	if o.set == nil || o.peak != big {
 		t.Fatalf("after a half-size batch: set nil = %v, peak %d; want the map kept (peak %d)", o.set == nil, o.peak, big)
 	}
