@@ -30,6 +30,9 @@ type propEnv struct {
 	// applied receives the time B's engine finished applying a message
 	// (B's handler returned; the key is gone from B's store by then).
 	applied chan time.Time
+	// bLinkUps counts B's subscriptions: one more than 1 means B lost its
+	// link (messages published meanwhile may be lost; B clears).
+	bLinkUps atomic.Int64
 
 	raw        goredis.UniversalClient
 	rawSharded bool // SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE
@@ -111,7 +114,7 @@ func newPropEnvOn(tb testing.TB, peer bool, s propSetup) *propEnv {
 			case e.applied <- time.Now():
 			default: // throughput runs do not read it
 			}
-		}})
+		}, linkUp: func() { e.bLinkUps.Add(1) }})
 	}
 	e.waitServing(tb)
 	return e.withRaw(tb, s.newRaw)
@@ -187,24 +190,40 @@ func (e *propEnv) close() {
 }
 
 // hookDriver wraps a driver so that a function runs after each message the
-// wrapped subscription's handler (the engine) has applied.
+// wrapped subscription's handler (the engine) has applied, and another at
+// each (re)subscription.
 type hookDriver struct {
 	invalidation.Driver
-	after func()
+	after, linkUp func()
 }
 
 func (d hookDriver) Subscribe(h invalidation.Handler, o invalidation.SubscribeOptions) (invalidation.Subscription, error) {
-	return d.Driver.Subscribe(hookHandler{Handler: h, after: d.after}, o)
+	return d.Driver.Subscribe(hookHandler{Handler: h, after: d.after, linkUp: d.linkUp}, o)
 }
 
 type hookHandler struct {
 	invalidation.Handler
-	after func()
+	after, linkUp func()
 }
 
 func (h hookHandler) HandleMessage(p []byte) {
 	h.Handler.HandleMessage(p)
 	h.after()
+}
+
+func (h hookHandler) HandleLinkUp() {
+	h.Handler.HandleLinkUp()
+	h.linkUp()
+}
+
+// HandleAliveAt forwards the driver's dated liveness proof, which the
+// embedded interface would hide (the engine would get HandleAlive instead).
+func (h hookHandler) HandleAliveAt(sent time.Time) {
+	if a, ok := h.Handler.(invalidation.AliveAtHandler); ok {
+		a.HandleAliveAt(sent)
+		return
+	}
+	h.Handler.HandleAlive()
 }
 
 // drain empties the applied channel (messages of earlier phases).
