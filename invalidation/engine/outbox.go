@@ -14,7 +14,7 @@ const maxUnchecked = 1 << 15
 // shrinkAbove is the size past which outbox buffers are dropped rather than
 // reused once shrinkAfter batches in a row used less than a quarter of them,
 // so one burst does not pin memory while load that merely fluctuates keeps
-// its buffers (regrowing a map costs more than filling it).
+// its buffers.
 const (
 	shrinkAbove = 2 * maxUnchecked
 	shrinkAfter = 64
@@ -27,10 +27,10 @@ const (
 // guarded by Engine.mu, a batch taken from it is owned by the publisher.
 type outbox struct {
 	keys []string
-	set  map[string]struct{}
+	set  keySet
 	tail []string
 	next int // tail[:next] has been checked (and cleared)
-	peak int // largest len(set) since set was made: a proxy for its capacity
+	peak int // most keys in a batch since the buffers were made
 	// small counts the batches in a row that used under a quarter of peak.
 	small int
 }
@@ -53,15 +53,11 @@ func (o *outbox) coalesce() { o.check(len(o.tail) - o.next) }
 // those already there.
 func (o *outbox) check(n int) {
 	end := min(o.next+n, len(o.tail))
-	if o.set == nil && end > o.next {
-		o.set = make(map[string]struct{}, len(o.tail)-o.next) // all of it, eventually
-	}
 	if len(o.keys) == 0 {
 		o.keys = slices.Grow(o.keys, len(o.tail)-o.next) // one allocation, not a series
 	}
 	for _, k := range o.tail[o.next:end] {
-		if _, dup := o.set[k]; !dup {
-			o.set[k] = struct{}{}
+		if o.set.add(k) {
 			o.keys = append(o.keys, k)
 		}
 	}
@@ -70,7 +66,7 @@ func (o *outbox) check(n int) {
 	if o.next == len(o.tail) {
 		o.tail, o.next = o.tail[:0], 0
 	}
-	o.peak = max(o.peak, len(o.set))
+	o.peak = max(o.peak, len(o.keys))
 }
 
 // len is the number of queued keys, duplicates in the tail counted each
@@ -78,31 +74,19 @@ func (o *outbox) check(n int) {
 func (o *outbox) len() int { return len(o.keys) + len(o.tail) - o.next }
 
 // reset empties the outbox, keeping its buffers for the next batch unless
-// they are much larger than this one (a past burst).
+// a past burst left them much larger than the batches since.
 func (o *outbox) reset() {
-	n := len(o.set)
-	if n*4 >= o.peak {
+	if len(o.keys)*4 >= o.peak {
 		o.small = 0
 	} else {
 		o.small++
 	}
-	shrink := o.small >= shrinkAfter && o.peak > shrinkAbove
-	switch {
-	case shrink:
-		o.set, o.peak, o.small = nil, 0, 0
-	case n*4 >= o.peak:
-		clear(o.set) // O(capacity), and the capacity is about peak <= 4n
-	default:
-		// A small batch in a map sized for a larger one: deleting its keys
-		// costs O(n) where clear would cost O(capacity).
-		for _, k := range o.keys {
-			delete(o.set, k)
-		}
-	}
 	clear(o.keys) // drop references to the callers' strings
 	clear(o.tail)
-	o.keys, o.tail, o.next = o.keys[:0], o.tail[:0], 0
-	if shrink {
-		o.keys, o.tail = nil, nil
+	if o.small >= shrinkAfter && o.peak > shrinkAbove {
+		*o = outbox{}
+		return
 	}
+	o.set.reset()
+	o.keys, o.tail, o.next = o.keys[:0], o.tail[:0], 0
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -32,8 +33,8 @@ func TestOutboxCoalesce(t *testing.T) {
 					t.Errorf("round %d: keys after coalesce = %q (len %d), want %q", round, got, o.len(), tt.want)
 				}
 				o.reset()
-				if !o.empty() || len(o.set) != 0 {
-					t.Errorf("round %d: after reset: empty() = %v, %d keys in the set; want empty", round, o.empty(), len(o.set))
+				if !o.empty() || o.set.len() != 0 {
+					t.Errorf("round %d: after reset: empty() = %v, %d keys in the set; want empty", round, o.empty(), o.set.len())
 				}
 			}
 		})
@@ -81,21 +82,53 @@ func TestOutboxShrinksAfterBurst(t *testing.T) {
 	batch(2*shrinkAbove + 1)
 	big := o.peak
 	batch(shrinkAbove) // half the peak: still reused
-	if o.set == nil || o.peak != big {
-		t.Fatalf("after a half-size batch: set nil = %v, peak %d; want the map kept (peak %d)", o.set == nil, o.peak, big)
+	if o.set.slots == nil || o.peak != big {
+		t.Fatalf("after a half-size batch: set nil = %v, peak %d; want the set kept (peak %d)", o.set.slots == nil, o.peak, big)
 	}
 	for i := range shrinkAfter {
-		if o.set == nil {
-			t.Fatalf("map released after %d small batches, want %d", i, shrinkAfter)
+		if o.set.slots == nil {
+			t.Fatalf("set released after %d small batches, want %d", i, shrinkAfter)
 		}
 		batch(1)
 	}
-	if o.set != nil || o.keys != nil || o.tail != nil {
+	if o.set.slots != nil || o.keys != nil || o.tail != nil {
 		t.Errorf("after %d small batches the buffers are kept (set nil = %v, keys cap %d, tail cap %d), want released",
-			shrinkAfter, o.set == nil, cap(o.keys), cap(o.tail))
+			shrinkAfter, o.set.slots == nil, cap(o.keys), cap(o.tail))
 	}
 	batch(3) // works from scratch
 	if !o.empty() {
 		t.Errorf("outbox not empty after a batch")
+	}
+}
+
+// keySet agrees with a map through growth and resets.
+func TestKeySetModel(t *testing.T) {
+	var s keySet
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 5 {
+		want := map[string]bool{}
+		n := r.IntN(3000)
+		for range n {
+			k := strconv.Itoa(r.IntN(1000 + round*500))
+			if round == 2 {
+				k = "" // the empty key is a key like any other
+			}
+			if got, absent := s.add(k), !want[k]; got != absent {
+				t.Fatalf("round %d: add(%q) = %v, want %v", round, k, got, absent)
+			}
+			want[k] = true
+		}
+		if s.len() != len(want) {
+			t.Fatalf("round %d: len = %d, want %d", round, s.len(), len(want))
+		}
+		if free := len(s.slots) - s.len(); len(s.slots) > 0 && free < len(s.slots)/2 {
+			t.Fatalf("round %d: %d of %d slots used, want at most half", round, s.len(), len(s.slots))
+		}
+		s.reset()
+		for i, sl := range s.slots {
+			if sl != (keySlot{}) {
+				t.Fatalf("round %d: slot %d = %+v after reset, want empty", round, i, sl)
+			}
+		}
 	}
 }
