@@ -238,7 +238,20 @@ func (d *Driver) publish(ctx context.Context, payloads [][]byte) error {
 }
 
 func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
-	c := d.hub.pub
+	var c goredis.Cmdable = d.hub.pub
+	if cc, ok := d.hub.pub.(*goredis.ClusterClient); ok && !d.sharded {
+		// PUBLISH has no key, so go-redis spreads it over the masters; a
+		// message sent through another node's cluster bus then arrives after
+		// later ones sent to the node the subscribers sit on, and a reorder
+		// reads as a loss (a whole-cache clear). The subscription lives on
+		// the master of the channel's slot: publishing there keeps this
+		// node's messages in order.
+		node, err := cc.MasterForKey(ctx, d.channel)
+		if err != nil {
+			return fmt.Errorf("redis: publish: %w", err)
+		}
+		c = node
+	}
 	if len(payloads) == 1 {
 		var err error
 		if d.sharded {
