@@ -63,8 +63,10 @@ func TestAliveAtCountsFromSendTime(t *testing.T) {
 	// A proof sent half a bound ago serves for the other half only.
 	sent := time.Now().Add(-maxStale / 2)
 	ah.HandleAliveAt(sent)
-	if !e.Serving() {
-		t.Errorf("Serving() = false after a proof sent %v ago, want true", maxStale/2)
+	// On a starved machine the check itself may run past the bound; only a
+	// check made within it can tell.
+	if serving, age := e.Serving(), time.Since(sent); !serving && age < maxStale {
+		t.Errorf("Serving() = false %v after a proof's send time, want true within MaxStaleness %v", age, maxStale)
 	}
 	if got := e.Stats().LastAlive; !got.Equal(sent) {
 		t.Errorf("Stats().LastAlive = %v, want the proof's send time %v", got, sent)
