@@ -12,6 +12,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 
@@ -198,11 +199,21 @@ func (c *cache[V]) Get(key string) (V, error) {
 	if c.closed.Load() {
 		return zero, ErrClosed
 	}
-	if !c.serving() {
-		c.unservedMisses.Add(1)
-		return zero, ErrNotFound
+	var v V
+	var ok bool
+	if c.eng == nil {
+		v, ok = c.store.Get(key)
+	} else {
+		// One clock reading serves the staleness bound and the entry's
+		// expiry, so invalidation adds no clock read to Get.
+		now := monotime.Now()
+		if !c.eng.ServingAt(now) {
+			c.unservedMisses.Add(1)
+			return zero, ErrNotFound
+		}
+		v, ok = c.store.GetAt(key, now)
 	}
-	if v, ok := c.store.Get(key); ok {
+	if ok {
 		return v, nil
 	}
 	return zero, ErrNotFound

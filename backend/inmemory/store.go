@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 )
 
 // Config configures a Store.
@@ -78,7 +79,6 @@ type Store[V any] struct {
 	shards     []shard[V]   // each guarded by its own mu
 	defaultTTL int64        // nanoseconds, 0 = never; read-only
 	interval   time.Duration
-	base       time.Time // monotonic origin of expiry deadlines; read-only
 
 	canExpire atomic.Bool // set once an entry with a deadline is stored
 
@@ -102,7 +102,6 @@ func New[V any](cfg Config) (*Store[V], error) {
 		shards:     make([]shard[V], n),
 		defaultTTL: int64(cfg.DefaultTTL),
 		interval:   cfg.SweepInterval,
-		base:       time.Now(),
 	}
 	per, extra := cfg.Capacity/n, cfg.Capacity%n
 	for i := range s.shards {
@@ -121,7 +120,7 @@ func (s *Store[V]) KeyHash(key string) uint64 {
 }
 
 // now is the monotonic clock used for deadlines: nanoseconds since New.
-func (s *Store[V]) now() int64 { return int64(time.Since(s.base)) }
+func (s *Store[V]) now() int64 { return monotime.Now() }
 
 func (s *Store[V]) shardFor(h uint64) *shard[V] {
 	// The low bits pick the shard; the high half is the key's tag in the
@@ -131,13 +130,23 @@ func (s *Store[V]) shardFor(h uint64) *shard[V] {
 
 // Get returns the value stored under key. It never returns an expired entry,
 // takes only the shard's read lock and does not allocate.
-func (s *Store[V]) Get(key string) (V, bool) {
+func (s *Store[V]) Get(key string) (V, bool) { return s.get(key, -1) }
+
+// GetAt is Get with a clock reading (monotime.Now) the caller already took,
+// so a caller that needs the time too reads the clock once per lookup.
+func (s *Store[V]) GetAt(key string, now int64) (V, bool) { return s.get(key, now) }
+
+// get looks key up; now < 0 means "read the clock if the entry can expire".
+func (s *Store[V]) get(key string, now int64) (V, bool) {
 	h := s.KeyHash(key)
 	sh := s.shardFor(h)
 	sh.mu.RLock()
 	if i, ok := sh.lookup(key, h); ok {
 		e := &sh.entries[i]
-		if e.expire == 0 || e.expire > s.now() {
+		if e.expire != 0 && now < 0 {
+			now = s.now()
+		}
+		if e.expire == 0 || e.expire > now {
 			v := e.value
 			// Saturating access counter: skip the store when already at
 			// the cap so hot keys do not bounce their cache line.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 )
 
 func newStore[V any](t *testing.T, cfg Config) *Store[V] {
@@ -435,5 +436,29 @@ func TestShardLayout(t *testing.T) {
 	}
 	if off := unsafe.Offsetof(sh.index) + unsafe.Sizeof(sh.index); off > 64 {
 		t.Errorf("lookup fields end at byte %d; want them in the first cache line", off)
+	}
+}
+
+// GetAt judges expiry by the caller's clock reading, so the cache can share
+// one reading between the staleness bound and the entry's deadline.
+func TestGetAtUsesTheGivenTime(t *testing.T) {
+	s := newStore[int](t, cfg(1, 8))
+	s.Set("ttl", 1, time.Hour)
+	s.Set("forever", 2, -1)
+	now := monotime.Now()
+	tests := []struct {
+		key    string
+		at     int64
+		wantOK bool
+	}{
+		{"ttl", now, true},
+		{"ttl", now + int64(2*time.Hour), false},
+		{"forever", now + int64(1000*time.Hour), true},
+		{"absent", now, false},
+	}
+	for _, tt := range tests {
+		if _, ok := s.GetAt(tt.key, tt.at); ok != tt.wantOK {
+			t.Errorf("GetAt(%q, now%+v) ok = %v, want %v", tt.key, time.Duration(tt.at-now), ok, tt.wantOK)
+		}
 	}
 }

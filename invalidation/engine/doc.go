@@ -38,9 +38,10 @@
 //     when the round trip started (HandleAliveAt), not from when its answer
 //     arrived: on a lagging link the answer proves only what was published
 //     before it was sent. A timer reset by each proof turns serving off at
-//     the deadline; Serving (two atomic loads and a monotonic clock read)
-//     also compares the deadline with the clock, because a starved process
-//     runs the timer late. After a link-down or a lapse, serving resumes
+//     the deadline; Serving also compares the deadline with the monotonic
+//     clock, because a starved process runs the timer late. ServingAt takes
+//     a clock reading the caller already has (the cache shares the one it
+//     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
 //     only after the link is proven alive again and, with GapStrategy
 //     "clear", the cache was cleared. The engine asks the driver for a ping
 //     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
@@ -189,10 +190,9 @@ type Engine struct {
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
-	// base is a monotonic clock reading taken by New; deadline is when
-	// serving must end (lastAlive + MaxStaleness), as time since base. It is
-	// written before serving is turned on, under liveMu.
-	base      time.Time
+	// deadline is when serving must end (lastAlive + MaxStaleness) on the
+	// monotime clock. It is written before serving is turned on, under
+	// liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
 
@@ -232,7 +232,6 @@ func New(cfg Config, t Target) (*Engine, error) {
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
-		e.base = time.Now()
 		e.timer = time.AfterFunc(time.Hour, e.expire)
 		e.timer.Stop()
 		opts.PingInterval = max(cfg.MaxStaleness/4, MinPingInterval)
@@ -263,7 +262,17 @@ func (e *Engine) Serving() bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || time.Since(e.base) < time.Duration(e.deadline.Load())
+	return e.timer == nil || monotime.Now() < e.deadline.Load()
+}
+
+// ServingAt is Serving with a clock reading (monotime.Now) the caller
+// already took: the cache reads the clock once per Get for this check and
+// the entry's expiry.
+func (e *Engine) ServingAt(now int64) bool {
+	if !e.serving.Load() {
+		return false
+	}
+	return e.timer == nil || now < e.deadline.Load()
 }
 
 // WaitLinkUp returns nil once the subscription has been established at

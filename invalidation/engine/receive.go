@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
@@ -210,7 +211,7 @@ func (e *Engine) aliveAt(at time.Time) {
 			return
 		}
 		e.expired = false
-		e.deadline.Store(int64(time.Since(e.base) + rest)) // before serving: Serving reads both
+		e.deadline.Store(monotime.Now() + int64(rest)) // before serving: Serving reads both
 		e.serving.Store(true)
 		e.timer.Reset(rest)
 	}
@@ -221,7 +222,7 @@ func (e *Engine) aliveAt(at time.Time) {
 // timer marked it, or the deadline passed and the timer has not run yet
 // (Serving already refuses then). The caller holds liveMu.
 func (e *Engine) lapsedLocked() bool {
-	return e.expired || (e.serving.Load() && time.Since(e.base) >= time.Duration(e.deadline.Load()))
+	return e.expired || (e.serving.Load() && monotime.Now() >= e.deadline.Load())
 }
 
 // expire runs on the timer goroutine at the staleness deadline. A proof of
