@@ -291,23 +291,21 @@ func writeClusterInterpretation(b *strings.Builder, res []*envResult, load strin
 	fmt.Fprintf(b, `## Interpretation
 
 - Classic PUBLISH on a cluster is broadcast: the node that receives it forwards it over the cluster bus to every
-  other node, whether or not it has subscribers. go-redis sends PUBLISH (a keyless command) to the masters in turn
-  (the equal PUBLISH counts above), while SUBSCRIBE goes to the master owning the channel's slot, so two publishes in
-  three take a bus hop before delivery, and every publish costs work on all three nodes. Here that adds %.0f µs to
-  the p50 of the raw baseline and %.0f µs to InvaCache's (%.2fx and %.2fx the single server), and one PUBLISH per key
-  delivers %.2fx the single server's keys/s; Redis spends %.1f µs of CPU per such PUBLISH across the cluster against
-  %.1f µs on the single server and %.1f µs per SPUBLISH. (Comparisons are medians of per-round ratios and differences.)
+  other node, whether or not it has subscribers. A plain go-redis ClusterClient (the raw baseline) sends PUBLISH, a
+  keyless command, to the masters in turn, while SUBSCRIBE goes to the master owning the channel's slot, so two raw
+  publishes in three take a bus hop before delivery; the driver publishes on the channel's slot master (the larger
+  PUBLISH count above), where its subscribers sit. Every publish still costs work on all three nodes. Here the
+  cluster adds %.0f µs to the p50 of the raw baseline and %.0f µs to InvaCache's (%.2fx and %.2fx the single server),
+  and one PUBLISH per key delivers %.2fx the single server's keys/s; Redis spends %.1f µs of CPU per such PUBLISH
+  across the cluster against %.1f µs on the single server and %.1f µs per SPUBLISH. (Comparisons are medians of per-round ratios and differences.)
 - Sharded SPUBLISH/SSUBSCRIBE keeps a channel on the shard that owns its slot: the publisher and every subscriber
   talk to that master and nothing crosses the bus (SPUBLISH calls only on the owner above). Its p50 is %.2fx the
   single server's for InvaCache and %.2fx for raw. The other masters do no work for it, so sharded Pub/Sub is the
   mode that scales with the cluster (channels spread over the shards).
-- Classic PUBLISH also reorders one publisher's messages: go-redis sends each PUBLISH, including each one of a
-  pipeline, to the next master in turn, and those that take the bus hop can arrive after later ones published on the
-  subscribers' node. The engine takes the sequence jump for a possible loss and clears the peer's whole cache: a median
-  of %.0f clears per group-commit round on classic, %.0f on sharded, %.0f on a single server. Every message still
-  arrives, but a peer under write load keeps losing its whole cache, so on a cluster use ShardedPubSub (or the
-  driver should send PUBLISH to one node, e.g. the channel's slot owner). One Delete at a time (the latency
-  measurement) has one message in flight and is not affected.
+- Order: messages sent through different nodes can overtake each other, and the engine takes a sequence jump for
+  a possible loss and clears the peer's whole cache. Because the driver publishes every message of a node on the
+  channel's slot master, the peer's clears per group-commit round are %.0f on classic, %.0f on sharded, %.0f on a
+  single server (before that routing, classic cost the peer 156 whole-cache clears per round).
 - With group commit, delivered keys/s are classic %.2fx and sharded %.2fx the single server's: thousands of keys
   travel in one message, so the bus hop is paid per message, not per key (Redis CPU per key: %.1f / %.1f / %.1f ns,
   single / classic / sharded), and the limit is the test process's CPU (A and B together: %.0f / %.0f / %.0f ns per
