@@ -50,11 +50,7 @@ func (r *aliveAtRecorder) proofsSince(t0 time.Time) []proof {
 func TestPongProofCarriesPingSendTime(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	px, err := faultproxy.New(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := faultproxy.NewT(t, srv.Addr())
 	d := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
 	r := &aliveAtRecorder{}
 	subscribe(t, d, r, 50*time.Millisecond)

@@ -227,11 +227,7 @@ func TestCacheSurvivesGarbage(t *testing.T) {
 func TestCacheRedisRestart(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	px, err := faultproxy.New(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := faultproxy.NewT(t, srv.Addr())
 	tune := func(ic *config.InvalidationConfig) { ic.RetryBackoffMax = 100 * time.Millisecond }
 	a := node(t, map[string]any{"Address": px.Addr(), "Channel": "restart"}, tune)
 	b := node(t, map[string]any{"Address": srv.Addr(), "Channel": "restart"}, tune)
@@ -288,11 +284,7 @@ func TestCacheConnectionsCut(t *testing.T) {
 func TestCacheBlackholeStopsServing(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	px, err := faultproxy.New(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := faultproxy.NewT(t, srv.Addr())
 	const maxStaleness = 600 * time.Millisecond
 	tune := func(ic *config.InvalidationConfig) { ic.MaxStaleness = maxStaleness }
 	ch := "cache-test:blackhole"

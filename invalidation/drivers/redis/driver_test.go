@@ -159,11 +159,7 @@ func TestClientKillPubsub(t *testing.T) {
 func TestBlackholeDeclaredDead(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	px, err := faultproxy.New(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := faultproxy.NewT(t, srv.Addr())
 	d := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
 	r := &recorder{}
 	const ping = 100 * time.Millisecond
@@ -399,11 +395,7 @@ func TestClosed(t *testing.T) {
 func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	px, err := faultproxy.New(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := faultproxy.NewT(t, srv.Addr())
 	own := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t)})
 	client := goredis.NewClient(&goredis.Options{Addr: px.Addr(), Protocol: 2, ReadTimeout: 30 * time.Second})
 	t.Cleanup(func() { _ = client.Close() })
