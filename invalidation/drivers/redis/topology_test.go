@@ -111,16 +111,25 @@ func TestSentinelFailover(t *testing.T) {
 	checkPair(t, a, b)
 }
 
-// Sharded Pub/Sub on a cluster whose channel's master fails: the nodes
-// follow the slot to the promoted replica, clear, and propagate again.
-func TestClusterShardedFailover(t *testing.T) {
+// A cluster whose channel's master fails, with classic and with sharded
+// Pub/Sub: the nodes follow the slot to the promoted replica, clear, and
+// propagate again.
+func TestClusterFailover(t *testing.T) {
+	for _, sharded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sharded=%v", sharded), func(t *testing.T) {
+			testClusterFailover(t, sharded)
+		})
+	}
+}
+
+func testClusterFailover(t *testing.T, sharded bool) {
 	leakcheck.Check(t)
 	cl := redisserver.StartClusterT(t, redisserver.ClusterOptions{Masters: 3, ReplicasPerMaster: 1, NodeTimeout: time.Second})
 	const ch = "cluster:failover"
 	tune := func(ic *config.InvalidationConfig) { ic.RetryBackoffMax = 100 * time.Millisecond }
 	addrs := cl.Addrs()
-	a := node(t, map[string]any{"Addresses": addrs, "Channel": ch, "ShardedPubSub": true, "DialTimeout": "1s"}, tune)
-	b := node(t, map[string]any{"Addresses": []any{addrs[1], addrs[0]}, "Channel": ch, "ShardedPubSub": true, "DialTimeout": "1s"}, tune)
+	a := node(t, map[string]any{"Addresses": addrs, "Channel": ch, "ShardedPubSub": sharded, "DialTimeout": "1s"}, tune)
+	b := node(t, map[string]any{"Addresses": []any{addrs[1], addrs[0]}, "Channel": ch, "ShardedPubSub": sharded, "DialTimeout": "1s"}, tune)
 	checkPair(t, a, b)
 
 	slot, err := cl.KeySlot(ch)
