@@ -1,12 +1,15 @@
 package invacache_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
 )
 
 func ExampleNewCache() {
@@ -37,4 +40,43 @@ func ExampleNewCache() {
 	// Output:
 	// John Doe <nil>
 	// Jane Doe <nil>
+}
+
+// Two replicas on one bus: a write with invalidation keeps the writer's new
+// value and drops the peer's stale copy. The in-process bus stands in for
+// Redis here; with the Redis driver only the Invalidation config changes.
+func Example_invalidation() {
+	bus := memory.NewBus()
+	defer bus.Close()
+	replica := func() invacache.Cache[string] {
+		conn := bus.Connect()
+		c, err := invacache.NewCache[string](config.InvaCacheConfig{
+			Invalidation: &config.InvalidationConfig{Driver: conn},
+		})
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	a, b := replica(), replica()
+	defer a.Close()
+	defer b.Close()
+
+	a.Set("user:1", "Ada")
+	b.Set("user:1", "Ada")
+	a.Set("user:1", "Ada Lovelace", option.WithInvalidation())
+	a.Flush(context.Background()) // the broadcast has left a
+
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := b.Get("user:1"); errors.Is(err, invacache.ErrNotFound) {
+			break
+		}
+	}
+	va, _ := a.Get("user:1")
+	_, errB := b.Get("user:1")
+	fmt.Println("a:", va)
+	fmt.Println("b:", errB)
+	// Output:
+	// a: Ada Lovelace
+	// b: invacache: key not found
 }
