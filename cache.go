@@ -308,7 +308,12 @@ func callLoader[V any](ctx context.Context, key string, loader ContextLoaderFunc
 }
 
 func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
-	o := option.ApplyOptions(options)
+	var o option.SetConfig
+	if len(options) > 0 {
+		// Applying options moves their config to the heap (the closures
+		// take its address), so a plain Set skips it and stays allocation-free.
+		o = option.ApplyOptions(options)
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -331,7 +336,10 @@ func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
 }
 
 func (c *cache[V]) Delete(key string, options ...option.DelOptFnc) error {
-	o := option.ApplyDeleteOptions(options)
+	var o option.DeleteConfig
+	if len(options) > 0 { // as in Set: a plain Delete does not allocate
+		o = option.ApplyDeleteOptions(options)
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
