@@ -216,16 +216,6 @@ func (h hookHandler) HandleLinkUp() {
 	h.linkUp()
 }
 
-// HandleAliveAt forwards the driver's dated liveness proof, which the
-// embedded interface would hide (the engine would get HandleAlive instead).
-func (h hookHandler) HandleAliveAt(sent time.Time) {
-	if a, ok := h.Handler.(invalidation.AliveAtHandler); ok {
-		a.HandleAliveAt(sent)
-		return
-	}
-	h.Handler.HandleAlive()
-}
-
 // drain empties the applied channel (messages of earlier phases).
 func (e *propEnv) drain() {
 	for {

@@ -53,20 +53,19 @@ type Handler interface {
 	HandleLinkUp()
 	// HandleLinkDown reports that the subscription was lost.
 	HandleLinkDown(err error)
-	// HandleAlive reports that a round trip through the subscription path
-	// (a PING answered on the subscribed connection) completed just now.
+	// HandleAlive reports that the subscription path is proven alive now,
+	// for drivers whose proof has no earlier start (the in-process bus).
 	HandleAlive()
-}
-
-// AliveAtHandler is an optional extension of Handler. A round trip through
-// the subscription (a PING answered on the subscribed connection) proves
-// that everything published before the server answered the PING has been
-// delivered, not everything published before the answer arrived: on a
-// lagging link (a slow subscriber reading a backlog) the two differ by the
-// lag. A driver whose liveness proof is such a round trip calls
-// HandleAliveAt with the time the round trip started instead of
-// HandleAlive, so the handler can age the proof correctly.
-type AliveAtHandler interface {
+	// HandleAliveAt reports a proof of life that started at sent. A round
+	// trip through the subscription (a PING answered on the subscribed
+	// connection) proves that everything published before the server
+	// answered the PING has been delivered, not everything published before
+	// the answer arrived: on a lagging link (a slow subscriber reading a
+	// backlog) the two differ by the lag. A driver whose proof is such a
+	// round trip calls HandleAliveAt with the PING's send time, so the
+	// handler ages the proof correctly. It is part of Handler, not an
+	// optional extension, so that a wrapping handler cannot silently turn it
+	// into HandleAlive.
 	HandleAliveAt(sent time.Time)
 }
 

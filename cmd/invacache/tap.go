@@ -115,10 +115,4 @@ func (th *tapHandler) HandleAlive() { th.h.HandleAlive() }
 
 // HandleAliveAt forwards the driver's timed proof of life, so the engine
 // ages it from the PING's send time, not from the PONG's arrival.
-func (th *tapHandler) HandleAliveAt(sent time.Time) {
-	if ah, ok := th.h.(invalidation.AliveAtHandler); ok {
-		ah.HandleAliveAt(sent)
-		return
-	}
-	th.h.HandleAlive()
-}
+func (th *tapHandler) HandleAliveAt(sent time.Time) { th.h.HandleAliveAt(sent) }

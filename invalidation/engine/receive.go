@@ -16,10 +16,7 @@ import (
 // Engine's API does not expose the driver callbacks.
 type handler struct{ e *Engine }
 
-var (
-	_ invalidation.Handler        = handler{}
-	_ invalidation.AliveAtHandler = handler{}
-)
+var _ invalidation.Handler = handler{}
 
 // HandleMessage applies one payload: rules 1, 3 and 7.
 func (h handler) HandleMessage(payload []byte) {

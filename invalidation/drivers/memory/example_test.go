@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
@@ -10,10 +11,11 @@ import (
 
 type printer struct{ got chan string }
 
-func (p printer) HandleMessage(b []byte) { p.got <- string(b) }
-func (p printer) HandleLinkUp()          {}
-func (p printer) HandleLinkDown(error)   {}
-func (p printer) HandleAlive()           {}
+func (p printer) HandleMessage(b []byte)  { p.got <- string(b) }
+func (p printer) HandleLinkUp()           {}
+func (p printer) HandleLinkDown(error)    {}
+func (p printer) HandleAlive()            {}
+func (p printer) HandleAliveAt(time.Time) {}
 
 func Example() {
 	bus := memory.NewBus()

@@ -34,6 +34,7 @@ func (r *recorder) HandleAlive() {
 	defer r.mu.Unlock()
 	r.alive++
 }
+func (r *recorder) HandleAliveAt(time.Time) { r.HandleAlive() }
 
 func (r *recorder) snapshot() ([]string, int) {
 	r.mu.Lock()

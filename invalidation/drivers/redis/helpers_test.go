@@ -68,6 +68,9 @@ func (r *recorder) HandleAlive() {
 	r.alive.Add(1)
 }
 
+// HandleAliveAt counts like HandleAlive; aliveAtRecorder keeps the times.
+func (r *recorder) HandleAliveAt(time.Time) { r.HandleAlive() }
+
 func (r *recorder) count(ev string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

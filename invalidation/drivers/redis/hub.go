@@ -541,11 +541,7 @@ func (sub *subscription) alive(sent time.Time) {
 	if sub.closed {
 		return
 	}
-	if h, ok := sub.h.(invalidation.AliveAtHandler); ok {
-		h.HandleAliveAt(sent)
-		return
-	}
-	sub.h.HandleAlive()
+	sub.h.HandleAliveAt(sent)
 }
 
 // controlLoop keeps the connection's channel set in line with the
