@@ -12,9 +12,9 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 
 	// The in-process bus is part of the core, so Type "memory" always works.
 	_ "github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"

@@ -1,6 +1,6 @@
 package invacache
 
-import "github.com/halilbulentorhon/invacache-go/invalidation/engine"
+import "time"
 
 // Stats are a cache's counters since it was created.
 type Stats struct {
@@ -15,9 +15,34 @@ type Stats struct {
 	Evictions, Expirations uint64
 	// Len is the number of entries held now.
 	Len int
-	// Invalidation holds the engine's counters (broadcasts, messages, gaps,
-	// outbox depth, link state); zero for a local cache.
-	Invalidation engine.Stats
+	// Invalidation holds the invalidation counters (broadcasts, messages,
+	// gaps, outbox depth, link state); zero for a local cache.
+	Invalidation InvalidationStats
+}
+
+// InvalidationStats are the counters of a cache's invalidation link.
+type InvalidationStats struct {
+	BroadcastsQueued  uint64 // keys and clears requested through Set/Delete/Clear with invalidation
+	KeysSent          uint64 // keys in published messages (after coalescing)
+	ClearsSent        uint64 // clears published
+	MessagesSent      uint64 // payloads published
+	PublishRetries    uint64 // publish attempts after a failure
+	PublishFailures   uint64 // errors returned by the driver's Publish
+	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+
+	MessagesReceived uint64 // payloads delivered by the subscription
+	MessagesApplied  uint64 // envelopes and raw payloads applied to the cache
+	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
+	RawKeys          uint64 // raw payloads (a key, or empty = clear)
+	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
+	ClearsOnGap      uint64 // whole-cache clears because of a gap
+
+	OutboxDepth int           // keys (a clear counts 1) queued or being published
+	LinkUp      bool          // the subscription is established
+	Serving     bool          // cached values may be served at the time of the snapshot
+	LastAlive   time.Time     // last proof of a live subscription (zero: never)
+	SinceAlive  time.Duration // time since LastAlive (0 when never)
 }
 
 func (c *cache[V]) Stats() Stats {
@@ -32,7 +57,7 @@ func (c *cache[V]) Stats() Stats {
 		Len:         c.store.Len(),
 	}
 	if c.eng != nil {
-		st.Invalidation = c.eng.Stats()
+		st.Invalidation = InvalidationStats(c.eng.Stats())
 	}
 	return st
 }

@@ -4,6 +4,6 @@
 // InvalidationConfig.Type to a driver factory.
 //
 // A driver moves opaque payloads; everything else (wire format, sequencing,
-// outbox, gap detection, liveness) lives in package invalidation/engine, so
+// outbox, gap detection, liveness) lives in package internal/engine, so
 // that every driver gives the same guarantees.
 package invalidation

@@ -8,7 +8,7 @@ import (
 
 // Driver moves opaque payloads to and from one broadcast channel and reports
 // the state of its subscription. It knows nothing of keys, caches or the wire
-// format: the engine (package invalidation/engine) owns encoding, sequencing,
+// format: the engine (package internal/engine) owns encoding, sequencing,
 // the outbox, gap detection and liveness, so every driver gets the same
 // guarantees.
 //

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/halilbulentorhon/invacache-go/config"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 )
 
 func invalidateCommand() command {

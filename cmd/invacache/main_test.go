@@ -17,7 +17,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/redis/go-redis/v9"
 )
 

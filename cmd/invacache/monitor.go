@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/redis/go-redis/v9"
 )
 

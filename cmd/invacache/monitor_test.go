@@ -7,7 +7,7 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 )
 
 // FuzzMonitorPayload: any payload is printed as one line (two with a gap)

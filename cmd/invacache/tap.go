@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 // tap wraps a node's driver to observe what the library does without

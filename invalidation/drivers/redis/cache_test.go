@@ -17,7 +17,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 )
 
 // node builds a cache on the Redis driver from a DriverConfig map (the

@@ -8,7 +8,7 @@
 // selects it. New and NewWithClient build a driver value to pass in
 // InvalidationConfig.Driver instead (several caches may share it).
 //
-// The driver only moves opaque payloads: the engine (invalidation/engine)
+// The driver only moves opaque payloads: the engine (internal/engine)
 // encodes them, numbers them, retries them and decides when a cache may serve.
 // The driver's job is to report the subscription's state truthfully:
 //

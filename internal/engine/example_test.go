@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // printTarget stands in for a cache.

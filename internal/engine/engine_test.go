@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 func TestNewValidates(t *testing.T) {

@@ -3,7 +3,7 @@ package wire_test
 import (
 	"fmt"
 
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 )
 
 func ExampleAppendBatches() {

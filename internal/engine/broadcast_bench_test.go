@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // discardDriver accepts every publish and never delivers anything.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // target is a fake cache: it records every invalidation.

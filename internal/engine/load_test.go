@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // stampTarget records, per key, the value of a shared tick when the key was

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // syncBuffer is a bytes.Buffer safe for the engine's goroutines.

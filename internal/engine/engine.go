@@ -12,8 +12,8 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/monotime"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 // Errors of the engine.

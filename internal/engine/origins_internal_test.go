@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 // nopDriver accepts everything and delivers nothing.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/monotime"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/wire"
 )
 
 // handler is the engine's invalidation.Handler, kept unexported so the

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
-	"github.com/halilbulentorhon/invacache-go/invalidation/engine"
 )
 
 // handDriver hands the engine's handler to the test, which plays the
