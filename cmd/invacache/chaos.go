@@ -14,11 +14,11 @@ import (
 func chaosCommand() command {
 	return command{
 		name:    "chaos",
-		summary: "run cache nodes over a redis-server it starts, inject faults on a schedule (kill, cut, blackhole, slow subscriber, partitioned publisher) and count stale reads beyond the bound",
-		usage:   "[--duration D] [--nodes N] [--faults LIST] [flags]",
+		summary: "run cache nodes over a Redis it starts (standalone, cluster or sentinel), inject faults on a schedule (kill, failover, cut, blackhole, slow subscriber, partitioned publisher) and count stale reads beyond the bound",
+		usage:   "[--duration D] [--nodes N] [--topology T] [--procs] [--faults LIST] [flags]",
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			var c chaos.Config
-			var faults string
+			var faults, topology string
 			var verbose bool
 			fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long the workload and the fault schedule run")
 			fs.IntVar(&c.Nodes, "nodes", 4, "cache nodes (each behind its own fault proxy)")
@@ -31,7 +31,11 @@ func chaosCommand() command {
 			fs.DurationVar(&c.MaxStaleness, "max-staleness", time.Second, "the nodes' MaxStaleness (part of the bound)")
 			fs.DurationVar(&c.PublishWindow, "publish-window", 100*time.Millisecond, "bound: time an acknowledged invalidation may still be in flight to a live subscriber")
 			fs.DurationVar(&c.Slack, "slack", 400*time.Millisecond, "bound: allowance for scheduling noise")
-			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation: kill,cut,blackhole,slow,partition")
+			fs.StringVar(&topology, "topology", "standalone", "Redis deployment: standalone (one server, a fault proxy per node), cluster (3 masters + 1 replica each, classic Pub/Sub), cluster-sharded (the same, sharded Pub/Sub), sentinel (master, replica, 3 sentinels)")
+			fs.BoolVar(&c.Processes, "procs", false, "run every node in its own OS process (this binary re-executed); they report reads and writes to the checker over a pipe")
+			fs.BoolVar(&c.Baseline, "baseline", true, "first run the same workload for the same duration without faults, and report both")
+			fs.BoolVar(&c.AOF, "aof", false, "run Redis with an append-only file (appendfsync always), so a killed server keeps its data")
+			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation; standalone: kill,cut,blackhole,slow,partition; cluster and sentinel: kill,failover,cut")
 			fs.DurationVar(&c.FaultPause, "fault-pause", 300*time.Millisecond, "quiet time between faults")
 			fs.DurationVar(&c.Interval, "interval", time.Second, "report interval (goroutines and heap in use are sampled here)")
 			fs.Uint64Var(&c.Seed, "seed", 0, "workload random seed (0 = random)")
@@ -47,6 +51,9 @@ func chaosCommand() command {
 					return usagef("--faults: %v", err)
 				}
 				c.Faults = ks
+				if c.Topology, err = chaos.ParseTopology(topology); err != nil {
+					return usagef("--topology: %v", err)
+				}
 				c.NoBroadcast = !broadcast
 				if verbose {
 					c.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -61,6 +68,9 @@ func chaosCommand() command {
 				}
 				if rep.Violations > 0 {
 					return fmt.Errorf("%d reads beyond the staleness bound %v", rep.Violations, rep.Bound.Total())
+				}
+				if b := rep.Baseline; b != nil && b.Violations > 0 {
+					return fmt.Errorf("baseline: %d reads beyond the staleness bound %v", b.Violations, b.Bound.Total())
 				}
 				if len(rep.FaultProblems) > 0 {
 					return fmt.Errorf("%d faults did not have their intended effect or were not recovered from (see the problems above)", len(rep.FaultProblems))

@@ -17,28 +17,8 @@ func TestChaosShortRun(t *testing.T) {
 		t.Skip("30s chaos run; skipped with -short")
 	}
 	leakcheck.Check(t)
-	out, errOut, code := runCLI(t, "chaos", "--duration", "30s")
-	t.Logf("chaos output:\n%s", out)
-	if code != 0 {
-		t.Fatalf("chaos exit code %d, want 0; stderr: %s", code, errOut)
-	}
-	if !strings.Contains(out, "\nviolations: 0\n") {
-		t.Errorf("output lacks \"violations: 0\"")
-	}
-	if strings.Contains(out, "problem:") {
-		t.Errorf("some fault was not verified or not recovered from (see \"problem:\" lines)")
-	}
+	out := runChaos(t, []string{"kill", "cut", "blackhole", "slow", "partition"}, 2, "--duration", "30s", "--baseline=false")
 	faults := regexp.MustCompile(`(?m)^  faults: .*$`).FindString(out)
-	for _, kind := range []string{"kill", "cut", "blackhole", "slow", "partition"} {
-		m := regexp.MustCompile(`\b` + kind + ` (\d+)`).FindStringSubmatch(faults)
-		if m == nil {
-			t.Errorf("faults line %q lacks %s", faults, kind)
-			continue
-		}
-		if n, _ := strconv.Atoi(m[1]); n < 2 {
-			t.Errorf("%s faults injected: %d, want at least 2", kind, n)
-		}
-	}
 	if m := regexp.MustCompile(`dropped by Redis (\d+)`).FindStringSubmatch(faults); m == nil || m[1] == "0" {
 		t.Errorf("no slow-subscriber fault verified that Redis dropped the subscriber: %q", faults)
 	}
@@ -50,6 +30,92 @@ func TestChaosShortRun(t *testing.T) {
 	after, _ := strconv.Atoi(g[2])
 	if after > base+2 {
 		t.Errorf("goroutines after close = %d, want back near the baseline %d", after, base)
+	}
+}
+
+// runChaos runs the chaos command, which must exit 0 with "violations: 0",
+// every fault verified and recovered from, and at least min faults of each
+// kind; it returns the output.
+func runChaos(t *testing.T, kinds []string, min int, args ...string) string {
+	t.Helper()
+	out, errOut, code := runCLI(t, append([]string{"chaos"}, args...)...)
+	t.Logf("chaos output:\n%s", out)
+	if code != 0 {
+		t.Fatalf("chaos exit code %d, want 0; stderr: %s", code, errOut)
+	}
+	if !strings.Contains(out, "\nviolations: 0\n") {
+		t.Errorf("output lacks \"violations: 0\"")
+	}
+	if strings.Contains(out, "problem:") {
+		t.Errorf("some fault was not verified or not recovered from (see \"problem:\" lines)")
+	}
+	faults := regexp.MustCompile(`(?m)^  faults: .*$`).FindAllString(out, -1)
+	if len(faults) == 0 {
+		t.Fatalf("no faults line in the output")
+	}
+	last := faults[len(faults)-1]
+	for _, kind := range kinds {
+		m := regexp.MustCompile(`\b` + kind + ` (\d+)`).FindStringSubmatch(last)
+		if m == nil {
+			t.Errorf("faults line %q lacks %s", last, kind)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n < min {
+			t.Errorf("%s faults injected: %d, want at least %d", kind, n, min)
+		}
+	}
+	return out
+}
+
+// Short chaos runs on a 3-master cluster (classic and sharded Pub/Sub) and
+// on Sentinel. The sharded and Sentinel runs put every node in its own OS
+// process (this test binary re-executed, see TestMain), reporting its reads
+// and writes to the run's checker over a pipe.
+func TestChaosClusterAndSentinel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos runs on a cluster and on sentinel; skipped with -short")
+	}
+	tests := []struct {
+		name  string
+		kinds []string
+		args  []string
+	}{
+		{"cluster classic, nodes in this process", []string{"kill", "failover", "cut"}, []string{"--topology", "cluster"}},
+		{"cluster sharded, node processes", []string{"kill", "failover", "cut"}, []string{"--topology", "cluster-sharded", "--procs"}},
+		{"sentinel, node processes", []string{"kill", "cut"}, []string{"--topology", "sentinel", "--procs"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			runChaos(t, tc.kinds, 1, append([]string{"--duration", "12s", "--baseline=false", "--nodes", "3"}, tc.args...)...)
+		})
+	}
+}
+
+// The baseline runs first, without faults, for the same time; the report
+// sets both side by side.
+func TestChaosBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run; skipped with -short")
+	}
+	leakcheck.Check(t)
+	out := runChaos(t, []string{"cut"}, 1, "--duration", "5s", "--faults", "cut", "--baseline")
+	if got := strings.Count(out, "\nviolations: 0\n"); got != 2 {
+		t.Errorf("\"violations: 0\" lines = %d, want 2 (baseline and fault run)", got)
+	}
+	if !strings.Contains(out, "  faults:       none\n") {
+		t.Errorf("the baseline's summary lacks \"faults: none\"")
+	}
+	cmp := regexp.MustCompile(`(?m)^  hit ratio +([\d.]+)% +([\d.]+)%`).FindStringSubmatch(out)
+	if cmp == nil {
+		t.Fatalf("no hit ratio comparison with the baseline in the output")
+	}
+	if !regexp.MustCompile(`(?m)^  database loads +\d+ +\d+`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^  whole-cache clears +\d+ +\d+`).MatchString(out) {
+		t.Errorf("comparison lacks database loads or whole-cache clears")
+	}
+	if !regexp.MustCompile(`clears by fault kind .*: cut \d+; outside fault windows \d+`).MatchString(out) {
+		t.Errorf("no clears by fault kind line")
 	}
 }
 
@@ -79,6 +145,8 @@ func TestChaosUsageErrors(t *testing.T) {
 		{"unknown fault kind", []string{"chaos", "--faults", "kill,flood"}, `unknown fault kind "flood"`},
 		{"too short", []string{"chaos", "--duration", "1s"}, "Duration must be at least 5s"},
 		{"one node", []string{"chaos", "--nodes", "1"}, "Nodes must be at least 2"},
+		{"unknown topology", []string{"chaos", "--topology", "ring"}, `unknown topology "ring"`},
+		{"kind not on topology", []string{"chaos", "--topology", "cluster", "--faults", "slow"}, `"slow" is not available on cluster`},
 		{"argument", []string{"chaos", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {

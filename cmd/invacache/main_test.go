@@ -14,6 +14,7 @@ import (
 	"time"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/chaos"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -26,6 +27,10 @@ import (
 var srv *redisserver.Server
 
 func TestMain(m *testing.M) {
+	// The chaos tests with --procs re-execute this test binary as nodes.
+	if code, ok := chaos.NodeProcess(); ok {
+		os.Exit(code)
+	}
 	s, err := redisserver.Start(redisserver.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

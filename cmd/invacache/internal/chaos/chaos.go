@@ -17,7 +17,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 
@@ -38,15 +37,20 @@ const (
 	Blackhole Kind = "blackhole"
 	Slow      Kind = "slow"
 	Partition Kind = "partition"
+	// Failover promotes a replica of the channel's master without killing
+	// anything (Cluster and Sentinel topologies).
+	Failover Kind = "failover"
 )
 
-// AllKinds is the default rotation.
-var AllKinds = []Kind{Kill, Cut, Blackhole, Slow, Partition}
+// AllKinds is every fault kind. Each topology has its own subset
+// (Topology.Kinds), which is also its default rotation.
+var AllKinds = []Kind{Kill, Cut, Blackhole, Slow, Partition, Failover}
 
-// ParseKinds reads a comma-separated list of kinds ("" or "all" = AllKinds).
+// ParseKinds reads a comma-separated list of kinds; "" or "all" returns nil,
+// which selects the topology's default rotation.
 func ParseKinds(s string) ([]Kind, error) {
 	if s == "" || s == "all" {
-		return slices.Clone(AllKinds), nil
+		return nil, nil
 	}
 	var ks []Kind
 	for _, f := range strings.Split(s, ",") {
@@ -84,7 +88,19 @@ type Config struct {
 	PublishWindow time.Duration // bound: acknowledged message in flight to a live subscriber; default 100ms
 	Slack         time.Duration // bound: scheduling noise; default 400ms
 
-	Faults     []Kind        // rotation; default AllKinds
+	// Topology is the Redis deployment; default Standalone.
+	Topology Topology
+	// Processes runs every node in its own OS process (the binary
+	// re-executed; see NodeProcess) instead of in this one.
+	Processes bool
+	// Baseline first runs the same workload for the same Duration without
+	// faults, on a fresh deployment, and reports both (Report.Baseline).
+	Baseline bool
+	// AOF runs Redis with an append-only file fsynced on every write, so a
+	// killed server restarts with its data.
+	AOF bool
+
+	Faults     []Kind        // rotation; default Topology.DefaultKinds
 	FaultPause time.Duration // quiet time between faults; default 300ms
 	Interval   time.Duration // report interval; default 1s
 	Seed       uint64        // workload randomness; 0 = random
@@ -121,8 +137,19 @@ func (c *Config) resolve() error {
 	def(&c.Slack, 400*time.Millisecond)
 	def(&c.FaultPause, 300*time.Millisecond)
 	def(&c.Interval, time.Second)
+	if c.Topology == "" {
+		c.Topology = Standalone
+	}
+	if _, err := ParseTopology(string(c.Topology)); err != nil {
+		return err
+	}
 	if c.Faults == nil {
-		c.Faults = slices.Clone(AllKinds)
+		c.Faults = c.Topology.DefaultKinds()
+	}
+	for _, k := range c.Faults {
+		if !slices.Contains(c.Topology.Kinds(), k) {
+			return fmt.Errorf("chaos: fault kind %q is not available on %s (want %s): %w", k, c.Topology, kindList(c.Topology.Kinds()), ErrInvalidConfig)
+		}
 	}
 	if c.Seed == 0 {
 		c.Seed = rand.Uint64()
@@ -147,20 +174,26 @@ func (c *Config) resolve() error {
 	return nil
 }
 
-// Report is the outcome of a run.
+// Report is the outcome of a run. Its fields are plain data, so it can be
+// printed as text (Run does) or encoded as JSON.
 type Report struct {
-	Elapsed time.Duration
-	Bound   staleness.Bound
-	Seed    uint64
+	Topology  Topology
+	Processes bool // nodes ran in their own OS processes
+	AOF       bool
+	Elapsed   time.Duration
+	Bound     staleness.Bound
+	Seed      uint64
 
 	Reads, ReadErrors     uint64
 	Writes, WriteErrors   uint64 // Writes = acknowledged
 	Hits, Misses, Loads   uint64
 	Gaps, ClearsOnGap     uint64
 	PublishFailures       uint64
-	Faults                map[Kind]int // injected, by kind
-	SlowDrops             int          // slow faults where Redis dropped the subscriber
-	FaultProblems         []string     // faults whose effect could not be verified, or no recovery
+	Faults                map[Kind]int    // injected, by kind
+	ClearsByKind          map[Kind]uint64 // whole-cache clears (summed over nodes) from a fault's injection to its recovery
+	GapsByKind            map[Kind]uint64 // gaps (summed over nodes) in the same windows
+	SlowDrops             int             // slow faults where Redis dropped the subscriber
+	FaultProblems         []string        // faults whose effect could not be verified, or no recovery
 	MaxStalenessObserved  time.Duration
 	Violations            uint64
 	FirstViolation        string
@@ -170,6 +203,23 @@ type Report struct {
 	HeapInUse             []uint64 // bytes, one per report interval
 	HeapInUseAfterWarmup  uint64   // first sample after the first fault cycle
 	HeapInUseLastInterval uint64
+
+	// Baseline is the fault-free run of the same length (Config.Baseline),
+	// nil without one.
+	Baseline *Report
+}
+
+// ClearsOutsideFaults are the clears not in any fault's window (e.g. the
+// first subscription).
+func (r *Report) ClearsOutsideFaults() uint64 {
+	var in uint64
+	for _, c := range r.ClearsByKind {
+		in += c
+	}
+	if in > r.ClearsOnGap {
+		return 0
+	}
+	return r.ClearsOnGap - in
 }
 
 // HitRatio is Hits/(Hits+Misses), 0 without lookups.
@@ -183,9 +233,19 @@ func (r *Report) HitRatio() float64 {
 // node is one cache replica and its link.
 type node struct {
 	id    int
-	cache invacache.Cache[uint64]
-	proxy *faultproxy.Proxy
-	cnt   workload.Counters // this node's readers and writers
+	cache invacache.Cache[uint64] // nil for a node process
+	proc  *procNode               // nil for a node in this process
+	proxy *faultproxy.Proxy       // Standalone only
+	cnt   workload.Counters       // this node's readers and writers (a node process's as last reported)
+}
+
+// stats is the node's cache's Stats (a node process's as last reported).
+func (n *node) stats() invacache.Stats {
+	if n.proc != nil {
+		st, _ := n.proc.stats()
+		return st
+	}
+	return n.cache.Stats()
 }
 
 // waiting is the number of this node's writes not yet acknowledged (its
@@ -198,9 +258,13 @@ func (n *node) waiting() int64 {
 type run struct {
 	cfg     Config
 	w       io.Writer
-	srv     *redisserver.Server
+	srv     *redisserver.Server   // Standalone
+	cl      *redisserver.Cluster  // Cluster, ClusterSharded
+	st      *redisserver.Sentinel // Sentinel
 	nodes   []*node
 	db      *simdb.DB
+	dbs     *dbServer    // Processes: serves db to the node processes
+	judge   *remoteJudge // Processes: the node processes' reads to chk
 	chk     *staleness.Checker
 	start   time.Time
 	channel string
@@ -215,16 +279,49 @@ const channel = "invacache:chaos"
 // zipf is the key popularity exponent of readers and writers.
 const zipf = 1.1
 
+// keyPrefix names the database's keys.
+const keyPrefix = "key:"
+
 // Run performs a chaos run, printing progress to w, and returns its report.
-// It returns an error when the setup fails or ctx ends before the run is
-// over; violations are in the report (Report.Violations), not an error.
+// With cfg.Baseline it first runs the same workload without faults and
+// reports it in Report.Baseline. It returns an error when the setup fails
+// or ctx ends before the run is over; violations are in the report
+// (Report.Violations, and Report.Baseline.Violations), not an error.
 func Run(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
+	var base *Report
+	if cfg.Baseline {
+		bc := cfg
+		bc.Faults = []Kind{}
+		fmt.Fprintf(w, "== baseline: the same workload for %v without faults, on a fresh deployment\n", cfg.Duration)
+		b, err := runPhase(ctx, bc, w)
+		if err != nil {
+			return b, err
+		}
+		base = b
+		fmt.Fprintf(w, "\n== with faults\n")
+	}
+	rep, err := runPhase(ctx, cfg, w)
+	if rep != nil {
+		rep.Baseline = base
+		if base != nil {
+			printComparison(w, rep, base)
+		}
+	}
+	return rep, err
+}
+
+// runPhase is one run on a fresh deployment (no faults when cfg.Faults is
+// empty).
+func runPhase(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r := &run{cfg: cfg, w: w, channel: channel}
+	r.rep.Topology, r.rep.Processes, r.rep.AOF = cfg.Topology, cfg.Processes, cfg.AOF
 	r.rep.Seed = cfg.Seed
 	r.rep.Faults = map[Kind]int{}
+	r.rep.ClearsByKind = map[Kind]uint64{}
+	r.rep.GapsByKind = map[Kind]uint64{}
 	r.rep.Bound = staleness.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
 	r.rep.GoroutinesBaseline = runtime.NumGoroutine()
 
@@ -243,40 +340,70 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 }
 
 func (r *run) setup() error {
-	srv, err := redisserver.Start(redisserver.Options{})
-	if err != nil {
-		return fmt.Errorf("chaos: start redis-server: %w", err)
+	if err := r.startRedis(); err != nil {
+		return err
 	}
-	r.srv = srv
-	logger := r.cfg.Logger
-	for i := 0; i < r.cfg.Nodes; i++ {
-		p, err := faultproxy.New(srv.Addr())
+	r.db = simdb.New(keyPrefix, r.cfg.Keys, r.cfg.DBLatency)
+	r.chk = staleness.New(r.rep.Bound)
+	if r.cfg.Processes {
+		dbs, err := serveDB(r.db)
 		if err != nil {
-			return fmt.Errorf("chaos: node %d proxy: %w", i, err)
+			return err
 		}
-		n := &node{id: i, proxy: p}
+		r.dbs = dbs
+		r.judge = newRemoteJudge(r.chk, r.rep.Bound.Total(), r.cfg.Nodes)
+	}
+	capacity := max(2*r.cfg.Keys, 1024)
+	for i := 0; i < r.cfg.Nodes; i++ {
+		n := &node{id: i}
 		r.nodes = append(r.nodes, n)
-		c, err := invacache.NewCache[uint64](config.InvaCacheConfig{
-			Backend: &config.BackendConfig{InMemory: &config.InMemoryConfig{ShardCount: 16, Capacity: max(2*r.cfg.Keys, 1024)}},
-			Invalidation: &config.InvalidationConfig{
-				Type: "redis",
-				// Each node dials its own proxy: its own hub, its own connections.
-				Redis:        &config.RedisInvalidationConfig{Address: p.Addr(), Channel: r.channel, DialTimeout: 2 * time.Second},
-				MaxStaleness: r.cfg.MaxStaleness,
-			},
-			Logger: logger,
-		})
+		proxyAddr := ""
+		if r.srv != nil {
+			p, err := faultproxy.New(r.srv.Addr())
+			if err != nil {
+				return fmt.Errorf("chaos: node %d proxy: %w", i, err)
+			}
+			n.proxy = p
+			proxyAddr = p.Addr() // each node dials its own proxy: its own hub, its own connections
+		}
+		rc := r.redisConfig(i, proxyAddr)
+		if r.cfg.Processes {
+			p, err := startProc(nodeSpec{ID: i, Redis: rc, MaxStaleness: r.cfg.MaxStaleness, Capacity: capacity,
+				DBAddr: r.dbs.addr(), Keys: r.cfg.Keys, Readers: r.cfg.ReadersPerNode, Writers: r.cfg.WritersPerNode,
+				ReadRate: r.cfg.ReadRate, WriteRate: r.cfg.WriteRate, Seed: r.cfg.Seed, NoBroadcast: r.cfg.NoBroadcast,
+				Verbose: r.cfg.Logger != nil}, n, r.judge)
+			if err != nil {
+				return err
+			}
+			n.proc = p
+			continue
+		}
+		c, err := invacache.NewCache[uint64](nodeCacheConfig(rc, r.cfg.MaxStaleness, capacity, r.cfg.Logger))
 		if err != nil {
 			return fmt.Errorf("chaos: node %d: %w", i, err)
 		}
 		n.cache = c
 	}
-	if err := r.waitRecovered(10 * time.Second); err != nil {
+	if err := r.waitRecovered(30 * time.Second); err != nil {
 		return fmt.Errorf("chaos: nodes did not subscribe: %w", err)
 	}
-	r.db = simdb.New("key:", r.cfg.Keys, r.cfg.DBLatency)
-	r.chk = staleness.New(r.rep.Bound)
 	return nil
+}
+
+// stopNodes ends the node processes (their workload first) and reports
+// what went wrong.
+func (r *run) stopNodes() {
+	for _, n := range r.nodes {
+		if n.proc == nil {
+			continue
+		}
+		if err := n.proc.stop(15 * time.Second); err != nil {
+			r.rep.FaultProblems = append(r.rep.FaultProblems, fmt.Sprintf("node process %d: %v", n.id, err))
+		}
+	}
+	if r.judge != nil {
+		r.judge.drain()
+	}
 }
 
 func (r *run) teardown() {
@@ -284,13 +411,19 @@ func (r *run) teardown() {
 		if n.cache != nil {
 			n.cache.Close()
 		}
+		if n.proc != nil && n.proc.cmd.ProcessState == nil {
+			n.proc.stop(5 * time.Second)
+		}
 	}
 	for _, n := range r.nodes {
-		n.proxy.Close()
+		if n.proxy != nil {
+			n.proxy.Close()
+		}
 	}
-	if r.srv != nil {
-		r.srv.Close()
+	if r.dbs != nil {
+		r.dbs.close()
 	}
+	r.stopRedis()
 }
 
 // settleGoroutines polls until the goroutine count is back near baseline
@@ -309,14 +442,26 @@ func settleGoroutines(baseline int, timeout time.Duration) int {
 // execute runs the workload, the fault schedule and the reporter.
 func (r *run) execute(ctx context.Context) error {
 	cfg := r.cfg
-	fmt.Fprintf(r.w, "invacache chaos: %d nodes over redis-server %s (one fault proxy per node), channel %q, seed %d\n",
-		cfg.Nodes, r.srv.Addr(), r.channel, cfg.Seed)
+	where := "in this process"
+	if cfg.Processes {
+		where = "each in its own OS process"
+	}
+	aof := ""
+	if cfg.AOF {
+		aof = ", Redis with AOF (appendfsync always)"
+	}
+	fmt.Fprintf(r.w, "invacache chaos: %d nodes (%s) over %s%s, channel %q, seed %d\n",
+		cfg.Nodes, where, r.describeRedis(), aof, r.channel, cfg.Seed)
 	fmt.Fprintf(r.w, "workload: %d keys (zipf 1.1); %d readers/node at %d reads/s (GetOrLoad from the database); %d writers/node at up to %d writes/s (database write, then Set+WithInvalidation or Delete+WithDeleteInvalidation, then Flush = acknowledged)\n",
 		cfg.Keys, cfg.ReadersPerNode, cfg.ReadRate, cfg.WritersPerNode, cfg.WriteRate)
 	if cfg.NoBroadcast {
 		fmt.Fprintln(r.w, "NO BROADCAST: writers update only their own cache (negative control: the check must count stale reads)")
 	}
-	fmt.Fprintf(r.w, "faults: %s in rotation, %v apart, for %v\n", kindList(cfg.Faults), cfg.FaultPause, cfg.Duration)
+	if len(cfg.Faults) == 0 {
+		fmt.Fprintf(r.w, "faults: none, for %v\n", cfg.Duration)
+	} else {
+		fmt.Fprintf(r.w, "faults: %s in rotation, %v apart, for %v\n", kindList(cfg.Faults), cfg.FaultPause, cfg.Duration)
+	}
 	fmt.Fprintf(r.w, "bound: %s\n", r.rep.Bound)
 	fmt.Fprintf(r.w, "  (a read that started at t and returned version v is a violation if a newer version was acknowledged before t - %v)\n\n", r.rep.Bound.Total())
 	fmt.Fprintf(r.w, "%7s %8s %8s %6s %7s %6s %6s %5s %10s %9s\n", "time", "reads/s", "writes/s", "hit%", "serving", "gaps", "viol", "faults", "goroutines", "heap")
@@ -326,6 +471,12 @@ func (r *run) execute(ctx context.Context) error {
 	r.start = time.Now()
 	var wg sync.WaitGroup
 	for _, n := range r.nodes {
+		if n.proc != nil {
+			if err := n.proc.start(); err != nil {
+				return fmt.Errorf("chaos: start node process %d's workload: %w", n.id, err)
+			}
+			continue
+		}
 		for i := 0; i < cfg.ReadersPerNode; i++ {
 			rd := workload.Reader{Cache: n.cache, DB: r.db, Check: r.chk, Counters: &n.cnt,
 				Rate: cfg.ReadRate, Zipf: zipf, Seed: cfg.Seed + uint64(n.id*100+i)}
@@ -347,6 +498,7 @@ func (r *run) execute(ctx context.Context) error {
 	wg.Wait()
 	<-reportDone
 	r.rep.Elapsed = time.Since(r.start)
+	r.stopNodes()
 	r.collect()
 	if ferr != nil {
 		return ferr
@@ -358,6 +510,10 @@ func (r *run) execute(ctx context.Context) error {
 // early only when ctx ends.
 func (r *run) schedule(ctx context.Context) error {
 	end := r.start.Add(r.cfg.Duration)
+	if len(r.cfg.Faults) == 0 {
+		sleepCtx(ctx, time.Until(end))
+		return nil
+	}
 	for i := 0; ; i++ {
 		if !sleepCtx(ctx, r.cfg.FaultPause) {
 			return nil
@@ -372,15 +528,19 @@ func (r *run) schedule(ctx context.Context) error {
 		round := i / len(r.cfg.Faults)
 		target := r.nodes[i%len(r.nodes)]
 		t0 := time.Now()
+		clears0, gaps0 := r.totalClears()
 		desc, problem := r.inject(ctx, kind, round, target)
 		if ctx.Err() != nil {
 			return nil
 		}
 		recErr := r.waitRecovered(15 * time.Second)
 		g := runtime.NumGoroutine()
+		clears1, gaps1 := r.totalClears()
 		r.mu.Lock()
 		r.faultN++
 		r.rep.Faults[kind]++
+		r.rep.ClearsByKind[kind] += clears1 - clears0
+		r.rep.GapsByKind[kind] += gaps1 - gaps0
 		r.rep.GoroutinesPerCycle = append(r.rep.GoroutinesPerCycle, g)
 		if kind == Slow && problem == "" {
 			r.rep.SlowDrops++ // verified: Redis dropped the subscriber and it resubscribed
@@ -398,10 +558,20 @@ func (r *run) schedule(ctx context.Context) error {
 		if problem != "" {
 			status += "; UNVERIFIED: " + problem
 		}
-		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; goroutines %d\n",
-			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), g)
+		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d; goroutines %d\n",
+			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), clears1-clears0, g)
 		r.mu.Unlock()
 	}
+}
+
+// totalClears sums the nodes' whole-cache clears and gaps.
+func (r *run) totalClears() (clears, gaps uint64) {
+	for _, n := range r.nodes {
+		st := n.stats().Invalidation
+		clears += st.ClearsOnGap
+		gaps += st.Gaps
+	}
+	return clears, gaps
 }
 
 // waitRecovered polls until every node is subscribed and serving.
@@ -410,7 +580,7 @@ func (r *run) waitRecovered(timeout time.Duration) error {
 	for {
 		down := 0
 		for _, n := range r.nodes {
-			st := n.cache.Stats().Invalidation
+			st := n.stats().Invalidation
 			if !st.LinkUp || !st.Serving {
 				down++
 			}
@@ -462,7 +632,7 @@ func (r *run) snap() snapshot {
 		s.readErrors += n.cnt.ReadErrors.Load()
 		s.writes += n.cnt.Acks.Load()
 		s.writeErrors += n.cnt.WriteErrors.Load()
-		st := n.cache.Stats()
+		st := n.stats()
 		s.hits += st.Hits
 		s.misses += st.Misses
 		s.gaps += st.Invalidation.Gaps
@@ -551,8 +721,20 @@ func (r *run) printSummary() {
 		}
 		parts = append(parts, p)
 	}
-	fmt.Fprintf(w, "  faults:       %d injected: %s\n", total, strings.Join(parts, ", "))
+	if total > 0 {
+		fmt.Fprintf(w, "  faults:       %d injected: %s\n", total, strings.Join(parts, ", "))
+	} else {
+		fmt.Fprintf(w, "  faults:       none\n")
+	}
 	fmt.Fprintf(w, "  gaps:         %d possible losses detected, %d cache clears because of them\n", rep.Gaps, rep.ClearsOnGap)
+	if total > 0 {
+		var cl []string
+		for _, k := range r.cfg.Faults {
+			cl = append(cl, fmt.Sprintf("%s %d", k, rep.ClearsByKind[k]))
+		}
+		fmt.Fprintf(w, "  clears by fault kind (whole-cache clears summed over nodes, from injection to recovery): %s; outside fault windows %d\n",
+			strings.Join(cl, ", "), rep.ClearsOutsideFaults())
+	}
 	fmt.Fprintf(w, "  bound:        %s\n", rep.Bound)
 	fmt.Fprintf(w, "  max staleness observed: %v (longest a read returned an old version after a newer one was acknowledged)\n", rep.MaxStalenessObserved.Round(time.Microsecond))
 	cycles := fmt.Sprint(rep.GoroutinesPerCycle)
@@ -574,6 +756,24 @@ func (r *run) printSummary() {
 	if rep.Violations > 0 {
 		fmt.Fprintf(w, "first violation: %s\n", rep.FirstViolation)
 	}
+}
+
+// printComparison sets the fault run against the fault-free baseline.
+func printComparison(w io.Writer, rep, base *Report) {
+	fmt.Fprintf(w, "\nagainst the fault-free baseline of the same length:\n")
+	fmt.Fprintf(w, "  %-22s %12s %12s\n", "", "baseline", "with faults")
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "reads", base.Reads, rep.Reads)
+	fmt.Fprintf(w, "  %-22s %11.1f%% %11.1f%%   (%.3f of baseline)\n", "hit ratio", 100*base.HitRatio(), 100*rep.HitRatio(), safeDiv(rep.HitRatio(), base.HitRatio()))
+	fmt.Fprintf(w, "  %-22s %12d %12d   (%.2fx)\n", "database loads", base.Loads, rep.Loads, safeDiv(float64(rep.Loads), float64(base.Loads)))
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "whole-cache clears", base.ClearsOnGap, rep.ClearsOnGap)
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "violations", base.Violations, rep.Violations)
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -26,6 +26,17 @@ const (
 // inject runs one fault to its heal and returns a description and, when its
 // intended effect could not be verified, a problem ("" when verified).
 func (r *run) inject(ctx context.Context, k Kind, round int, n *node) (desc, problem string) {
+	if r.cfg.Topology != Standalone {
+		switch k {
+		case Kill:
+			return r.killMaster(ctx)
+		case Failover:
+			return r.failover(ctx)
+		case Cut:
+			return r.cutAll(ctx)
+		}
+		return string(k), "fault kind not available on " + string(r.cfg.Topology)
+	}
 	switch k {
 	case Kill:
 		return r.kill(ctx)
@@ -44,7 +55,7 @@ func (r *run) inject(ctx context.Context, k Kind, round int, n *node) (desc, pro
 	return string(k), "unknown fault kind"
 }
 
-func (r *run) gapsOf(n *node) uint64 { return n.cache.Stats().Invalidation.Gaps }
+func (r *run) gapsOf(n *node) uint64 { return n.stats().Invalidation.Gaps }
 
 func (r *run) allGaps() []uint64 {
 	g := make([]uint64, len(r.nodes))
@@ -121,7 +132,7 @@ func (r *run) blackhole(ctx context.Context, n *node) (string, string) {
 	t0 := time.Now()
 	// Silence: only the staleness bound notices. Hold until the node stops
 	// serving, and a little longer.
-	stopped := poll(3*r.cfg.MaxStaleness+time.Second, func() bool { return !n.cache.Stats().Invalidation.Serving })
+	stopped := poll(3*r.cfg.MaxStaleness+time.Second, func() bool { return !n.stats().Invalidation.Serving })
 	took := time.Since(t0)
 	sleepCtx(ctx, 200*time.Millisecond)
 	n.proxy.Heal()
@@ -193,7 +204,7 @@ func (r *run) slow(ctx context.Context, n *node) (string, string) {
 }
 
 func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, string) {
-	st0 := n.cache.Stats().Invalidation
+	st0 := n.stats().Invalidation
 	how := "refuses connections and reset the open ones"
 	if blackhole {
 		how = "blackholes its links"
@@ -207,7 +218,7 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	sleepCtx(ctx, 200*time.Millisecond)
 	acks0 := n.cnt.Acks.Load()
 	sleepCtx(ctx, 1200*time.Millisecond)
-	st1 := n.cache.Stats().Invalidation
+	st1 := n.stats().Invalidation
 	acks1 := n.cnt.Acks.Load()
 	waiting := n.waiting()
 	if blackhole {
@@ -217,7 +228,7 @@ func (r *run) partition(ctx context.Context, n *node, blackhole bool) (string, s
 	}
 	healed := time.Now()
 	drained := poll(15*time.Second, func() bool {
-		return n.cnt.Acks.Load() > acks1 && n.cache.Stats().Invalidation.OutboxDepth == 0
+		return n.cnt.Acks.Load() > acks1 && n.stats().Invalidation.OutboxDepth == 0
 	})
 	desc := fmt.Sprintf("node %d partitioned from Redis (proxy %s) for 1.4s while writing: %d writes waiting in Flush at the heal, %d acknowledged before it, outbox drained and writes acknowledged %v after it (publish failures +%d)",
 		n.id, how, waiting, acks1-acks0, time.Since(healed).Round(time.Millisecond), st1.PublishFailures-st0.PublishFailures)

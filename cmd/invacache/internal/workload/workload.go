@@ -8,9 +8,29 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 )
+
+// DB is the source of truth the workload reads and writes: *simdb.DB in
+// one process, or a client of it in a chaos node process.
+type DB interface {
+	// Read returns the key's current version.
+	Read(key string) uint64
+	// Write increments the key's version and calls then with it while the
+	// key's write lock is held; it returns the new version.
+	Write(key string, then func(version uint64)) uint64
+	// ZipfPicker returns a key picker of Zipf popularity (not safe for
+	// concurrent use).
+	ZipfPicker(seed uint64, s float64) func() string
+}
+
+// Judge judges reads and records acknowledged writes: *staleness.Checker in
+// one process, or a reporter to it in a chaos node process.
+type Judge interface {
+	// Read judges a read of key that started at start and returned version.
+	Read(key string, version uint64, start time.Time) bool
+	// Ack records that version of key is acknowledged now.
+	Ack(key string, version uint64)
+}
 
 // Counters are the workload's totals; safe for concurrent use.
 type Counters struct {
@@ -36,8 +56,8 @@ func Paced(ctx context.Context, period time.Duration, fn func()) {
 // Reader reads keys of Zipf popularity at Rate per second.
 type Reader struct {
 	Cache    invacache.Cache[uint64]
-	DB       *simdb.DB
-	Check    *staleness.Checker
+	DB       DB
+	Check    Judge
 	Counters *Counters
 	Rate     int     // reads per second
 	Zipf     float64 // key popularity exponent (> 1)
@@ -73,8 +93,8 @@ func (r Reader) Run(ctx context.Context) {
 // Flush; when Flush returns the write is acknowledged to Check.
 type Writer struct {
 	Cache       invacache.Cache[uint64]
-	DB          *simdb.DB
-	Check       *staleness.Checker
+	DB          DB
+	Check       Judge
 	Counters    *Counters
 	Rate        int     // writes per second
 	Zipf        float64 // key popularity exponent (> 1)
