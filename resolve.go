@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
@@ -130,6 +131,8 @@ func resolveInvalidation(ic config.InvalidationConfig, logger *slog.Logger) (*in
 		inv.maxStaleness = 0
 	case inv.maxStaleness == 0:
 		inv.maxStaleness = config.DefaultMaxStaleness
+	case inv.maxStaleness < engine.MinMaxStaleness:
+		return nil, invalidf("Invalidation.MaxStaleness (%s) is below the minimum %s (four liveness PINGs of at least %s must fit in it)", ic.MaxStaleness, engine.MinMaxStaleness, engine.MinPingInterval)
 	}
 	switch inv.gapStrategy {
 	case "":

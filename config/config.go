@@ -88,7 +88,8 @@ type InvalidationConfig struct {
 	// MaxStaleness bounds how long a node serves cached values without proof
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
 	// without caching until the link is proven alive and the cache cleared.
-	// Default 3s. In JSON: "3s" or nanoseconds.
+	// Default 3s; at least 80ms (four liveness PINGs of 20ms must fit in
+	// it). In JSON: "3s" or nanoseconds.
 	MaxStaleness time.Duration `json:"maxStaleness"`
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.

@@ -29,10 +29,16 @@ const (
 	// MinPingInterval bounds the ping interval the engine asks the driver
 	// for, so a tiny MaxStaleness does not turn into a ping storm.
 	MinPingInterval = 20 * time.Millisecond
+	// MinMaxStaleness is the shortest MaxStaleness a cache accepts: the
+	// engine pings every MaxStaleness/4, and below four pings of
+	// MinPingInterval a bound would lapse between proofs (a cache that
+	// serves a fraction of its reads and clears dozens of times a second).
+	MinMaxStaleness = 4 * MinPingInterval
 	// MaxOrigins bounds the per-origin sequence table. Past it the quarter
-	// least recently heard from is forgotten (their next message sets a new
-	// baseline), so well-formed garbage with random origins cannot grow
-	// memory.
+	// least recently heard from is forgotten, so well-formed garbage with
+	// random origins cannot grow memory; a forgotten origin's next message
+	// counts as a gap unless it is a sender's first (seq 1), so eviction
+	// never hides a loss.
 	MaxOrigins = 4096
 )
 
@@ -185,14 +191,15 @@ type Engine struct {
 	// Owned by the subscription goroutine (the driver serializes Handler
 	// calls): per-origin sequence tracking.
 	origins map[uint64]originState
+	evicted bool // origins were evicted since the last (re)subscribe
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
-	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
+	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness) on the
-	// monotime clock. It is written before serving is turned on, under
-	// liveMu.
+	// same monotonic clock. It is written before serving is turned on,
+	// under liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
 
@@ -205,6 +212,12 @@ type Engine struct {
 	timer       *time.Timer // fires at lastAlive + MaxStaleness
 
 	st counters
+
+	// clock is the time base of every liveness decision (its monotonic
+	// reading; the wall clock only renders Stats.LastAlive). The zero value
+	// reads the system clocks; tests replace it before the first proof to
+	// step the wall clock.
+	clock monotime.Clock
 }
 
 // New validates cfg, subscribes to cfg.Driver (without waiting for the
@@ -262,7 +275,7 @@ func (e *Engine) Serving() bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || monotime.Now() < e.deadline.Load()
+	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
 }
 
 // ServingAt is Serving with a clock reading (monotime.Now) the caller
@@ -571,9 +584,12 @@ func (e *Engine) Stats() Stats {
 		LinkUp:            e.linkUpNow.Load(),
 		Serving:           e.Serving(),
 	}
-	if ns := e.lastAlive.Load(); ns != 0 {
-		s.LastAlive = time.Unix(0, ns)
-		s.SinceAlive = time.Since(s.LastAlive)
+	if at := e.lastAlive.Load(); at != 0 {
+		// Measured on the monotonic clock; LastAlive is only its wall
+		// clock rendering.
+		wall, now := e.clock.Read()
+		s.SinceAlive = time.Duration(now - at)
+		s.LastAlive = wall.Add(-s.SinceAlive)
 	}
 	return s
 }
