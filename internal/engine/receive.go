@@ -18,6 +18,9 @@ type handler struct{ e *Engine }
 
 var _ invalidation.Handler = handler{}
 
+// HandleLogMessage applies one logged payload like HandleMessage.
+func (h handler) HandleLogMessage(_ invalidation.LogPos, payload []byte) { h.HandleMessage(payload) }
+
 // HandleMessage applies one payload: rules 1, 3 and 7.
 func (h handler) HandleMessage(payload []byte) {
 	e := h.e
