@@ -150,10 +150,18 @@ var All = []Metric{
 		Help: "Possible losses of messages detected: link (re)established, sequence jump, unknown version, malformed message, liveness lapse.",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.Gaps) })},
 	{Name: "clears", Kind: Counter, Label: "reason", Distributed: true,
-		Help: "Whole-cache clears the node made on its own to stay correct, by reason (gap: a possible loss that could not be caught up).",
+		Help: "Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer).",
 		Read: func(st *invacache.Stats, emit func(string, float64)) {
-			emit("gap", float64(st.Invalidation.ClearsOnGap))
+			for _, r := range invacache.ClearReasons() {
+				emit(r, float64(st.Invalidation.ClearsByReason[r]))
+			}
 		}},
+	{Name: "catch_ups", Kind: Counter, Distributed: true,
+		Help: "Gaps recovered by replaying the driver's log, without clearing the cache.",
+		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.CatchUps) })},
+	{Name: "keys_replayed", Kind: Counter, Distributed: true,
+		Help: "Keys invalidated from replayed log entries.",
+		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.KeysReplayed) })},
 	{Name: "link_up", Kind: Gauge, Distributed: true,
 		Help: "1 while the subscription is established, else 0.",
 		Read: one(func(st *invacache.Stats) float64 { return b2f(st.Invalidation.LinkUp) })},
@@ -182,8 +190,9 @@ func Fixture() (distributed, local invacache.Stats) {
 			BroadcastsQueued: 20, KeysSent: 18, ClearsSent: 11, MessagesSent: 6,
 			PublishRetries: 13, PublishFailures: 12, BroadcastsDropped: 9,
 			MessagesReceived: 30, MessagesApplied: 24, IgnoredOwn: 16, RawKeys: 8,
-			Malformed: 14, Gaps: 17, ClearsOnGap: 15,
-			OutboxDepth: 19, LinkUp: true, Serving: false,
+			Malformed: 14, Gaps: 17, ClearsOnGap: 15, CatchUps: 21, KeysReplayed: 22,
+			ClearsByReason: map[string]uint64{"first_subscribe": 1, "no_continuity": 14, "peer_clear": 2},
+			OutboxDepth:    19, LinkUp: true, Serving: false,
 			LastAlive: time.Now().Add(-1500 * time.Millisecond), SinceAlive: 1500 * time.Millisecond,
 		},
 	}

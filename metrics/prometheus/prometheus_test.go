@@ -18,9 +18,21 @@ func distributed() invacache.Stats { d, _ := metricset.Fixture(); return d }
 func local() invacache.Stats { _, l := metricset.Fixture(); return l }
 
 const wantExposition = `
-# HELP invacache_clears_total Whole-cache clears the node made on its own to stay correct, by reason (gap: a possible loss that could not be caught up).
+# HELP invacache_catch_ups_total Gaps recovered by replaying the driver's log, without clearing the cache.
+# TYPE invacache_catch_ups_total counter
+invacache_catch_ups_total{name="users"} 21
+# HELP invacache_clears_total Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer).
 # TYPE invacache_clears_total counter
-invacache_clears_total{name="users",reason="gap"} 15
+invacache_clears_total{name="users",reason="first_subscribe"} 1
+invacache_clears_total{name="users",reason="id_backwards"} 0
+invacache_clears_total{name="users",reason="malformed"} 0
+invacache_clears_total{name="users",reason="no_continuity"} 14
+invacache_clears_total{name="users",reason="no_cursor"} 0
+invacache_clears_total{name="users",reason="peer_clear"} 2
+invacache_clears_total{name="users",reason="replay_disabled"} 0
+invacache_clears_total{name="users",reason="replay_error"} 0
+invacache_clears_total{name="users",reason="unknown_version"} 0
+invacache_clears_total{name="users",reason="unlogged_peer"} 0
 # HELP invacache_entries Entries held now.
 # TYPE invacache_entries gauge
 invacache_entries{name="sessions"} 6
@@ -70,6 +82,9 @@ invacache_invalidations_dropped_total{name="users"} 9
 # HELP invacache_invalidations_requested_total Keys and clears (a clear counts 1) queued for broadcast by Set, Delete and Clear with invalidation.
 # TYPE invacache_invalidations_requested_total counter
 invacache_invalidations_requested_total{name="users"} 20
+# HELP invacache_keys_replayed_total Keys invalidated from replayed log entries.
+# TYPE invacache_keys_replayed_total counter
+invacache_keys_replayed_total{name="users"} 22
 # HELP invacache_link_up 1 while the subscription is established, else 0.
 # TYPE invacache_link_up gauge
 invacache_link_up{name="users"} 1
@@ -125,8 +140,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 34 {
-		t.Errorf("series gathered = %d, %v; want 34 (users: 8 cache + 18 link series; sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 45 {
+		t.Errorf("series gathered = %d, %v; want 45 (users: 8 cache + 29 link series; sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})
