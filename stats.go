@@ -1,6 +1,48 @@
 package invacache
 
-import "time"
+import (
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
+)
+
+// Reasons for a whole-cache clear: the keys of
+// InvalidationStats.ClearsByReason.
+const (
+	// ClearReasonFirstSubscribe: the node's first link-up (what it cached
+	// before it was subscribed may be stale).
+	ClearReasonFirstSubscribe = engine.ClearFirstSubscribe
+	// ClearReasonReplayDisabled: a gap, and the driver keeps no replay log
+	// (the Redis driver's DisableReplay, or a driver without a log).
+	ClearReasonReplayDisabled = engine.ClearReplayDisabled
+	// ClearReasonNoCursor: a gap before the node knew its position in the
+	// log (reading the log's head failed at its last clear).
+	ClearReasonNoCursor = engine.ClearNoCursor
+	// ClearReasonNoContinuity: the log could not prove that it holds every
+	// entry the node missed: trimmed past its cursor (away longer than the
+	// replay window), recreated (a Redis restart without persistence), or
+	// shorter (a failover to a replica that lost the log's tail).
+	ClearReasonNoContinuity = engine.ClearNoContinuity
+	// ClearReasonReplayError: reading the log failed (network, timeout).
+	ClearReasonReplayError = engine.ClearReplayError
+	// ClearReasonMalformed: an envelope that failed to decode, received
+	// live or read from the log.
+	ClearReasonMalformed = engine.ClearMalformed
+	// ClearReasonUnknownVersion: an envelope of a wire version this node
+	// cannot read (a newer peer), live or from the log.
+	ClearReasonUnknownVersion = engine.ClearUnknownVersion
+	// ClearReasonIDBackwards: a log entry id not after the previous one.
+	ClearReasonIDBackwards = engine.ClearIDBackwards
+	// ClearReasonUnloggedPeer: a gap after a peer published outside the
+	// log (replay disabled on that peer): the log cannot cover its messages.
+	ClearReasonUnloggedPeer = engine.ClearUnloggedPeer
+	// ClearReasonPeer: a peer's Clear with invalidation. Not a gap.
+	ClearReasonPeer = engine.ClearPeer
+)
+
+// ClearReasons returns every key InvalidationStats.ClearsByReason may hold,
+// for metrics that pre-declare their label values.
+func ClearReasons() []string { return engine.ClearReasons() }
 
 // Stats are a cache's counters since it was created.
 type Stats struct {
@@ -35,8 +77,16 @@ type InvalidationStats struct {
 	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
 	RawKeys          uint64 // raw payloads (a key, or empty = clear)
 	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
-	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
-	ClearsOnGap      uint64 // whole-cache clears because of a gap
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, log id backwards or epoch change, liveness lapse
+	ClearsOnGap      uint64 // whole-cache clears because of a gap (the gaps not caught up)
+	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
+	KeysReplayed     uint64 // keys invalidated from replayed log entries
+
+	// ClearsByReason counts whole-cache clears by reason, one of the
+	// ClearReason* constants (ClearReasonPeer is a peer's Clear, the others
+	// are gaps). Only reasons that occurred are present; the map is the
+	// caller's. The keys are valid metric label values.
+	ClearsByReason map[string]uint64
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established

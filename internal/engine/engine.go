@@ -113,8 +113,15 @@ type Stats struct {
 	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
 	RawKeys          uint64 // raw payloads (a key, or empty = clear)
 	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
-	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
-	ClearsOnGap      uint64 // InvalidateAll calls because of a gap
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, log id backwards or epoch change, liveness lapse
+	ClearsOnGap      uint64 // InvalidateAll calls because of a gap (the gaps not caught up)
+	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
+	KeysReplayed     uint64 // keys invalidated from replayed log entries
+
+	// ClearsByReason counts whole-cache clears by reason (the Clear*
+	// constants; ClearPeer is a peer's Clear, the others are gaps). Only
+	// reasons that occurred are present; the map is the caller's.
+	ClearsByReason map[string]uint64
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
@@ -128,6 +135,8 @@ type Stats struct {
 type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
+	catchUps, keysReplayed                                           atomic.Uint64
+	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
 
 // originState is what the engine remembers of one peer.
@@ -173,6 +182,15 @@ type Engine struct {
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
+	// Owned by the subscription goroutine: the replay log (rule 3).
+	replayer  invalidation.Replayer // the driver's log; nil when it has none
+	cursor    invalidation.LogPos   // last log entry applied (or covered by a clear), when hasCursor
+	hasCursor bool
+	noCursor  string              // the clear reason while !hasCursor
+	lastLive  invalidation.LogPos // last logged message received since the link-up, when hasLive
+	hasLive   bool
+	unlogged  bool // a peer's envelope arrived outside the log since the last clear
+
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness) on the
@@ -213,7 +231,9 @@ func New(cfg Config, t Target) (*Engine, error) {
 		linked:    make(chan struct{}),
 		origins:   map[uint64]originState{},
 		gapLog:    map[string]*logWindow{},
+		noCursor:  ClearNoCursor,
 	}
+	e.replayer, _ = cfg.Driver.(invalidation.Replayer)
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
@@ -552,9 +572,19 @@ func (e *Engine) Stats() Stats {
 		Malformed:         e.st.malformed.Load(),
 		Gaps:              e.st.gaps.Load(),
 		ClearsOnGap:       e.st.clearsOnGap.Load(),
+		CatchUps:          e.st.catchUps.Load(),
+		KeysReplayed:      e.st.keysReplayed.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
 		Serving:           e.Serving(),
+	}
+	for i := range e.st.clears {
+		if n := e.st.clears[i].Load(); n > 0 {
+			if s.ClearsByReason == nil {
+				s.ClearsByReason = make(map[string]uint64, len(clearReasons))
+			}
+			s.ClearsByReason[clearReasons[i]] = n
+		}
 	}
 	if ns := e.lastAlive.Load(); ns != 0 {
 		s.LastAlive = time.Unix(0, ns)
