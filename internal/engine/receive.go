@@ -246,6 +246,7 @@ func (e *Engine) aliveAt(at time.Time) {
 		e.expired = false
 		e.deadline.Store(monotime.Now() + int64(rest)) // before serving: Serving reads both
 		e.serving.Store(true)
+		e.servingTurnedOnLocked()
 		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
