@@ -176,6 +176,9 @@ type Engine struct {
 	closeDone chan struct{}      // closed when Close finished
 	linked    chan struct{}      // closed at the first HandleLinkUp
 	linkOnce  sync.Once
+	// servingOn is made by a WaitServing caller and closed (then set to
+	// nil) each time serving is turned on. Guarded by liveMu.
+	servingOn chan struct{}
 
 	sub invalidation.Subscription
 
@@ -303,6 +306,48 @@ func (e *Engine) WaitLinkUp(ctx context.Context) error {
 		return ErrClosed
 	case <-ctx.Done():
 		return fmt.Errorf("engine: waiting for the subscription: %w", ctx.Err())
+	}
+}
+
+// WaitServing returns nil once the subscription has been established at
+// least once and Serving reports true, ErrClosed after Close (also when Close
+// comes during the wait), ctx.Err() when ctx ends first. A node that serves
+// when called returns nil even with ctx already done.
+func (e *Engine) WaitServing(ctx context.Context) error {
+	for {
+		if e.pubCtx.Err() != nil {
+			return ErrClosed
+		}
+		e.liveMu.Lock()
+		if e.servingOn == nil {
+			e.servingOn = make(chan struct{})
+		}
+		on := e.servingOn
+		e.liveMu.Unlock()
+		select {
+		case <-e.linked:
+			if e.Serving() {
+				return nil
+			}
+		default:
+			on = e.linked // MaxStaleness 0 serves at once; wait for the link
+		}
+		select {
+		case <-on:
+		case <-e.pubCtx.Done():
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// servingTurnedOnLocked wakes the WaitServing callers. The caller holds
+// liveMu and has just turned serving on.
+func (e *Engine) servingTurnedOnLocked() {
+	if e.servingOn != nil {
+		close(e.servingOn)
+		e.servingOn = nil
 	}
 }
 

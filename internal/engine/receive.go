@@ -259,6 +259,7 @@ func (e *Engine) aliveAt(at int64) {
 		e.expired = false
 		e.deadline.Store(e.lastAlive.Load() + int64(e.cfg.MaxStaleness)) // before serving: Serving reads both
 		e.serving.Store(true)
+		e.servingTurnedOnLocked()
 		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
