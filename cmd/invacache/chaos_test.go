@@ -114,7 +114,7 @@ func TestChaosBaseline(t *testing.T) {
 		!regexp.MustCompile(`(?m)^  whole-cache clears +\d+ +\d+`).MatchString(out) {
 		t.Errorf("comparison lacks database loads or whole-cache clears")
 	}
-	if !regexp.MustCompile(`clears by fault kind .*: cut \d+; outside fault windows \d+`).MatchString(out) {
+	if !regexp.MustCompile(`clears by fault kind .*: cut \d+ \(catch-ups \d+\); outside fault windows \d+`).MatchString(out) {
 		t.Errorf("no clears by fault kind line")
 	}
 }

@@ -18,9 +18,23 @@ type handler struct{ e *Engine }
 
 var _ invalidation.Handler = handler{}
 
-// HandleMessage applies one payload: rules 1, 3 and 7.
-func (h handler) HandleMessage(payload []byte) {
+// HandleLogMessage applies one payload that is the log entry at pos: the
+// live stream's ids must increase and stay in the cursor's epoch (else it is
+// a gap), then the payload is applied like HandleMessage and the cursor
+// moves to pos. A gap found while applying it (a sequence jump) replays
+// from the cursor before it moves.
+func (h handler) HandleLogMessage(pos invalidation.LogPos, payload []byte) {
 	e := h.e
+	e.checkLive(pos)
+	e.receive(payload, true)
+	e.advanceCursor(pos)
+}
+
+// HandleMessage applies one payload that is not in the driver's log.
+func (h handler) HandleMessage(payload []byte) { h.e.receive(payload, false) }
+
+// receive applies one payload: rules 1, 3 and 7.
+func (e *Engine) receive(payload []byte, logged bool) {
 	e.st.received.Add(1)
 	// The bus echoes every broadcast back to its sender: recognize them
 	// from the header, before paying for a decode.
@@ -31,12 +45,13 @@ func (h handler) HandleMessage(payload []byte) {
 	m, err := wire.Decode(payload)
 	switch {
 	case errors.Is(err, wire.ErrUnknownVersion):
-		e.gap("message of an unknown wire version", err)
+		// The log holds the same bytes: replaying cannot help.
+		e.gapForce(ClearUnknownVersion, "message of an unknown wire version", err)
 		return
 	case err != nil:
 		// It claimed to be ours, so it may have carried invalidations.
 		e.st.malformed.Add(1)
-		e.gap("malformed envelope", err, "bytes", len(payload), "prefix", fmt.Sprintf("%.40q", payload))
+		e.gapForce(ClearMalformed, "malformed envelope", err, "bytes", len(payload), "prefix", fmt.Sprintf("%.40q", payload))
 		return
 	case m.Raw:
 		e.st.raw.Add(1)
@@ -44,11 +59,17 @@ func (h handler) HandleMessage(payload []byte) {
 		e.st.ignoredOwn.Add(1)
 		return
 	default:
+		if !logged && e.replayer != nil {
+			// A peer publishes outside the log: a replay cannot cover what
+			// it sends, until the next clear.
+			e.unlogged = true
+		}
 		e.track(m.Origin, m.Seq)
 	}
 	for _, op := range m.Ops {
 		if op.Clear {
 			e.target.InvalidateAll()
+			e.countClear(ClearPeer)
 		} else if len(op.Keys) > 0 {
 			e.target.InvalidateKeys(op.Keys)
 		}
@@ -58,12 +79,18 @@ func (h handler) HandleMessage(payload []byte) {
 
 // track records seq from origin and declares a gap on a jump. The first
 // message from an origin since the last (re)subscribe sets its baseline;
-// seq <= last is a duplicate (a retried publish) and not a gap.
+// seq <= last is a duplicate (a retried publish) and not a gap. Once the
+// table has evicted origins, an unknown origin may be an evicted one whose
+// losses the table no longer sees: unless its message is a sender's first
+// (seq 1), it counts as a gap.
 func (e *Engine) track(origin, seq uint64) {
 	e.tick++
 	st, known := e.origins[origin]
-	if known && seq > st.seq && seq-st.seq > 1 {
+	switch {
+	case known && seq > st.seq && seq-st.seq > 1:
 		e.gap("sequence gap", nil, "origin", fmt.Sprintf("%016x", origin), "last", st.seq, "seq", seq)
+	case !known && e.evicted && seq > 1:
+		e.gap("message from an origin the bounded table forgot", nil, "origin", fmt.Sprintf("%016x", origin), "seq", seq)
 	}
 	if !known && len(e.origins) >= MaxOrigins {
 		e.evictOrigins()
@@ -88,19 +115,21 @@ func (e *Engine) evictOrigins() {
 			delete(e.origins, o)
 		}
 	}
+	e.evicted = true
 }
 
 // reasonFirstSubscribe is the gap reason of a node's first link-up.
 const reasonFirstSubscribe = "first subscribe"
 
-// gap handles a possible loss of messages (rule 3).
-func (e *Engine) gap(reason string, err error, attrs ...any) {
+// gap handles a possible loss of messages (rule 3): catch up from the log,
+// else clear.
+func (e *Engine) gap(reason string, err error, attrs ...any) { e.gapForce("", reason, err, attrs...) }
+
+// gapForce is gap with the clear reason force ("" to try a catch-up first).
+func (e *Engine) gapForce(force, reason string, err error, attrs ...any) {
 	e.st.gaps.Add(1)
-	cleared := e.cfg.GapStrategy == config.GapClear
-	if cleared {
-		e.target.InvalidateAll()
-		e.st.clearsOnGap.Add(1)
-	}
+	clearReason, replayed, rerr := e.recoverGap(force)
+	cleared := clearReason != "" && e.cfg.GapStrategy == config.GapClear
 	// A flood of garbage must not flood the log: per reason, at most one
 	// warning per second, carrying how many were suppressed before it.
 	w := e.gapLog[reason]
@@ -114,38 +143,53 @@ func (e *Engine) gap(reason string, err error, attrs ...any) {
 		return
 	}
 	attrs = append(attrs, "reason", reason, "cleared", cleared)
+	if clearReason == "" {
+		attrs = append(attrs, "caughtUp", true, "keysReplayed", replayed)
+	} else {
+		attrs = append(attrs, "clearReason", clearReason)
+	}
 	if err != nil {
 		attrs = append(attrs, "err", err)
+	}
+	if rerr != nil {
+		attrs = append(attrs, "replayErr", rerr)
 	}
 	if w.skipped > 0 {
 		attrs = append(attrs, "suppressed", w.skipped)
 	}
 	w.at, w.skipped = now, 0
-	if reason == reasonFirstSubscribe {
+	switch {
+	case reason == reasonFirstSubscribe:
 		// Counted like any resubscribe (what was cached before it is
 		// dropped), but nothing was missed under a live link: no warning.
 		e.log.Info("engine: subscribed", attrs...)
+		return
+	case clearReason == "":
+		e.log.Info("engine: caught up from the replay log", attrs...)
 		return
 	}
 	e.log.Warn("engine: invalidations may have been missed", attrs...)
 }
 
-// HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap;
-// sequence baselines restart.
+// HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap
+// (the first one clears; later ones catch up from the log if they can);
+// sequence baselines and the live log stream restart.
 func (h handler) HandleLinkUp() {
 	e := h.e
 	clear(e.origins)
+	e.evicted = false
+	e.hasLive = false
 	select {
 	case <-e.linked:
 		e.gap("subscription re-established", nil)
 	default:
-		e.gap(reasonFirstSubscribe, nil)
+		e.gapForce(ClearFirstSubscribe, reasonFirstSubscribe, nil)
 	}
 	e.liveMu.Lock()
 	e.linkUp, e.expired = true, false
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(true)
-	e.aliveAt(time.Now())
+	e.aliveAt(e.clock.Mono())
 	e.linkOnce.Do(func() { close(e.linked) })
 }
 
@@ -166,28 +210,33 @@ func (h handler) HandleLinkDown(err error) {
 }
 
 // HandleAlive is a proof that the subscription path works now.
-func (h handler) HandleAlive() { h.e.aliveAt(time.Now()) }
+func (h handler) HandleAlive() { h.e.aliveAt(h.e.clock.Mono()) }
 
 // HandleAliveAt is a proof that the subscription delivered everything
 // published before sent (a round trip that started at sent just completed).
 // On a lagging link the proof is older than its arrival, and it counts from
 // sent: a PONG that waited behind a backlog must not let the node serve for
-// another MaxStaleness while the messages behind it may be lost.
-func (h handler) HandleAliveAt(sent time.Time) { h.e.aliveAt(sent) }
+// another MaxStaleness while the messages behind it may be lost. Only sent's
+// monotonic clock reading counts (a wall clock step changes nothing), and a
+// proof never counts later than its arrival.
+func (h handler) HandleAliveAt(sent time.Time) {
+	e := h.e
+	now := e.clock.Mono()
+	e.aliveAt(min(monotime.Of(sent), now))
+}
 
-// aliveAt records a proof of life as of at and (re)arms the staleness
-// deadline at at + MaxStaleness. A proof already older than MaxStaleness
-// changes nothing. After a lapse it clears (strategy "clear") before serving
-// again.
-func (e *Engine) aliveAt(at time.Time) {
-	ns := at.UnixNano()
+// aliveAt records a proof of life as of at (a monotime reading) and
+// (re)arms the staleness deadline at at + MaxStaleness. A proof already
+// older than MaxStaleness changes nothing. After a lapse it clears (strategy
+// "clear") before serving again.
+func (e *Engine) aliveAt(at int64) {
 	// lastAlive only moves forward: an older proof adds nothing.
-	for cur := e.lastAlive.Load(); ns > cur && !e.lastAlive.CompareAndSwap(cur, ns); cur = e.lastAlive.Load() {
+	for cur := e.lastAlive.Load(); at > cur && !e.lastAlive.CompareAndSwap(cur, at); cur = e.lastAlive.Load() {
 	}
 	if e.timer == nil {
 		return
 	}
-	if time.Since(time.Unix(0, e.lastAlive.Load())) >= e.cfg.MaxStaleness {
+	if e.rest() <= 0 {
 		return
 	}
 	e.liveMu.Lock()
@@ -200,7 +249,7 @@ func (e *Engine) aliveAt(at time.Time) {
 		e.gap("subscription was not proven alive within MaxStaleness", nil)
 	}
 	e.liveMu.Lock()
-	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); e.linkUp && !e.liveStopped && rest > 0 {
+	if rest := e.rest(); e.linkUp && !e.liveStopped && rest > 0 {
 		if !lapsed && e.lapsedLocked() {
 			// The deadline passed since the check above: the next proof
 			// clears before serving resumes.
@@ -208,18 +257,25 @@ func (e *Engine) aliveAt(at time.Time) {
 			return
 		}
 		e.expired = false
-		e.deadline.Store(monotime.Now() + int64(rest)) // before serving: Serving reads both
+		e.deadline.Store(e.lastAlive.Load() + int64(e.cfg.MaxStaleness)) // before serving: Serving reads both
 		e.serving.Store(true)
+		e.servingTurnedOnLocked()
 		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
+}
+
+// rest is how long the last proof keeps the node serving: lastAlive +
+// MaxStaleness - now, on the monotonic clock.
+func (e *Engine) rest() time.Duration {
+	return time.Duration(e.lastAlive.Load() + int64(e.cfg.MaxStaleness) - e.clock.Mono())
 }
 
 // lapsedLocked reports whether serving lapsed since the last proof: the
 // timer marked it, or the deadline passed and the timer has not run yet
 // (Serving already refuses then). The caller holds liveMu.
 func (e *Engine) lapsedLocked() bool {
-	return e.expired || (e.serving.Load() && monotime.Now() >= e.deadline.Load())
+	return e.expired || (e.serving.Load() && e.clock.Mono() >= e.deadline.Load())
 }
 
 // expire runs on the timer goroutine at the staleness deadline. A proof of
@@ -230,7 +286,7 @@ func (e *Engine) expire() {
 	if !e.serving.Load() || e.liveStopped {
 		return
 	}
-	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); rest > 0 {
+	if rest := e.rest(); rest > 0 {
 		e.timer.Reset(rest)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	suggest_ "github.com/halilbulentorhon/invacache-go/internal/suggest"
 )
 
 // Defaults applied where a setting is zero (the seed README's defaults).
@@ -21,6 +22,24 @@ const (
 	DefaultPoolSize    = 10
 	DefaultMaxRetries  = 3
 	DefaultDialTimeout = 5 * time.Second
+)
+
+// Bounds of the numeric settings; a value outside them is an
+// ErrInvalidConfig naming the key.
+const (
+	// MaxPoolSize bounds PoolSize: the pool only publishes, and go-redis
+	// allocates (and pre-fills a semaphore of) PoolSize slots up front.
+	MaxPoolSize = 1000
+	// MaxMaxRetries bounds MaxRetries (-1 means no retries): the engine
+	// retries failed publishes itself, with backoff, for as long as it
+	// lives.
+	MaxMaxRetries = 100
+	// MaxDB bounds DB (Redis numbers its databases with an int).
+	MaxDB = math.MaxInt32
+	// MinDialTimeout and MaxDialTimeout bound DialTimeout, which is also
+	// how long NewCache waits for the first link.
+	MinDialTimeout = time.Millisecond
+	MaxDialTimeout = time.Minute
 )
 
 // mapKeys lists the DriverConfig keys by their lower-cased spelling. Keys are
@@ -161,20 +180,20 @@ func resolve(c config.RedisInvalidationConfig) (config.RedisInvalidationConfig, 
 			}
 		}
 	}
-	if c.DB < 0 {
-		return c, invalidf("DB", "must not be negative, got %d", c.DB)
+	if c.DB < 0 || c.DB > MaxDB {
+		return c, invalidf("DB", "must be between 0 and %d, got %d", MaxDB, c.DB)
 	}
 	if c.DB != 0 && len(c.Addresses) > 0 && c.MasterName == "" {
 		return c, invalidf("DB", "a Redis Cluster (Addresses without MasterName) has only database 0, got %d", c.DB)
 	}
-	if c.PoolSize < 0 {
-		return c, invalidf("PoolSize", "must not be negative, got %d", c.PoolSize)
+	if c.PoolSize < 1 || c.PoolSize > MaxPoolSize {
+		return c, invalidf("PoolSize", "must be between 1 and %d (0 means %d), got %d", MaxPoolSize, DefaultPoolSize, c.PoolSize)
 	}
-	if c.MaxRetries < -1 {
-		return c, invalidf("MaxRetries", "must be -1 (no retries) or more, got %d", c.MaxRetries)
+	if c.MaxRetries < -1 || c.MaxRetries > MaxMaxRetries {
+		return c, invalidf("MaxRetries", "must be between -1 (no retries) and %d (0 means %d), got %d", MaxMaxRetries, DefaultMaxRetries, c.MaxRetries)
 	}
-	if c.DialTimeout < 0 {
-		return c, invalidf("DialTimeout", "must not be negative, got %v", c.DialTimeout)
+	if c.DialTimeout < MinDialTimeout || c.DialTimeout > MaxDialTimeout {
+		return c, invalidf("DialTimeout", "must be between %v and %v (0 means %v), got %v", MinDialTimeout, MaxDialTimeout, DefaultDialTimeout, c.DialTimeout)
 	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return c, invalidf("Channel", "must not be blank, got %q", c.Channel)
@@ -222,39 +241,7 @@ func keyNames() []string {
 }
 
 // suggest returns ` (did you mean "X"?)` for a near miss of a known name.
-func suggest(key string, names []string) string {
-	lk := strings.ToLower(key)
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(lk, strings.ToLower(n)); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func suggest(key string, names []string) string { return suggest_.DidYouMean(key, names) }
 
 func asString(v any) (string, error) {
 	s, ok := v.(string)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -15,10 +16,10 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 
 	// The nodes select the Redis driver by Type "redis".
 	_ "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
@@ -181,7 +182,7 @@ type Report struct {
 	Processes bool // nodes ran in their own OS processes
 	AOF       bool
 	Elapsed   time.Duration
-	Bound     staleness.Bound
+	Bound     invacachetest.Bound
 	Seed      uint64
 
 	Reads, ReadErrors     uint64
@@ -189,11 +190,15 @@ type Report struct {
 	Hits, Misses, Loads   uint64
 	Gaps, ClearsOnGap     uint64
 	PublishFailures       uint64
-	Faults                map[Kind]int    // injected, by kind
-	ClearsByKind          map[Kind]uint64 // whole-cache clears (summed over nodes) from a fault's injection to its recovery
-	GapsByKind            map[Kind]uint64 // gaps (summed over nodes) in the same windows
-	SlowDrops             int             // slow faults where Redis dropped the subscriber
-	FaultProblems         []string        // faults whose effect could not be verified, or no recovery
+	Faults                map[Kind]int      // injected, by kind
+	ClearsByKind          map[Kind]uint64   // whole-cache clears (summed over nodes) from a fault's injection to its recovery
+	GapsByKind            map[Kind]uint64   // gaps (summed over nodes) in the same windows
+	CatchUpsByKind        map[Kind]uint64   // gaps caught up from the replay log, without a clear, in the same windows
+	CatchUps              uint64            // gaps caught up from the replay log (summed over nodes)
+	KeysReplayed          uint64            // keys invalidated from replayed log entries
+	ClearsByReason        map[string]uint64 // whole-cache clears by reason (invacache.ClearReasons), summed over nodes
+	SlowDrops             int               // slow faults where Redis dropped the subscriber
+	FaultProblems         []string          // faults whose effect could not be verified, or no recovery
 	MaxStalenessObserved  time.Duration
 	Violations            uint64
 	FirstViolation        string
@@ -265,7 +270,7 @@ type run struct {
 	db      *simdb.DB
 	dbs     *dbServer    // Processes: serves db to the node processes
 	judge   *remoteJudge // Processes: the node processes' reads to chk
-	chk     *staleness.Checker
+	chk     *invacachetest.Checker
 	start   time.Time
 	channel string
 
@@ -322,7 +327,8 @@ func runPhase(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r.rep.Faults = map[Kind]int{}
 	r.rep.ClearsByKind = map[Kind]uint64{}
 	r.rep.GapsByKind = map[Kind]uint64{}
-	r.rep.Bound = staleness.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
+	r.rep.CatchUpsByKind = map[Kind]uint64{}
+	r.rep.Bound = invacachetest.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
 	r.rep.GoroutinesBaseline = runtime.NumGoroutine()
 
 	if err := r.setup(); err != nil {
@@ -344,7 +350,7 @@ func (r *run) setup() error {
 		return err
 	}
 	r.db = simdb.New(keyPrefix, r.cfg.Keys, r.cfg.DBLatency)
-	r.chk = staleness.New(r.rep.Bound)
+	r.chk = invacachetest.NewChecker(r.rep.Bound)
 	if r.cfg.Processes {
 		dbs, err := serveDB(r.db)
 		if err != nil {
@@ -528,19 +534,20 @@ func (r *run) schedule(ctx context.Context) error {
 		round := i / len(r.cfg.Faults)
 		target := r.nodes[i%len(r.nodes)]
 		t0 := time.Now()
-		clears0, gaps0 := r.totalClears()
+		clears0, gaps0, catch0 := r.totalClears()
 		desc, problem := r.inject(ctx, kind, round, target)
 		if ctx.Err() != nil {
 			return nil
 		}
 		recErr := r.waitRecovered(15 * time.Second)
 		g := runtime.NumGoroutine()
-		clears1, gaps1 := r.totalClears()
+		clears1, gaps1, catch1 := r.totalClears()
 		r.mu.Lock()
 		r.faultN++
 		r.rep.Faults[kind]++
 		r.rep.ClearsByKind[kind] += clears1 - clears0
 		r.rep.GapsByKind[kind] += gaps1 - gaps0
+		r.rep.CatchUpsByKind[kind] += catch1 - catch0
 		r.rep.GoroutinesPerCycle = append(r.rep.GoroutinesPerCycle, g)
 		if kind == Slow && problem == "" {
 			r.rep.SlowDrops++ // verified: Redis dropped the subscriber and it resubscribed
@@ -558,20 +565,21 @@ func (r *run) schedule(ctx context.Context) error {
 		if problem != "" {
 			status += "; UNVERIFIED: " + problem
 		}
-		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d; goroutines %d\n",
-			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), clears1-clears0, g)
+		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d, catch-ups %d; goroutines %d\n",
+			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), clears1-clears0, catch1-catch0, g)
 		r.mu.Unlock()
 	}
 }
 
-// totalClears sums the nodes' whole-cache clears and gaps.
-func (r *run) totalClears() (clears, gaps uint64) {
+// totalClears sums the nodes' whole-cache clears, gaps and catch-ups.
+func (r *run) totalClears() (clears, gaps, catchUps uint64) {
 	for _, n := range r.nodes {
 		st := n.stats().Invalidation
 		clears += st.ClearsOnGap
 		gaps += st.Gaps
+		catchUps += st.CatchUps
 	}
-	return clears, gaps
+	return clears, gaps, catchUps
 }
 
 // waitRecovered polls until every node is subscribed and serving.
@@ -697,6 +705,15 @@ func (r *run) collect() {
 	r.rep.Writes, r.rep.WriteErrors = s.writes, s.writeErrors
 	r.rep.Hits, r.rep.Misses, r.rep.Loads = s.hits, s.misses, s.loadsDB
 	r.rep.Gaps, r.rep.ClearsOnGap = s.gaps, s.clearsOnGap
+	r.rep.ClearsByReason = map[string]uint64{}
+	for _, n := range r.nodes {
+		st := n.stats().Invalidation
+		r.rep.CatchUps += st.CatchUps
+		r.rep.KeysReplayed += st.KeysReplayed
+		for reason, c := range st.ClearsByReason {
+			r.rep.ClearsByReason[reason] += c
+		}
+	}
 	r.rep.PublishFailures = s.publishFailures
 	r.rep.MaxStalenessObserved = r.chk.MaxAge()
 	r.rep.Violations = r.chk.Stale()
@@ -726,11 +743,20 @@ func (r *run) printSummary() {
 	} else {
 		fmt.Fprintf(w, "  faults:       none\n")
 	}
-	fmt.Fprintf(w, "  gaps:         %d possible losses detected, %d cache clears because of them\n", rep.Gaps, rep.ClearsOnGap)
+	fmt.Fprintf(w, "  gaps:         %d possible losses detected, %d caught up from the replay log (%d keys replayed), %d cache clears because of them\n",
+		rep.Gaps, rep.CatchUps, rep.KeysReplayed, rep.ClearsOnGap)
+	if len(rep.ClearsByReason) > 0 {
+		reasons := slices.Sorted(maps.Keys(rep.ClearsByReason))
+		var rs []string
+		for _, k := range reasons {
+			rs = append(rs, fmt.Sprintf("%s %d", k, rep.ClearsByReason[k]))
+		}
+		fmt.Fprintf(w, "  clears by reason: %s\n", strings.Join(rs, ", "))
+	}
 	if total > 0 {
 		var cl []string
 		for _, k := range r.cfg.Faults {
-			cl = append(cl, fmt.Sprintf("%s %d", k, rep.ClearsByKind[k]))
+			cl = append(cl, fmt.Sprintf("%s %d (catch-ups %d)", k, rep.ClearsByKind[k], rep.CatchUpsByKind[k]))
 		}
 		fmt.Fprintf(w, "  clears by fault kind (whole-cache clears summed over nodes, from injection to recovery): %s; outside fault windows %d\n",
 			strings.Join(cl, ", "), rep.ClearsOutsideFaults())
@@ -766,6 +792,7 @@ func printComparison(w io.Writer, rep, base *Report) {
 	fmt.Fprintf(w, "  %-22s %11.1f%% %11.1f%%   (%.3f of baseline)\n", "hit ratio", 100*base.HitRatio(), 100*rep.HitRatio(), safeDiv(rep.HitRatio(), base.HitRatio()))
 	fmt.Fprintf(w, "  %-22s %12d %12d   (%.2fx)\n", "database loads", base.Loads, rep.Loads, safeDiv(float64(rep.Loads), float64(base.Loads)))
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "whole-cache clears", base.ClearsOnGap, rep.ClearsOnGap)
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "catch-ups", base.CatchUps, rep.CatchUps)
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "violations", base.Violations, rep.Violations)
 }
 

@@ -17,9 +17,9 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
 // Node processes (Config.Processes): the run re-executes its own binary
@@ -508,7 +508,7 @@ func (p *procNode) stop(timeout time.Duration) error {
 // checker. It holds a read back until every node's watermark has passed
 // its start minus the bound (see the top of this file).
 type remoteJudge struct {
-	chk   *staleness.Checker
+	chk   *invacachetest.Checker
 	bound time.Duration
 
 	mu      sync.Mutex
@@ -522,7 +522,7 @@ type pendingRead struct {
 	start   time.Time
 }
 
-func newRemoteJudge(chk *staleness.Checker, bound time.Duration, nodes int) *remoteJudge {
+func newRemoteJudge(chk *invacachetest.Checker, bound time.Duration, nodes int) *remoteJudge {
 	return &remoteJudge{chk: chk, bound: bound, wm: make([]int64, nodes)}
 }
 

@@ -6,15 +6,15 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
 // A read reported by one node process must wait for the other nodes'
 // reports: an acknowledgement that another node made long before the read
 // started, but reported after it, still makes the read stale.
 func TestRemoteJudgeHoldsReadsUntilEveryNodeReported(t *testing.T) {
-	b := staleness.Bound{MaxStaleness: time.Second}
-	chk := staleness.New(b)
+	b := invacachetest.Bound{MaxStaleness: time.Second}
+	chk := invacachetest.NewChecker(b)
 	j := newRemoteJudge(chk, b.Total(), 2)
 	t0 := time.Unix(1000, 0)
 	j.watermark(0, t0.Add(10*time.Second).UnixNano())

@@ -23,7 +23,7 @@ type DB interface {
 	ZipfPicker(seed uint64, s float64) func() string
 }
 
-// Judge judges reads and records acknowledged writes: *staleness.Checker in
+// Judge judges reads and records acknowledged writes: *invacachetest.Checker in
 // one process, or a reporter to it in a chaos node process.
 type Judge interface {
 	// Read judges a read of key that started at start and returned version.
