@@ -9,6 +9,26 @@
 // shares connections between caches with equal settings, so distinct proxy
 // addresses also give every node its own connections.
 //
+// Topologies (Config.Topology): Standalone as above; Cluster and
+// ClusterSharded, a 3-master Redis Cluster with one replica per master
+// (classic or sharded Pub/Sub); Sentinel, a master, one replica and three
+// sentinels. There the faults are: kill (SIGKILL the master of the channel,
+// wait for a replica's promotion, restart the old master, which rejoins as
+// a replica), failover (CLUSTER FAILOVER on a replica, or SENTINEL FAILOVER;
+// not in Sentinel's default rotation, see DefaultKinds) and cut (CLIENT
+// KILL TYPE pubsub on every data server).
+//
+// Processes (Config.Processes): every node runs in its own OS process, the
+// binary re-executed (NodeProcess must be called first in main). A node
+// process reads and writes the database through the run's database server
+// on loopback TCP and reports its reads, acknowledgements and stats to the
+// run over a pipe; the run's checker judges every read.
+//
+// Baseline (Config.Baseline): the same workload for the same time without
+// faults runs first, on a fresh deployment, and the report sets hit ratio,
+// database loads, clears and catch-ups side by side. Whole-cache clears and
+// catch-ups are also counted per fault kind (from injection to recovery).
+//
 // Workload: writers update the simulated database (simdb) and, under the
 // key's database lock, Set (WithInvalidation) or Delete
 // (WithDeleteInvalidation) in their node's cache; then Flush. When Flush
