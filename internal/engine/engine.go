@@ -47,7 +47,7 @@ type Target interface {
 }
 
 // Config configures an Engine. Zero durations and sizes take the defaults of
-// package config; negative values are errors.
+// package config, and values are checked by config.Resolve, as for a cache.
 type Config struct {
 	// Driver is the bus; required. The engine never closes it.
 	Driver invalidation.Driver
@@ -68,45 +68,30 @@ type Config struct {
 	FlushTimeout time.Duration
 }
 
+// resolve checks c and fills its defaults with the checks of package config
+// (config.Resolve), the one place these options are checked.
 func (c *Config) resolve() error {
-	bad := func(field, why string) error {
-		return fmt.Errorf("engine: %s %s: %w", field, why, config.ErrInvalidConfig)
+	if c.Driver == nil {
+		return fmt.Errorf("engine: Driver is nil: %w", config.ErrInvalidConfig)
 	}
-	switch {
-	case c.Driver == nil:
-		return bad("Driver", "is nil")
-	case c.MaxStaleness < 0:
-		return bad("MaxStaleness", "is negative")
-	case c.RetryBackoffMin < 0:
-		return bad("RetryBackoffMin", "is negative")
-	case c.RetryBackoffMax < 0:
-		return bad("RetryBackoffMax", "is negative")
-	case c.MaxMessageBytes < 0:
-		return bad("MaxMessageBytes", "is negative")
-	case c.FlushTimeout < 0:
-		return bad("FlushTimeout", "is negative")
+	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{
+		Driver:              c.Driver,
+		MaxStaleness:        c.MaxStaleness,
+		DisableMaxStaleness: c.MaxStaleness == 0,
+		GapStrategy:         c.GapStrategy,
+		RetryBackoffMin:     c.RetryBackoffMin,
+		RetryBackoffMax:     c.RetryBackoffMax,
+		MaxMessageBytes:     c.MaxMessageBytes,
+		FlushTimeout:        c.FlushTimeout,
+	}})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
-	if c.GapStrategy == "" {
-		c.GapStrategy = config.GapClear
-	}
-	if c.GapStrategy != config.GapClear && c.GapStrategy != config.GapNone {
-		return bad("GapStrategy", fmt.Sprintf("is %q, want %q or %q", c.GapStrategy, config.GapClear, config.GapNone))
-	}
-	if c.RetryBackoffMin == 0 {
-		c.RetryBackoffMin = config.DefaultRetryBackoffMin
-	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = max(config.DefaultRetryBackoffMax, c.RetryBackoffMin)
-	}
-	if c.RetryBackoffMax < c.RetryBackoffMin {
-		return bad("RetryBackoffMax", "is below RetryBackoffMin")
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = config.DefaultMaxMessageBytes
-	}
-	if c.FlushTimeout == 0 {
-		c.FlushTimeout = config.DefaultFlushTimeout
-	}
+	ic := r.Invalidation
+	c.GapStrategy = ic.GapStrategy
+	c.RetryBackoffMin, c.RetryBackoffMax = ic.RetryBackoffMin, ic.RetryBackoffMax
+	c.MaxMessageBytes = ic.MaxMessageBytes
+	c.FlushTimeout = ic.FlushTimeout
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
