@@ -185,26 +185,34 @@ func TestReplayContinuity(t *testing.T) {
 	}
 }
 
-// The log is trimmed while a long replay runs: Replay reads in chunks
-// without holding the bus (the trim does not wait for it) and fails at the
-// next chunk instead of skipping the trimmed entries.
+// The log is trimmed ahead of a long replay while it runs (a write storm
+// past the cap): Replay reads in chunks without holding the bus (the
+// publish does not wait for it) and fails at the next chunk instead of
+// skipping the trimmed entries.
 func TestReplayTrimmedWhileReplaying(t *testing.T) {
 	leakcheck.Check(t)
-	bus := memory.NewBus()
+	bus, err := memory.NewBusWith(memory.BusConfig{MaxLogEntries: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer bus.Close()
 	c := bus.Connect()
 	start := head(t, c)
-	for i := range 3000 {
-		if err := publish(t, c, fmt.Sprint(i)); err != nil {
+	storm := func(n int) {
+		ps := make([]string, n)
+		for i := range ps {
+			ps[i] = fmt.Sprint(i)
+		}
+		if err := publish(t, c, ps...); err != nil {
 			t.Fatal(err)
 		}
 	}
+	storm(3000)
 	n := 0
-	_, err := c.Replay(context.Background(), start, func(invalidation.LogPos, []byte) error {
+	_, err = c.Replay(context.Background(), start, func(invalidation.LogPos, []byte) error {
 		n++
-		if n == 1500 {
-			bus.TrimLog() // would deadlock if Replay held the bus
-			_ = publish(t, c, "after the trim")
+		if n == 100 {
+			storm(2000) // trims the oldest 2000, ahead of this chunk's end
 		}
 		return nil
 	})
