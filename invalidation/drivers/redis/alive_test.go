@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -51,7 +50,7 @@ func TestPongProofCarriesPingSendTime(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	px := faultproxy.NewT(t, srv.Addr())
-	d := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
+	d := newTestDriver(t, Config{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
 	r := &aliveAtRecorder{}
 	subscribe(t, d, r, 50*time.Millisecond)
 	waitUp(t, &r.recorder, 1)
