@@ -49,6 +49,10 @@ type Stats struct {
 	// Hits and Misses count Get lookups (GetOrLoad's included). Misses
 	// include lookups refused while the node may not serve (MaxStaleness).
 	Hits, Misses uint64
+	// NotServingMisses is the part of Misses refused because the node may
+	// not serve (its link is not proven alive, or a gap is being handled);
+	// always 0 for a local cache.
+	NotServingMisses uint64
 	// Loads counts loader calls; LoadErrors those that returned an error or
 	// panicked.
 	Loads, LoadErrors uint64
@@ -57,6 +61,9 @@ type Stats struct {
 	Evictions, Expirations uint64
 	// Len is the number of entries held now.
 	Len int
+	// Distributed reports whether the cache is attached to an invalidation
+	// bus; false for a local cache, whose Invalidation is all zero.
+	Distributed bool
 	// Invalidation holds the invalidation counters (broadcasts, messages,
 	// gaps, outbox depth, link state); zero for a local cache.
 	Invalidation InvalidationStats
@@ -97,16 +104,19 @@ type InvalidationStats struct {
 
 func (c *cache[V]) Stats() Stats {
 	ss := c.store.Stats()
+	unserved := c.unservedMisses.Load()
 	st := Stats{
-		Hits:        ss.Hits,
-		Misses:      ss.Misses + c.unservedMisses.Load(),
-		Loads:       c.loads.Load(),
-		LoadErrors:  c.loadErrors.Load(),
-		Evictions:   ss.Evictions,
-		Expirations: ss.Expirations,
-		Len:         c.store.Len(),
+		Hits:             ss.Hits,
+		Misses:           ss.Misses + unserved,
+		NotServingMisses: unserved,
+		Loads:            c.loads.Load(),
+		LoadErrors:       c.loadErrors.Load(),
+		Evictions:        ss.Evictions,
+		Expirations:      ss.Expirations,
+		Len:              c.store.Len(),
 	}
 	if c.eng != nil {
+		st.Distributed = true
 		st.Invalidation = InvalidationStats(c.eng.Stats())
 	}
 	return st

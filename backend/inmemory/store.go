@@ -136,6 +136,23 @@ func (s *Store[V]) Get(key string) (V, bool) { return s.get(key, -1) }
 // so a caller that needs the time too reads the clock once per lookup.
 func (s *Store[V]) GetAt(key string, now int64) (V, bool) { return s.get(key, now) }
 
+// Peek is Get without counting a hit or a miss and without touching the
+// entry's access frequency: a second look at a key whose lookup was already
+// counted.
+func (s *Store[V]) Peek(key string) (V, bool) {
+	h := s.KeyHash(key)
+	sh := s.shardFor(h)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if i, ok := sh.lookup(key, h); ok {
+		if e := &sh.entries[i]; e.expire == 0 || e.expire > s.now() {
+			return e.value, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
 // get looks key up; now < 0 means "read the clock if the entry can expire".
 func (s *Store[V]) get(key string, now int64) (V, bool) {
 	h := s.KeyHash(key)
