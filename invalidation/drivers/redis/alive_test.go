@@ -82,7 +82,7 @@ func TestLivenessIgnoresWallClockSteps(t *testing.T) {
 		t.Run(step.String(), func(t *testing.T) {
 			leakcheck.Check(t)
 			srv := redisserver.StartT(t, redisserver.Options{})
-			d := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t)})
+			d := newTestDriver(t, Config{Address: srv.Addr(), Channel: testChannel(t)})
 			var stepped atomic.Int64
 			// Before the first Subscribe: no session reads it yet.
 			d.hub.clock = monotime.Clock{WallFunc: func() time.Time {
