@@ -1,12 +1,58 @@
 package invacache
 
-import "time"
+import (
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
+)
+
+// Reasons for a whole-cache clear: the keys of
+// InvalidationStats.ClearsByReason.
+const (
+	// ClearReasonFirstSubscribe: the node's first link-up (what it cached
+	// before it was subscribed may be stale).
+	ClearReasonFirstSubscribe = engine.ClearFirstSubscribe
+	// ClearReasonReplayDisabled: a gap, and the driver keeps no replay log
+	// (the Redis driver's DisableReplay, or a driver without a log).
+	ClearReasonReplayDisabled = engine.ClearReplayDisabled
+	// ClearReasonNoCursor: a gap before the node knew its position in the
+	// log (reading the log's head failed at its last clear).
+	ClearReasonNoCursor = engine.ClearNoCursor
+	// ClearReasonNoContinuity: the log could not prove that it holds every
+	// entry the node missed: trimmed past its cursor (away longer than the
+	// replay window), recreated (a Redis restart without persistence), or
+	// shorter (a failover to a replica that lost the log's tail).
+	ClearReasonNoContinuity = engine.ClearNoContinuity
+	// ClearReasonReplayError: reading the log failed (network, timeout).
+	ClearReasonReplayError = engine.ClearReplayError
+	// ClearReasonMalformed: an envelope that failed to decode, received
+	// live or read from the log.
+	ClearReasonMalformed = engine.ClearMalformed
+	// ClearReasonUnknownVersion: an envelope of a wire version this node
+	// cannot read (a newer peer), live or from the log.
+	ClearReasonUnknownVersion = engine.ClearUnknownVersion
+	// ClearReasonIDBackwards: a log entry id not after the previous one.
+	ClearReasonIDBackwards = engine.ClearIDBackwards
+	// ClearReasonUnloggedPeer: a gap after a peer published outside the
+	// log (replay disabled on that peer): the log cannot cover its messages.
+	ClearReasonUnloggedPeer = engine.ClearUnloggedPeer
+	// ClearReasonPeer: a peer's Clear with invalidation. Not a gap.
+	ClearReasonPeer = engine.ClearPeer
+)
+
+// ClearReasons returns every key InvalidationStats.ClearsByReason may hold,
+// for metrics that pre-declare their label values.
+func ClearReasons() []string { return engine.ClearReasons() }
 
 // Stats are a cache's counters since it was created.
 type Stats struct {
 	// Hits and Misses count Get lookups (GetOrLoad's included). Misses
 	// include lookups refused while the node may not serve (MaxStaleness).
 	Hits, Misses uint64
+	// NotServingMisses is the part of Misses refused because the node may
+	// not serve (its link is not proven alive, or a gap is being handled);
+	// always 0 for a local cache.
+	NotServingMisses uint64
 	// Loads counts loader calls; LoadErrors those that returned an error or
 	// panicked.
 	Loads, LoadErrors uint64
@@ -15,6 +61,9 @@ type Stats struct {
 	Evictions, Expirations uint64
 	// Len is the number of entries held now.
 	Len int
+	// Distributed reports whether the cache is attached to an invalidation
+	// bus; false for a local cache, whose Invalidation is all zero.
+	Distributed bool
 	// Invalidation holds the invalidation counters (broadcasts, messages,
 	// gaps, outbox depth, link state); zero for a local cache.
 	Invalidation InvalidationStats
@@ -35,8 +84,16 @@ type InvalidationStats struct {
 	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
 	RawKeys          uint64 // raw payloads (a key, or empty = clear)
 	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
-	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
-	ClearsOnGap      uint64 // whole-cache clears because of a gap
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, log id backwards or epoch change, liveness lapse
+	ClearsOnGap      uint64 // whole-cache clears because of a gap (the gaps not caught up)
+	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
+	KeysReplayed     uint64 // keys invalidated from replayed log entries
+
+	// ClearsByReason counts whole-cache clears by reason, one of the
+	// ClearReason* constants (ClearReasonPeer is a peer's Clear, the others
+	// are gaps). Only reasons that occurred are present; the map is the
+	// caller's. The keys are valid metric label values.
+	ClearsByReason map[string]uint64
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
@@ -47,16 +104,19 @@ type InvalidationStats struct {
 
 func (c *cache[V]) Stats() Stats {
 	ss := c.store.Stats()
+	unserved := c.unservedMisses.Load()
 	st := Stats{
-		Hits:        ss.Hits,
-		Misses:      ss.Misses + c.unservedMisses.Load(),
-		Loads:       c.loads.Load(),
-		LoadErrors:  c.loadErrors.Load(),
-		Evictions:   ss.Evictions,
-		Expirations: ss.Expirations,
-		Len:         c.store.Len(),
+		Hits:             ss.Hits,
+		Misses:           ss.Misses + unserved,
+		NotServingMisses: unserved,
+		Loads:            c.loads.Load(),
+		LoadErrors:       c.loadErrors.Load(),
+		Evictions:        ss.Evictions,
+		Expirations:      ss.Expirations,
+		Len:              c.store.Len(),
 	}
 	if c.eng != nil {
+		st.Distributed = true
 		st.Invalidation = InvalidationStats(c.eng.Stats())
 	}
 	return st

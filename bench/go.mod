@@ -7,7 +7,10 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
-require go.uber.org/atomic v1.12.0 // indirect
+require (
+	go.uber.org/atomic v1.12.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -201,6 +201,22 @@ func (d hookDriver) Subscribe(h invalidation.Handler, o invalidation.SubscribeOp
 	return d.Driver.Subscribe(hookHandler{Handler: h, after: d.after, linkUp: d.linkUp}, o)
 }
 
+// LogHead and Replay forward the wrapped driver's replay log, so an engine
+// behind the hook catches up as it would without it.
+func (d hookDriver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
+	if r, ok := d.Driver.(invalidation.Replayer); ok {
+		return r.LogHead(ctx)
+	}
+	return invalidation.LogPos{}, invalidation.ErrReplayDisabled
+}
+
+func (d hookDriver) Replay(ctx context.Context, after invalidation.LogPos, fn func(invalidation.LogPos, []byte) error) (invalidation.LogPos, error) {
+	if r, ok := d.Driver.(invalidation.Replayer); ok {
+		return r.Replay(ctx, after, fn)
+	}
+	return after, invalidation.ErrReplayDisabled
+}
+
 type hookHandler struct {
 	invalidation.Handler
 	after, linkUp func()
@@ -208,6 +224,11 @@ type hookHandler struct {
 
 func (h hookHandler) HandleMessage(p []byte) {
 	h.Handler.HandleMessage(p)
+	h.after()
+}
+
+func (h hookHandler) HandleLogMessage(pos invalidation.LogPos, p []byte) {
+	h.Handler.HandleLogMessage(pos, p)
 	h.after()
 }
 

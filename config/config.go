@@ -37,19 +37,19 @@ const (
 // with defaults; NewCache copies it and never modifies the caller's value.
 type InvaCacheConfig struct {
 	// BackendName selects the store. Empty means "in-memory", the only backend.
-	BackendName string `json:"backendName"`
+	BackendName string `json:"backendName" yaml:"backendName"`
 	// Backend configures the store. Nil means defaults.
-	Backend *BackendConfig `json:"backend"`
+	Backend *BackendConfig `json:"backend" yaml:"backend"`
 	// Invalidation configures distributed invalidation. Nil means a purely
 	// local cache.
-	Invalidation *InvalidationConfig `json:"invalidation,omitempty"`
+	Invalidation *InvalidationConfig `json:"invalidation,omitempty" yaml:"invalidation,omitempty"`
 	// Logger receives warnings and errors. Nil means silent.
-	Logger *slog.Logger `json:"-"`
+	Logger *slog.Logger `json:"-" yaml:"-"`
 }
 
 // BackendConfig holds the configuration of each backend.
 type BackendConfig struct {
-	InMemory *InMemoryConfig `json:"inMemory"`
+	InMemory *InMemoryConfig `json:"inMemory" yaml:"inMemory"`
 }
 
 // InMemoryConfig configures the in-memory store (built on
@@ -58,20 +58,20 @@ type InMemoryConfig struct {
 	// ShardCount has no effect: the store is not sharded (otter's reads are
 	// lock-free). It is kept, and validated (not negative, at most
 	// Capacity), so existing configurations keep working. Default 64.
-	ShardCount int `json:"shardCount"`
+	ShardCount int `json:"shardCount" yaml:"shardCount"`
 	// SweeperInterval has no effect: expired entries are removed by otter's
 	// timer wheel during its maintenance, and never returned once expired.
 	// It is kept, and validated (not negative), so existing configurations
 	// keep working. Default 1s. In JSON: a duration string ("30s") or
 	// nanoseconds.
-	SweeperInterval time.Duration `json:"sweeperInterval"`
+	SweeperInterval time.Duration `json:"sweeperInterval" yaml:"sweeperInterval"`
 	// Capacity is the hard bound on entries (otter's MaximumSize): once the
 	// store's maintenance has run after a write, it holds at most Capacity
 	// entries. Must be at least ShardCount. Default 10000.
-	Capacity int `json:"capacity"`
+	Capacity int `json:"capacity" yaml:"capacity"`
 	// Ttl is the default time to live, as time.ParseDuration reads it
 	// ("10m", "1h"). Empty means entries do not expire unless a Set says so.
-	Ttl string `json:"ttl"`
+	Ttl string `json:"ttl" yaml:"ttl"`
 }
 
 // InvalidationConfig configures distributed invalidation. Either Type (with
@@ -79,72 +79,72 @@ type InMemoryConfig struct {
 type InvalidationConfig struct {
 	// Type names a registered driver ("redis" after a blank import of the
 	// Redis driver, "memory" for the in-process bus).
-	Type string `json:"type"`
+	Type string `json:"type" yaml:"type"`
 	// DriverConfig holds the driver's settings by key (the seed's form).
-	DriverConfig map[string]any `json:"driverConfig,omitempty"`
+	DriverConfig map[string]any `json:"driverConfig,omitempty" yaml:"driverConfig,omitempty"`
 	// Redis is the typed form of the Redis driver's settings. When set, it is
 	// used instead of DriverConfig.
-	Redis *RedisInvalidationConfig `json:"redis,omitempty"`
+	Redis *RedisInvalidationConfig `json:"redis,omitempty" yaml:"redis,omitempty"`
 	// Driver is a ready driver value. When set, Type, DriverConfig and Redis
 	// are ignored, and Close does not close the driver (its owner does).
 	// Several caches may share one driver.
-	Driver invalidation.Driver `json:"-"`
+	Driver invalidation.Driver `json:"-" yaml:"-"`
 
 	// MaxStaleness bounds how long a node serves cached values without proof
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
 	// without caching until the link is proven alive and the cache cleared.
 	// Default 3s. In JSON: "3s" or nanoseconds.
-	MaxStaleness time.Duration `json:"maxStaleness"`
+	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.
-	DisableMaxStaleness bool `json:"disableMaxStaleness"`
+	DisableMaxStaleness bool `json:"disableMaxStaleness" yaml:"disableMaxStaleness"`
 	// GapStrategy says what a node does when it may have missed messages
 	// (reconnect, sequence gap, unreadable message): "clear" (default) drops
 	// the local cache, "none" keeps it.
-	GapStrategy string `json:"gapStrategy"`
+	GapStrategy string `json:"gapStrategy" yaml:"gapStrategy"`
 	// RetryBackoffMin is the first delay before a failed publish is retried.
 	// Default 10ms.
-	RetryBackoffMin time.Duration `json:"retryBackoffMin"`
+	RetryBackoffMin time.Duration `json:"retryBackoffMin" yaml:"retryBackoffMin"`
 	// RetryBackoffMax caps the doubling retry delay. Default 1s.
-	RetryBackoffMax time.Duration `json:"retryBackoffMax"`
+	RetryBackoffMax time.Duration `json:"retryBackoffMax" yaml:"retryBackoffMax"`
 	// MaxMessageBytes is the size below which batches of keys are split into
 	// messages. Default 65536; at least 1024.
-	MaxMessageBytes int `json:"maxMessageBytes"`
+	MaxMessageBytes int `json:"maxMessageBytes" yaml:"maxMessageBytes"`
 	// FlushTimeout bounds how long Close waits for queued broadcasts to
 	// leave. Default 2s.
-	FlushTimeout time.Duration `json:"flushTimeout"`
+	FlushTimeout time.Duration `json:"flushTimeout" yaml:"flushTimeout"`
 }
 
 // RedisInvalidationConfig is the typed configuration of the Redis driver.
 // The same keys (capitalised as the Go fields) are accepted in DriverConfig.
 type RedisInvalidationConfig struct {
-	Address     string        `json:"address"`     // Redis server address (e.g., "localhost:6379"); default "localhost:6379"
-	Password    string        `json:"password"`    // Redis password (optional)
-	DB          int           `json:"db"`          // Redis database number
-	Channel     string        `json:"channel"`     // Pub/Sub channel name (optional, defaults to "invacache:invalidation")
-	PoolSize    int           `json:"poolSize"`    // Connection pool size (optional, defaults to 10)
-	MaxRetries  int           `json:"maxRetries"`  // Maximum retry attempts (optional, defaults to 3)
-	DialTimeout time.Duration `json:"dialTimeout"` // Connection timeout (optional, defaults to 5s)
+	Address     string        `json:"address" yaml:"address"`         // Redis server address (e.g., "localhost:6379"); default "localhost:6379"
+	Password    string        `json:"password" yaml:"password"`       // Redis password (optional)
+	DB          int           `json:"db" yaml:"db"`                   // Redis database number
+	Channel     string        `json:"channel" yaml:"channel"`         // Pub/Sub channel name (optional, defaults to "invacache:invalidation")
+	PoolSize    int           `json:"poolSize" yaml:"poolSize"`       // Connection pool size (optional, defaults to 10)
+	MaxRetries  int           `json:"maxRetries" yaml:"maxRetries"`   // Maximum retry attempts (optional, defaults to 3)
+	DialTimeout time.Duration `json:"dialTimeout" yaml:"dialTimeout"` // Connection timeout (optional, defaults to 5s)
 
 	// Username is the ACL user (Redis 6+). Empty means the default user.
-	Username string `json:"username,omitempty"`
+	Username string `json:"username,omitempty" yaml:"username,omitempty"`
 	// TLS enables TLS when non-nil and Enabled.
-	TLS *TLSConfig `json:"tls,omitempty"`
+	TLS *TLSConfig `json:"tls,omitempty" yaml:"tls,omitempty"`
 	// Addresses lists cluster seed nodes, or sentinels when MasterName is
 	// set. When non-empty, Address is ignored.
-	Addresses []string `json:"addresses,omitempty"`
+	Addresses []string `json:"addresses,omitempty" yaml:"addresses,omitempty"`
 	// MasterName selects Sentinel mode with Addresses as the sentinels.
-	MasterName string `json:"masterName,omitempty"`
+	MasterName string `json:"masterName,omitempty" yaml:"masterName,omitempty"`
 	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis 7) on a cluster.
-	ShardedPubSub bool `json:"shardedPubSub,omitempty"`
+	ShardedPubSub bool `json:"shardedPubSub,omitempty" yaml:"shardedPubSub,omitempty"`
 }
 
 // TLSConfig configures TLS for the Redis driver.
 type TLSConfig struct {
-	Enabled            bool   `json:"enabled"`
-	CAFile             string `json:"caFile,omitempty"`
-	CertFile           string `json:"certFile,omitempty"`
-	KeyFile            string `json:"keyFile,omitempty"`
-	ServerName         string `json:"serverName,omitempty"`
-	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+	Enabled            bool   `json:"enabled" yaml:"enabled"`
+	CAFile             string `json:"caFile,omitempty" yaml:"caFile,omitempty"`
+	CertFile           string `json:"certFile,omitempty" yaml:"certFile,omitempty"`
+	KeyFile            string `json:"keyFile,omitempty" yaml:"keyFile,omitempty"`
+	ServerName         string `json:"serverName,omitempty" yaml:"serverName,omitempty"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty" yaml:"insecureSkipVerify,omitempty"`
 }

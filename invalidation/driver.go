@@ -44,9 +44,18 @@ type SubscribeOptions struct {
 // Handler receives what a subscription observes. Calls are serialized per
 // subscription and must return quickly: a slow handler stalls the reader.
 type Handler interface {
-	// HandleMessage receives one payload from the channel. The payload is
-	// only valid during the call.
+	// HandleMessage receives one payload from the channel that is not an
+	// entry of the driver's replay log (a driver without a log, or a raw
+	// key an operator published with redis-cli). The payload is only valid
+	// during the call.
 	HandleMessage(payload []byte)
+	// HandleLogMessage receives one payload from the channel that is the
+	// entry at pos of the driver's replay log (see Replayer): the handler
+	// uses pos as its cursor, so that after a gap it replays the log from
+	// there instead of clearing its cache. Drivers call it, instead of
+	// HandleMessage, for every payload they logged, in log order. The
+	// payload is only valid during the call.
+	HandleLogMessage(pos LogPos, payload []byte)
 	// HandleLinkUp reports that the subscription is established, the first
 	// time or again after a reconnect. Messages published while it was down
 	// may be lost. It also proves the link alive at this moment.

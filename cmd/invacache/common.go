@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,7 +18,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 	"github.com/redis/go-redis/v9"
-	yaml "go.yaml.in/yaml/v3"
 )
 
 const defaultChannel = "invacache:invalidation"
@@ -43,7 +40,7 @@ type commonFlags struct {
 
 func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
 	f := &commonFlags{fs: fs}
-	fs.StringVar(&f.configFile, "config", "", "configuration `file` (JSON, or YAML by .yaml/.yml extension) holding a config.InvaCacheConfig; durations as \"5s\"")
+	fs.StringVar(&f.configFile, "config", "", "configuration `file` (JSON or YAML) holding a config.InvaCacheConfig, read by config.Parse; durations as \"5s\"")
 	fs.StringVar(&f.addr, "redis", "", addrHelp)
 	fs.StringVar(&f.username, "username", "", "Redis ACL user (Redis 6+)")
 	fs.StringVar(&f.password, "password", "", "Redis password (default from $INVACACHE_REDIS_PASSWORD)")
@@ -178,82 +175,18 @@ func (s settings) addrString() string {
 	return s.redis.Address
 }
 
-// loadConfigFile reads a config.InvaCacheConfig from JSON or YAML. YAML is
-// converted to JSON first, so the config package's JSON rules (durations as
-// "5s" or nanoseconds) apply to both.
+// loadConfigFile reads a config.InvaCacheConfig from a JSON or YAML file
+// with config.Parse, the library's one strict reader.
 func loadConfigFile(path string) (config.InvaCacheConfig, error) {
-	var cfg config.InvaCacheConfig
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+		return config.InvaCacheConfig{}, fmt.Errorf("config: %w", err)
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
-		data, err = yamlToJSON(data)
-		if err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	if dec.More() {
-		return cfg, fmt.Errorf("config %s: trailing data after the configuration object", path)
+	cfg, err := config.Parse(data)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
-}
-
-func yamlToJSON(data []byte) ([]byte, error) {
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
-	}
-	if v == nil {
-		v = map[string]any{}
-	}
-	v, err := jsonable(v)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
-}
-
-// jsonable turns YAML's map[any]any (non-string keys) into JSON objects.
-func jsonable(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			c, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = c
-		}
-		return x, nil
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			c, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			m[fmt.Sprint(k)] = c
-		}
-		return m, nil
-	case []any:
-		for i, e := range x {
-			c, err := jsonable(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = c
-		}
-		return x, nil
-	default:
-		return v, nil
-	}
 }
 
 // tlsConfig builds the client TLS configuration, or nil without TLS.

@@ -75,9 +75,9 @@ func TestConfigFileErrors(t *testing.T) {
 	tests := []struct {
 		name, file, content, want string
 	}{
-		{"unknown field", "c.json", `{"bogus": 1}`, "unknown field"},
-		{"bad duration", "c.yaml", "invalidation:\n  maxStaleness: soon\n", "not a duration"},
-		{"bad yaml", "c.yaml", "a: [", "yaml"},
+		{"unknown field", "c.json", `{"bogus": 1}`, "bogus: unknown key"},
+		{"bad duration", "c.yaml", "invalidation:\n  type: redis\n  maxStaleness: soon\n", "invalidation.maxStaleness: \"soon\" is not a duration"},
+		{"bad yaml", "c.yaml", "a: [", "YAML"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,10 +14,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
 type demoOptions struct {
@@ -248,7 +248,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	case inv.MaxStaleness == 0:
 		inv.MaxStaleness = 2 * time.Second
 	}
-	bound := staleness.Bound{MaxStaleness: inv.MaxStaleness, PublishWindow: o.publishWindow, Slack: o.slack}
+	bound := invacachetest.Bound{MaxStaleness: inv.MaxStaleness, PublishWindow: o.publishWindow, Slack: o.slack}
 	if inv.DisableMaxStaleness {
 		bound.MaxStaleness = 0
 	}
@@ -310,7 +310,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	cancel()
 
 	db := simdb.New("item:", o.keys, o.dbLatency)
-	checker := staleness.New(bound)
+	checker := invacachetest.NewChecker(bound)
 	var cnt workload.Counters
 
 	w := e.stdout
@@ -439,7 +439,7 @@ type demoSnapshot struct {
 	gaps, clearsOnGap           uint64
 }
 
-func takeSnapshot(nodes []*demoNode, cnt *workload.Counters, chk *staleness.Checker) demoSnapshot {
+func takeSnapshot(nodes []*demoNode, cnt *workload.Counters, chk *invacachetest.Checker) demoSnapshot {
 	s := demoSnapshot{
 		at: time.Now(), reads: cnt.Reads.Load(), readErrors: cnt.ReadErrors.Load(),
 		acks: cnt.Acks.Load(), stale: chk.Stale(), nodes: len(nodes),

@@ -7,7 +7,6 @@ require (
 	github.com/halilbulentorhon/invacache-go v0.0.0
 	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
-	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (
@@ -15,6 +14,7 @@ require (
 	github.com/maypok86/otter/v2 v2.4.0 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
 

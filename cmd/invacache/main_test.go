@@ -503,6 +503,7 @@ backend:
     shardCount: 8
     capacity: 4096
 invalidation:
+  type: redis
   maxStaleness: 1500ms
 `)
 	out := checkDemo(t, "--config", cfg, "--duration", "2s")

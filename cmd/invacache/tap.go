@@ -79,22 +79,61 @@ type tapHandler struct {
 
 func (th *tapHandler) HandleMessage(payload []byte) {
 	th.h.HandleMessage(payload)
+	th.t.observe(payload)
+}
+
+// HandleLogMessage forwards a logged payload with its position (the engine's
+// replay cursor) and observes it like HandleMessage.
+func (th *tapHandler) HandleLogMessage(pos invalidation.LogPos, payload []byte) {
+	th.h.HandleLogMessage(pos, payload)
+	th.t.observe(payload)
+}
+
+// LogHead forwards to the wrapped driver's replay log, so the engine catches
+// up through the tap as it would without it.
+func (t *tap) LogHead(ctx context.Context) (invalidation.LogPos, error) {
+	r, ok := t.Driver.(invalidation.Replayer)
+	if !ok {
+		return invalidation.LogPos{}, invalidation.ErrReplayDisabled
+	}
+	return r.LogHead(ctx)
+}
+
+// Replay forwards to the wrapped driver's replay log and observes each
+// replayed payload after the engine applied it, like a received message.
+func (t *tap) Replay(ctx context.Context, after invalidation.LogPos, fn func(invalidation.LogPos, []byte) error) (invalidation.LogPos, error) {
+	r, ok := t.Driver.(invalidation.Replayer)
+	if !ok {
+		return after, invalidation.ErrReplayDisabled
+	}
+	return r.Replay(ctx, after, func(pos invalidation.LogPos, payload []byte) error {
+		err := fn(pos, payload)
+		if err == nil {
+			t.observe(payload)
+		}
+		return err
+	})
+}
+
+// observe counts a payload the node received (or replayed) and reports the
+// keys its cache has just dropped.
+func (t *tap) observe(payload []byte) {
 	at := time.Now()
 	m, err := wire.Decode(payload)
 	if err != nil {
-		th.t.bad.Add(1)
+		t.bad.Add(1)
 		return
 	}
-	if !m.Raw && m.Origin == th.t.self.Load() {
+	if !m.Raw && m.Origin == t.self.Load() {
 		return // the node's own echo, which the engine ignores
 	}
-	th.t.received.Add(1)
-	if th.t.onDropped == nil {
+	t.received.Add(1)
+	if t.onDropped == nil {
 		return
 	}
 	for _, op := range m.Ops {
 		if len(op.Keys) > 0 {
-			th.t.onDropped(op.Keys, at)
+			t.onDropped(op.Keys, at)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
 type aliveRecorder struct {
@@ -10,11 +12,12 @@ type aliveRecorder struct {
 	aliveAt []time.Time
 }
 
-func (r *aliveRecorder) HandleMessage([]byte)         {}
-func (r *aliveRecorder) HandleLinkUp()                {}
-func (r *aliveRecorder) HandleLinkDown(error)         {}
-func (r *aliveRecorder) HandleAlive()                 { r.alive++ }
-func (r *aliveRecorder) HandleAliveAt(sent time.Time) { r.aliveAt = append(r.aliveAt, sent) }
+func (r *aliveRecorder) HandleMessage([]byte)                         {}
+func (r *aliveRecorder) HandleLogMessage(invalidation.LogPos, []byte) {}
+func (r *aliveRecorder) HandleLinkUp()                                {}
+func (r *aliveRecorder) HandleLinkDown(error)                         {}
+func (r *aliveRecorder) HandleAlive()                                 { r.alive++ }
+func (r *aliveRecorder) HandleAliveAt(sent time.Time)                 { r.aliveAt = append(r.aliveAt, sent) }
 
 // The tap must pass the PING's send time through: an engine that saw only
 // HandleAlive would age the proof from the PONG's arrival, which on a

@@ -47,7 +47,7 @@ type Target interface {
 }
 
 // Config configures an Engine. Zero durations and sizes take the defaults of
-// package config; negative values are errors.
+// package config, and values are checked by config.Resolve, as for a cache.
 type Config struct {
 	// Driver is the bus; required. The engine never closes it.
 	Driver invalidation.Driver
@@ -68,45 +68,30 @@ type Config struct {
 	FlushTimeout time.Duration
 }
 
+// resolve checks c and fills its defaults with the checks of package config
+// (config.Resolve), the one place these options are checked.
 func (c *Config) resolve() error {
-	bad := func(field, why string) error {
-		return fmt.Errorf("engine: %s %s: %w", field, why, config.ErrInvalidConfig)
+	if c.Driver == nil {
+		return fmt.Errorf("engine: Driver is nil: %w", config.ErrInvalidConfig)
 	}
-	switch {
-	case c.Driver == nil:
-		return bad("Driver", "is nil")
-	case c.MaxStaleness < 0:
-		return bad("MaxStaleness", "is negative")
-	case c.RetryBackoffMin < 0:
-		return bad("RetryBackoffMin", "is negative")
-	case c.RetryBackoffMax < 0:
-		return bad("RetryBackoffMax", "is negative")
-	case c.MaxMessageBytes < 0:
-		return bad("MaxMessageBytes", "is negative")
-	case c.FlushTimeout < 0:
-		return bad("FlushTimeout", "is negative")
+	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{
+		Driver:              c.Driver,
+		MaxStaleness:        c.MaxStaleness,
+		DisableMaxStaleness: c.MaxStaleness == 0,
+		GapStrategy:         c.GapStrategy,
+		RetryBackoffMin:     c.RetryBackoffMin,
+		RetryBackoffMax:     c.RetryBackoffMax,
+		MaxMessageBytes:     c.MaxMessageBytes,
+		FlushTimeout:        c.FlushTimeout,
+	}})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
-	if c.GapStrategy == "" {
-		c.GapStrategy = config.GapClear
-	}
-	if c.GapStrategy != config.GapClear && c.GapStrategy != config.GapNone {
-		return bad("GapStrategy", fmt.Sprintf("is %q, want %q or %q", c.GapStrategy, config.GapClear, config.GapNone))
-	}
-	if c.RetryBackoffMin == 0 {
-		c.RetryBackoffMin = config.DefaultRetryBackoffMin
-	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = max(config.DefaultRetryBackoffMax, c.RetryBackoffMin)
-	}
-	if c.RetryBackoffMax < c.RetryBackoffMin {
-		return bad("RetryBackoffMax", "is below RetryBackoffMin")
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = config.DefaultMaxMessageBytes
-	}
-	if c.FlushTimeout == 0 {
-		c.FlushTimeout = config.DefaultFlushTimeout
-	}
+	ic := r.Invalidation
+	c.GapStrategy = ic.GapStrategy
+	c.RetryBackoffMin, c.RetryBackoffMax = ic.RetryBackoffMin, ic.RetryBackoffMax
+	c.MaxMessageBytes = ic.MaxMessageBytes
+	c.FlushTimeout = ic.FlushTimeout
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,8 +113,15 @@ type Stats struct {
 	IgnoredOwn       uint64 // own envelopes ignored (self-suppression)
 	RawKeys          uint64 // raw payloads (a key, or empty = clear)
 	Malformed        uint64 // envelopes that failed to decode (not unknown versions)
-	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, liveness lapse
-	ClearsOnGap      uint64 // InvalidateAll calls because of a gap
+	Gaps             uint64 // possible losses: link up, sequence jump, unknown version, malformed, log id backwards or epoch change, liveness lapse
+	ClearsOnGap      uint64 // InvalidateAll calls because of a gap (the gaps not caught up)
+	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
+	KeysReplayed     uint64 // keys invalidated from replayed log entries
+
+	// ClearsByReason counts whole-cache clears by reason (the Clear*
+	// constants; ClearPeer is a peer's Clear, the others are gaps). Only
+	// reasons that occurred are present; the map is the caller's.
+	ClearsByReason map[string]uint64
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
@@ -143,6 +135,8 @@ type Stats struct {
 type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
+	catchUps, keysReplayed                                           atomic.Uint64
+	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
 
 // originState is what the engine remembers of one peer.
@@ -188,6 +182,15 @@ type Engine struct {
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
+	// Owned by the subscription goroutine: the replay log (rule 3).
+	replayer  invalidation.Replayer // the driver's log; nil when it has none
+	cursor    invalidation.LogPos   // last log entry applied (or covered by a clear), when hasCursor
+	hasCursor bool
+	noCursor  string              // the clear reason while !hasCursor
+	lastLive  invalidation.LogPos // last logged message received since the link-up, when hasLive
+	hasLive   bool
+	unlogged  bool // a peer's envelope arrived outside the log since the last clear
+
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness) on the
@@ -228,7 +231,9 @@ func New(cfg Config, t Target) (*Engine, error) {
 		linked:    make(chan struct{}),
 		origins:   map[uint64]originState{},
 		gapLog:    map[string]*logWindow{},
+		noCursor:  ClearNoCursor,
 	}
+	e.replayer, _ = cfg.Driver.(invalidation.Replayer)
 	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
@@ -567,9 +572,19 @@ func (e *Engine) Stats() Stats {
 		Malformed:         e.st.malformed.Load(),
 		Gaps:              e.st.gaps.Load(),
 		ClearsOnGap:       e.st.clearsOnGap.Load(),
+		CatchUps:          e.st.catchUps.Load(),
+		KeysReplayed:      e.st.keysReplayed.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
 		Serving:           e.Serving(),
+	}
+	for i := range e.st.clears {
+		if n := e.st.clears[i].Load(); n > 0 {
+			if s.ClearsByReason == nil {
+				s.ClearsByReason = make(map[string]uint64, len(clearReasons))
+			}
+			s.ClearsByReason[clearReasons[i]] = n
+		}
 	}
 	if ns := e.lastAlive.Load(); ns != 0 {
 		s.LastAlive = time.Unix(0, ns)

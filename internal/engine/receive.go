@@ -18,9 +18,23 @@ type handler struct{ e *Engine }
 
 var _ invalidation.Handler = handler{}
 
-// HandleMessage applies one payload: rules 1, 3 and 7.
-func (h handler) HandleMessage(payload []byte) {
+// HandleLogMessage applies one payload that is the log entry at pos: the
+// live stream's ids must increase and stay in the cursor's epoch (else it is
+// a gap), then the payload is applied like HandleMessage and the cursor
+// moves to pos. A gap found while applying it (a sequence jump) replays
+// from the cursor before it moves.
+func (h handler) HandleLogMessage(pos invalidation.LogPos, payload []byte) {
 	e := h.e
+	e.checkLive(pos)
+	e.receive(payload, true)
+	e.advanceCursor(pos)
+}
+
+// HandleMessage applies one payload that is not in the driver's log.
+func (h handler) HandleMessage(payload []byte) { h.e.receive(payload, false) }
+
+// receive applies one payload: rules 1, 3 and 7.
+func (e *Engine) receive(payload []byte, logged bool) {
 	e.st.received.Add(1)
 	// The bus echoes every broadcast back to its sender: recognize them
 	// from the header, before paying for a decode.
@@ -31,12 +45,13 @@ func (h handler) HandleMessage(payload []byte) {
 	m, err := wire.Decode(payload)
 	switch {
 	case errors.Is(err, wire.ErrUnknownVersion):
-		e.gap("message of an unknown wire version", err)
+		// The log holds the same bytes: replaying cannot help.
+		e.gapForce(ClearUnknownVersion, "message of an unknown wire version", err)
 		return
 	case err != nil:
 		// It claimed to be ours, so it may have carried invalidations.
 		e.st.malformed.Add(1)
-		e.gap("malformed envelope", err, "bytes", len(payload), "prefix", fmt.Sprintf("%.40q", payload))
+		e.gapForce(ClearMalformed, "malformed envelope", err, "bytes", len(payload), "prefix", fmt.Sprintf("%.40q", payload))
 		return
 	case m.Raw:
 		e.st.raw.Add(1)
@@ -44,11 +59,17 @@ func (h handler) HandleMessage(payload []byte) {
 		e.st.ignoredOwn.Add(1)
 		return
 	default:
+		if !logged && e.replayer != nil {
+			// A peer publishes outside the log: a replay cannot cover what
+			// it sends, until the next clear.
+			e.unlogged = true
+		}
 		e.track(m.Origin, m.Seq)
 	}
 	for _, op := range m.Ops {
 		if op.Clear {
 			e.target.InvalidateAll()
+			e.countClear(ClearPeer)
 		} else if len(op.Keys) > 0 {
 			e.target.InvalidateKeys(op.Keys)
 		}
@@ -93,14 +114,15 @@ func (e *Engine) evictOrigins() {
 // reasonFirstSubscribe is the gap reason of a node's first link-up.
 const reasonFirstSubscribe = "first subscribe"
 
-// gap handles a possible loss of messages (rule 3).
-func (e *Engine) gap(reason string, err error, attrs ...any) {
+// gap handles a possible loss of messages (rule 3): catch up from the log,
+// else clear.
+func (e *Engine) gap(reason string, err error, attrs ...any) { e.gapForce("", reason, err, attrs...) }
+
+// gapForce is gap with the clear reason force ("" to try a catch-up first).
+func (e *Engine) gapForce(force, reason string, err error, attrs ...any) {
 	e.st.gaps.Add(1)
-	cleared := e.cfg.GapStrategy == config.GapClear
-	if cleared {
-		e.target.InvalidateAll()
-		e.st.clearsOnGap.Add(1)
-	}
+	clearReason, replayed, rerr := e.recoverGap(force)
+	cleared := clearReason != "" && e.cfg.GapStrategy == config.GapClear
 	// A flood of garbage must not flood the log: per reason, at most one
 	// warning per second, carrying how many were suppressed before it.
 	w := e.gapLog[reason]
@@ -114,32 +136,46 @@ func (e *Engine) gap(reason string, err error, attrs ...any) {
 		return
 	}
 	attrs = append(attrs, "reason", reason, "cleared", cleared)
+	if clearReason == "" {
+		attrs = append(attrs, "caughtUp", true, "keysReplayed", replayed)
+	} else {
+		attrs = append(attrs, "clearReason", clearReason)
+	}
 	if err != nil {
 		attrs = append(attrs, "err", err)
+	}
+	if rerr != nil {
+		attrs = append(attrs, "replayErr", rerr)
 	}
 	if w.skipped > 0 {
 		attrs = append(attrs, "suppressed", w.skipped)
 	}
 	w.at, w.skipped = now, 0
-	if reason == reasonFirstSubscribe {
+	switch {
+	case reason == reasonFirstSubscribe:
 		// Counted like any resubscribe (what was cached before it is
 		// dropped), but nothing was missed under a live link: no warning.
 		e.log.Info("engine: subscribed", attrs...)
+		return
+	case clearReason == "":
+		e.log.Info("engine: caught up from the replay log", attrs...)
 		return
 	}
 	e.log.Warn("engine: invalidations may have been missed", attrs...)
 }
 
-// HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap;
-// sequence baselines restart.
+// HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap
+// (the first one clears; later ones catch up from the log if they can);
+// sequence baselines and the live log stream restart.
 func (h handler) HandleLinkUp() {
 	e := h.e
 	clear(e.origins)
+	e.hasLive = false
 	select {
 	case <-e.linked:
 		e.gap("subscription re-established", nil)
 	default:
-		e.gap(reasonFirstSubscribe, nil)
+		e.gapForce(ClearFirstSubscribe, reasonFirstSubscribe, nil)
 	}
 	e.liveMu.Lock()
 	e.linkUp, e.expired = true, false

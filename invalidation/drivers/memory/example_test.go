@@ -11,7 +11,10 @@ import (
 
 type printer struct{ got chan string }
 
-func (p printer) HandleMessage(b []byte)  { p.got <- string(b) }
+func (p printer) HandleMessage(b []byte) { p.got <- string(b) }
+func (p printer) HandleLogMessage(_ invalidation.LogPos, b []byte) {
+	p.HandleMessage(b)
+}
 func (p printer) HandleLinkUp()           {}
 func (p printer) HandleLinkDown(error)    {}
 func (p printer) HandleAlive()            {}

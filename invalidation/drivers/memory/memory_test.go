@@ -27,8 +27,11 @@ func (r *recorder) add(s string) {
 	r.events = append(r.events, s)
 }
 func (r *recorder) HandleMessage(p []byte) { r.add("msg:" + string(p)) }
-func (r *recorder) HandleLinkUp()          { r.add("up") }
-func (r *recorder) HandleLinkDown(error)   { r.add("down") }
+func (r *recorder) HandleLogMessage(_ invalidation.LogPos, p []byte) {
+	r.HandleMessage(p)
+}
+func (r *recorder) HandleLinkUp()        { r.add("up") }
+func (r *recorder) HandleLinkDown(error) { r.add("down") }
 func (r *recorder) HandleAlive() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

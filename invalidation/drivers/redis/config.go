@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	suggest_ "github.com/halilbulentorhon/invacache-go/internal/suggest"
 )
 
 // Defaults applied where a setting is zero (the seed README's defaults).
@@ -222,39 +223,7 @@ func keyNames() []string {
 }
 
 // suggest returns ` (did you mean "X"?)` for a near miss of a known name.
-func suggest(key string, names []string) string {
-	lk := strings.ToLower(key)
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(lk, strings.ToLower(n)); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func suggest(key string, names []string) string { return suggest_.DidYouMean(key, names) }
 
 func asString(v any) (string, error) {
 	s, ok := v.(string)

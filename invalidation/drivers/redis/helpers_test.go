@@ -45,6 +45,9 @@ func (r *recorder) HandleMessage(p []byte) {
 	r.mu.Unlock()
 }
 
+// HandleLogMessage records a logged payload like HandleMessage.
+func (r *recorder) HandleLogMessage(_ invalidation.LogPos, p []byte) { r.HandleMessage(p) }
+
 func (r *recorder) HandleLinkUp() {
 	r.enter()
 	defer r.exit()

@@ -15,11 +15,11 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 
 	// The nodes select the Redis driver by Type "redis".
 	_ "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
@@ -150,7 +150,7 @@ func (c *Config) resolve() error {
 // Report is the outcome of a run.
 type Report struct {
 	Elapsed time.Duration
-	Bound   staleness.Bound
+	Bound   invacachetest.Bound
 	Seed    uint64
 
 	Reads, ReadErrors     uint64
@@ -201,7 +201,7 @@ type run struct {
 	srv     *redisserver.Server
 	nodes   []*node
 	db      *simdb.DB
-	chk     *staleness.Checker
+	chk     *invacachetest.Checker
 	start   time.Time
 	channel string
 
@@ -225,7 +225,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r := &run{cfg: cfg, w: w, channel: channel}
 	r.rep.Seed = cfg.Seed
 	r.rep.Faults = map[Kind]int{}
-	r.rep.Bound = staleness.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
+	r.rep.Bound = invacachetest.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
 	r.rep.GoroutinesBaseline = runtime.NumGoroutine()
 
 	if err := r.setup(); err != nil {
@@ -275,7 +275,7 @@ func (r *run) setup() error {
 		return fmt.Errorf("chaos: nodes did not subscribe: %w", err)
 	}
 	r.db = simdb.New("key:", r.cfg.Keys, r.cfg.DBLatency)
-	r.chk = staleness.New(r.rep.Bound)
+	r.chk = invacachetest.NewChecker(r.rep.Bound)
 	return nil
 }
 

@@ -13,7 +13,7 @@
 // key's database lock, Set (WithInvalidation) or Delete
 // (WithDeleteInvalidation) in their node's cache; then Flush. When Flush
 // returns the write is acknowledged. Readers GetOrLoad from the database and
-// every read is judged by the staleness checker (package staleness): a read
+// every read is judged by the staleness checker (invacachetest.Checker): a read
 // that started at t and returned version v is a violation if a newer version
 // was acknowledged before t − bound, where bound = MaxStaleness + publish
 // window + slack.

@@ -9,7 +9,7 @@ import (
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
 // Counters are the workload's totals; safe for concurrent use.
@@ -37,7 +37,7 @@ func Paced(ctx context.Context, period time.Duration, fn func()) {
 type Reader struct {
 	Cache    invacache.Cache[uint64]
 	DB       *simdb.DB
-	Check    *staleness.Checker
+	Check    *invacachetest.Checker
 	Counters *Counters
 	Rate     int     // reads per second
 	Zipf     float64 // key popularity exponent (> 1)
@@ -74,7 +74,7 @@ func (r Reader) Run(ctx context.Context) {
 type Writer struct {
 	Cache       invacache.Cache[uint64]
 	DB          *simdb.DB
-	Check       *staleness.Checker
+	Check       *invacachetest.Checker
 	Counters    *Counters
 	Rate        int     // writes per second
 	Zipf        float64 // key popularity exponent (> 1)

@@ -7,10 +7,10 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/simdb"
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
 	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/workload"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
 // One local cache: reads and writes flow, nothing is stale (the writer's
@@ -23,7 +23,7 @@ func TestReaderWriter(t *testing.T) {
 	}
 	defer c.Close()
 	db := simdb.New("k", 20, 0)
-	chk := staleness.New(staleness.Bound{})
+	chk := invacachetest.NewChecker(invacachetest.Bound{})
 	var cnt workload.Counters
 	acks := 0
 	ctx, cancel := context.WithCancel(context.Background())

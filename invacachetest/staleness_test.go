@@ -1,4 +1,4 @@
-package staleness
+package invacachetest
 
 import (
 	"strings"
@@ -25,7 +25,7 @@ func TestRead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := New(b)
+			c := NewChecker(b)
 			for i, v := range tc.acks {
 				c.AckAt("k", v, base.Add(time.Duration(i)*time.Millisecond))
 			}
@@ -58,7 +58,7 @@ func TestBoundString(t *testing.T) {
 
 func TestMaxAge(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := New(Bound{MaxStaleness: time.Second})
+	c := NewChecker(Bound{MaxStaleness: time.Second})
 	c.AckAt("k", 1, base)
 	c.AckAt("k", 2, base.Add(100*time.Millisecond))
 	c.Read("k", 2, base.Add(5*time.Second)) // fresh: no age
@@ -75,18 +75,18 @@ func TestMaxAge(t *testing.T) {
 	}
 }
 
-// Acks older than Retention are forgotten, but a read of a version they
+// Acks older than ackRetention are forgotten, but a read of a version they
 // superseded is still stale, and the list stays bounded.
 func TestRetention(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := New(Bound{MaxStaleness: time.Second})
+	c := NewChecker(Bound{MaxStaleness: time.Second})
 	const n = 10000
-	step := 10 * Retention / n // the run spans ten retention periods
+	step := 10 * ackRetention / n // the run spans ten retention periods
 	for i := 1; i <= n; i++ {
 		c.AckAt("k", uint64(i), base.Add(time.Duration(i)*step))
 	}
 	end := base.Add(time.Duration(n) * step)
-	if got, max := len(c.acks["k"]), 2*int(Retention/step)+2; got > max {
+	if got, max := len(c.acks["k"]), 2*int(ackRetention/step)+2; got > max {
 		t.Errorf("acks kept = %d, want at most %d (two retention periods)", got, max)
 	}
 	if !c.Read("k", 1, end) {

@@ -1,14 +1,14 @@
-package staleness_test
+package invacachetest_test
 
 import (
 	"fmt"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/cmd/invacache/internal/staleness"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
 )
 
-func Example() {
-	c := staleness.New(staleness.Bound{MaxStaleness: time.Second})
+func ExampleChecker() {
+	c := invacachetest.NewChecker(invacachetest.Bound{MaxStaleness: time.Second})
 	t0 := time.Now()
 	c.AckAt("user:1", 2, t0)
 	fmt.Println(c.Read("user:1", 1, t0.Add(100*time.Millisecond))) // within the bound

@@ -1,4 +1,4 @@
-package staleness
+package invacachetest
 
 import (
 	"fmt"
@@ -25,12 +25,12 @@ func (b Bound) String() string {
 	return fmt.Sprintf("%v = MaxStaleness %v + publish window %v + slack %v", b.Total(), b.MaxStaleness, b.PublishWindow, b.Slack)
 }
 
-// Retention is how long the checker remembers individual acknowledgements.
-// Reads must be judged within Retention − Bound of their start (they are,
+// ackRetention is how long the checker remembers individual acknowledgements.
+// Reads must be judged within ackRetention − Bound of their start (they are,
 // right after they return). A read that returns a version superseded more
-// than Retention ago is still counted stale; only its age (MaxAge) is then
-// underestimated, to about Retention.
-const Retention = 30 * time.Second
+// than ackRetention ago is still counted stale; only its age (MaxAge) is then
+// underestimated, to about ackRetention.
+const ackRetention = 30 * time.Second
 
 // ack is one acknowledged write. maxVersion is the highest version
 // acknowledged for the key up to and including this ack (acks are appended
@@ -40,8 +40,10 @@ type ack struct {
 	maxVersion uint64
 }
 
-// Checker records acknowledged writes and judges reads. It is safe for
-// concurrent use.
+// Checker records acknowledged writes and judges reads against a Bound (see
+// the package documentation for the definition of a stale read). It is safe
+// for concurrent use. It remembers individual acknowledgements for 30s, so
+// judge each read right after it returns.
 type Checker struct {
 	bound time.Duration
 
@@ -56,8 +58,8 @@ type Checker struct {
 	example   string // guarded by exampleMu; the first stale read, for the report
 }
 
-// New returns a checker for the bound.
-func New(b Bound) *Checker {
+// NewChecker returns a checker for the bound.
+func NewChecker(b Bound) *Checker {
 	return &Checker{bound: b.Total(), acks: map[string][]ack{}}
 }
 
@@ -80,11 +82,11 @@ func (c *Checker) AckAt(key string, version uint64, at time.Time) {
 		}
 	}
 	list = append(list, ack{at: at, maxVersion: maxV})
-	// Forget acks older than Retention, keeping the newest of them: it
+	// Forget acks older than ackRetention, keeping the newest of them: it
 	// carries their maxVersion, which is all a read needs from them. The
 	// prefix is cut in place, and only once it is half the list, so memory
 	// stays bounded on long runs at amortized O(1) per ack.
-	cutoff := at.Add(-Retention)
+	cutoff := at.Add(-ackRetention)
 	if k := sort.Search(len(list), func(i int) bool { return !list[i].at.Before(cutoff) }) - 1; k > 0 && 2*k >= len(list) {
 		list = list[:copy(list, list[k:])]
 	}
