@@ -34,12 +34,19 @@ type Cache[V any] interface {
 	// Get returns the cached value, or ErrNotFound.
 	Get(key string) (V, error)
 	// GetOrLoad returns the cached value or loads it; concurrent callers
-	// for one key share one loader call. A loader error (or panic, as an
-	// error wrapping ErrLoaderPanic) reaches every waiter and is not cached.
+	// for one key share one loader call. A loader error (or panic, or
+	// runtime.Goexit, as an error wrapping ErrLoaderPanic) reaches every
+	// waiter and is not cached. A call that starts after Delete, Clear or
+	// an invalidation of the key returned never joins a load that began
+	// before it: it reads what was written before the invalidation.
 	GetOrLoad(key string, loader LoaderFunc[V]) (V, error)
-	// GetOrLoadContext is GetOrLoad with a context: a waiter whose context
-	// ends returns ctx.Err(); the loader gets the context of the caller that
-	// started it.
+	// GetOrLoadContext is GetOrLoad with a context. The shared load runs
+	// under a context that carries the values of the caller that started it
+	// but no caller's cancellation or deadline: each waiter returns
+	// ctx.Err() when its own context ends while the others keep waiting.
+	// When the last waiter has gone the loader's context is cancelled and
+	// whatever it returns is not cached. A caller whose context has already
+	// ended returns ctx.Err() without loading.
 	GetOrLoadContext(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error)
 	// Set stores value. option.WithInvalidation also drops the key on every
 	// other node.
@@ -88,8 +95,10 @@ type cache[V any] struct {
 	// load stores its value only if neither moved while it ran.
 	gens  [genStripes]atomic.Uint64
 	epoch atomic.Uint64
-	// loading counts loads in flight, so that Set bumps a generation only
-	// when a load could be overtaken.
+	// loading counts registered flights, so that Set bumps a generation and
+	// an invalidation detaches flights only when a load could be overtaken.
+	// A flight counts from its registration, before its loader reads the
+	// generation: an invalidation that reads 0 precedes every load's start.
 	loading atomic.Int64
 
 	flights [flightShards]flightShard[V]
@@ -99,13 +108,19 @@ type cache[V any] struct {
 
 type flightShard[V any] struct {
 	mu sync.Mutex
-	m  map[string]*flight[V] // guarded by mu
+	m  map[string]*flight[V] // guarded by mu: the load a new caller of the key joins
 }
 
+// flight is one shared load. It leaves its shard's map when it finishes,
+// when its last waiter leaves, or when its key is invalidated (detached:
+// later callers start a load of their own; its waiters still get its value).
 type flight[V any] struct {
-	done chan struct{}
-	val  V
-	err  error
+	ctx     context.Context    // the loader's: the starter's values, no caller's cancellation
+	cancel  context.CancelFunc // ends ctx when the last waiter leaves; nil when the starter cannot leave
+	waiters int                // guarded by the shard's mu: callers waiting for done
+	done    chan struct{}      // closed once val and err are set
+	val     V
+	err     error
 }
 
 // NewCache builds a cache from cfg. cfg is copied and never modified; a zero
@@ -224,47 +239,101 @@ func (c *cache[V]) GetOrLoadContext(ctx context.Context, key string, loader Cont
 }
 
 func (c *cache[V]) getOrLoad(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error) {
+	var zero V
 	v, err := c.Get(key)
 	if err == nil || errors.Is(err, ErrClosed) {
 		return v, err
 	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
 	h := c.store.KeyHash(key)
 	fs := &c.flights[h%flightShards]
 	fs.mu.Lock()
-	if f, ok := fs.m[key]; ok {
-		fs.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.val, f.err
-		case <-ctx.Done():
-			var zero V
-			return zero, ctx.Err()
+	f, joined := fs.m[key]
+	if !joined {
+		f = &flight[V]{ctx: ctx, done: make(chan struct{})}
+		if ctx.Done() != nil {
+			f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 		}
+		fs.m[key] = f
+		c.loading.Add(1)
 	}
-	f := &flight[V]{done: make(chan struct{})}
-	fs.m[key] = f
+	f.waiters++
 	fs.mu.Unlock()
+	if !joined {
+		if f.cancel == nil {
+			// Nothing can end this caller's wait, so the load cannot be
+			// abandoned: run it on this goroutine.
+			c.run(f, fs, key, h, loader)
+			return f.val, f.err
+		}
+		go c.run(f, fs, key, h, loader)
+	}
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		c.leave(f, fs, key)
+		return zero, ctx.Err()
+	}
+}
 
-	f.val, f.err = c.load(ctx, key, h, loader)
+// run performs flight f and publishes its result. The cleanup is deferred:
+// a loader that ends its goroutine (runtime.Goexit) leaves no flight behind
+// and its waiters get an error.
+func (c *cache[V]) run(f *flight[V], fs *flightShard[V], key string, h uint64, loader ContextLoaderFunc[V]) {
+	returned := false
+	defer func() {
+		if !returned {
+			// load recovers the loader's panics, so this goroutine is
+			// exiting without one (runtime.Goexit).
+			c.loadErrors.Add(1)
+			var zero V
+			f.val, f.err = zero, fmt.Errorf("invacache: loader for key %q ended its goroutine (runtime.Goexit) without returning: %w", key, ErrLoaderPanic)
+		}
+		fs.mu.Lock()
+		if fs.m[key] == f {
+			delete(fs.m, key)
+		}
+		fs.mu.Unlock()
+		c.loading.Add(-1)
+		if f.cancel != nil {
+			f.cancel()
+		}
+		close(f.done)
+	}()
+	f.val, f.err = c.load(f.ctx, key, h, loader)
+	returned = true
+}
 
+// leave drops a waiter whose context ended. The last one to leave abandons
+// the load: it is no longer joinable, and its context is cancelled (so its
+// result is not cached).
+func (c *cache[V]) leave(f *flight[V], fs *flightShard[V], key string) {
 	fs.mu.Lock()
-	delete(fs.m, key)
+	f.waiters--
+	last := f.waiters == 0
+	if last && fs.m[key] == f {
+		delete(fs.m, key)
+	}
 	fs.mu.Unlock()
-	close(f.done)
-	return f.val, f.err
+	if last && f.cancel != nil {
+		f.cancel()
+	}
 }
 
 // load runs the loader and caches its value unless the key was invalidated,
-// the cache cleared, or the node stopped serving while it ran (rule 5).
+// the cache cleared, the node stopped serving or every waiter left (ctx
+// ended) while it ran (rule 5).
 func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader ContextLoaderFunc[V]) (V, error) {
-	c.loading.Add(1)
-	defer c.loading.Add(-1)
 	stripe := &c.gens[h%genStripes]
 	gen, epoch := stripe.Load(), c.epoch.Load()
 	// Another caller may have finished a load of this key between our miss
-	// and our registration as the key's flight (its miss is counted already).
+	// and our registration as the key's flight. Peek: the caller's lookup
+	// already counted its miss.
 	if c.serving() {
-		if v, ok := c.store.Lookup(key); ok {
+		if v, ok := c.store.Peek(key); ok {
 			return v, nil
 		}
 	}
@@ -278,7 +347,7 @@ func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader Contex
 		return v, nil
 	}
 	c.store.SetIf(key, v, ttl, func() bool {
-		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving()
+		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving() && ctx.Err() == nil
 	})
 	return v, nil
 }
@@ -356,15 +425,32 @@ func (c *cache[V]) broadcastErr(err error) error {
 }
 
 // invalidateKey bumps the key's generation before removing it, so a load
-// that read the old generation cannot store afterwards.
+// that read the old generation cannot store afterwards, then detaches the
+// key's load in flight so that no caller joins it after this returns.
 func (c *cache[V]) invalidateKey(key string) {
-	c.gens[c.store.KeyHash(key)%genStripes].Add(1)
+	h := c.store.KeyHash(key)
+	c.gens[h%genStripes].Add(1)
 	c.store.Delete(key)
+	if c.loading.Load() > 0 {
+		fs := &c.flights[h%flightShards]
+		fs.mu.Lock()
+		delete(fs.m, key)
+		fs.mu.Unlock()
+	}
 }
 
+// invalidateAll is invalidateKey for every key.
 func (c *cache[V]) invalidateAll() {
 	c.epoch.Add(1)
 	c.store.Clear()
+	if c.loading.Load() > 0 {
+		for i := range c.flights {
+			fs := &c.flights[i]
+			fs.mu.Lock()
+			clear(fs.m)
+			fs.mu.Unlock()
+		}
+	}
 }
 
 func (c *cache[V]) Flush(ctx context.Context) error {

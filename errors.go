@@ -19,6 +19,7 @@ var (
 	// as a nil loader or a negative TTL.
 	ErrInvalidArgument = errors.New("invacache: invalid argument")
 	// ErrLoaderPanic is wrapped by the error every waiter of a GetOrLoad gets
-	// when the loader panicked. The value is not cached.
+	// when the loader panicked or ended its goroutine without returning
+	// (runtime.Goexit, as t.FailNow does). Nothing is cached.
 	ErrLoaderPanic = errors.New("invacache: loader panicked")
 )

@@ -123,9 +123,9 @@ func (s *Store[V]) Get(key string) (V, bool) {
 	return zero, false
 }
 
-// Lookup is Get without counting a hit or a miss, for a second look at a
+// Peek is Get without counting a hit or a miss, for a second look at a
 // key whose miss was counted already.
-func (s *Store[V]) Lookup(key string) (V, bool) {
+func (s *Store[V]) Peek(key string) (V, bool) {
 	it, ok := s.c.GetIfPresent(key)
 	if ok && it.epoch == s.epoch.Load() {
 		return it.v, true

@@ -192,8 +192,8 @@ func TestItemFromBeforeClearIsNeverServed(t *testing.T) {
 	if v, ok := s.Get("k"); ok {
 		t.Errorf("Get(k) = %d, true; want a miss (item from before the Clear)", v)
 	}
-	if v, ok := s.Lookup("k"); ok {
-		t.Errorf("Lookup(k) = %d, true; want a miss", v)
+	if v, ok := s.Peek("k"); ok {
+		t.Errorf("Peek(k) = %d, true; want a miss", v)
 	}
 	if s.Delete("k") {
 		t.Errorf("Delete(k) = true; want false (nothing live was removed)")
