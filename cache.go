@@ -61,6 +61,14 @@ type Cache[V any] interface {
 	// the process (reached the bus), or ctx ends. Without invalidation it
 	// returns at once.
 	Flush(ctx context.Context) error
+	// WaitServing returns nil once the cache serves cached values: at once
+	// for a local cache; for a distributed one once its subscription has
+	// been established and, with MaxStaleness on, proven alive within the
+	// bound with any gap handled (the clear or catch-up done). It returns
+	// ErrClosed after Close (also when Close comes during the wait) and
+	// ctx.Err() when ctx ends first. A cache that serves returns nil even
+	// with ctx already done, so a readiness probe can call it with one.
+	WaitServing(ctx context.Context) error
 	// Len is the number of entries held (expired ones not yet swept included).
 	Len() int
 	// Stats returns counters since the cache was created.
@@ -461,6 +469,16 @@ func (c *cache[V]) Flush(ctx context.Context) error {
 		return nil
 	}
 	return c.broadcastErr(c.eng.Flush(ctx))
+}
+
+func (c *cache[V]) WaitServing(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.eng == nil {
+		return nil
+	}
+	return c.broadcastErr(c.eng.WaitServing(ctx))
 }
 
 func (c *cache[V]) Len() int { return c.store.Len() }

@@ -113,3 +113,23 @@ func TestConfigFromJSONRejectsBadDuration(t *testing.T) {
 		}
 	}
 }
+
+// A MaxStaleness shorter than the liveness PINGs can prove gives a cache that
+// serves a fraction of its reads and clears dozens of times a second: it is
+// refused, naming the minimum (issue 10 item 8).
+func TestMaxStalenessBelowPingRoundTripRefused(t *testing.T) {
+	for _, d := range []time.Duration{time.Nanosecond, 10 * time.Millisecond, 79 * time.Millisecond} {
+		_, err := invacache.NewCache[string](config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxStaleness: d}})
+		if !errors.Is(err, invacache.ErrInvalidConfig) {
+			t.Fatalf("NewCache with MaxStaleness %v: err = %v, want ErrInvalidConfig", d, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "MaxStaleness") || !strings.Contains(msg, "80ms") {
+			t.Errorf("NewCache with MaxStaleness %v: error %q, want it to name MaxStaleness and the minimum 80ms", d, msg)
+		}
+	}
+	c, err := invacache.NewCache[string](config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxStaleness: 80 * time.Millisecond}})
+	if err != nil {
+		t.Fatalf("NewCache with MaxStaleness 80ms (the minimum): %v", err)
+	}
+	c.Close()
+}

@@ -25,8 +25,17 @@
 //     has been cleared.
 //   - A GetOrLoad whose key is invalidated while its loader runs returns the
 //     loaded value but does not cache it.
+//     A GetOrLoad that starts after an invalidation of its key (Delete, Clear,
+//     a peer's broadcast, a gap) returned never joins a load that began
+//     before it.
 //   - Only explicit writes broadcast; loads, evictions and expiry never do.
 //   - Any payload on the channel is handled without breaking the node.
+//
+// In a service: GetOrLoadContext shares one load among concurrent callers
+// without letting one caller's cancellation fail the others; WaitServing and
+// ReadyHandler (/readyz) tell when a replica serves; package invacachetest
+// runs several replicas with injected faults in one test and checks reads
+// against the staleness bound.
 //
 // Drivers register by name: a blank import of
 // github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis selects

@@ -24,6 +24,12 @@ const (
 	DefaultFlushTimeout    = 2 * time.Second
 )
 
+// MinMaxStaleness is the shortest InvalidationConfig.MaxStaleness accepted.
+// The liveness proof is a PING round trip through the subscription every
+// MaxStaleness/4; a shorter bound would lapse between proofs and give a
+// cache that serves a fraction of its reads and clears many times a second.
+const MinMaxStaleness = 80 * time.Millisecond
+
 // Gap strategies for InvalidationConfig.GapStrategy.
 const (
 	// GapClear drops the whole local cache when messages may have been missed.
@@ -93,7 +99,8 @@ type InvalidationConfig struct {
 	// MaxStaleness bounds how long a node serves cached values without proof
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
 	// without caching until the link is proven alive and the cache cleared.
-	// Default 3s. In JSON: "3s" or nanoseconds.
+	// Default 3s; at least MinMaxStaleness (80ms). In JSON: "3s" or
+	// nanoseconds.
 	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.

@@ -107,6 +107,8 @@ func (c *InvalidationConfig) resolve() error {
 		c.MaxStaleness = 0
 	case c.MaxStaleness == 0:
 		c.MaxStaleness = DefaultMaxStaleness
+	case c.MaxStaleness < MinMaxStaleness:
+		return invalidField("Invalidation.MaxStaleness", "(%s) is below the minimum %s (four liveness PINGs must fit in it)", c.MaxStaleness, MinMaxStaleness)
 	}
 	switch c.GapStrategy {
 	case "":

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -144,4 +145,14 @@ func (c *Checker) FirstStale() string {
 	c.exampleMu.Lock()
 	defer c.exampleMu.Unlock()
 	return c.example
+}
+
+// Verify fails t (Errorf) when any judged read was stale, naming how many
+// and the first one.
+func (c *Checker) Verify(t testing.TB) {
+	t.Helper()
+	if n := c.Stale(); n > 0 {
+		t.Errorf("invacachetest: %d of %d reads were stale beyond the bound %v; first: %s",
+			n, c.Reads(), time.Duration(c.bound), c.FirstStale())
+	}
 }

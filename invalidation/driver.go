@@ -72,9 +72,13 @@ type Handler interface {
 	// the answer arrived: on a lagging link (a slow subscriber reading a
 	// backlog) the two differ by the lag. A driver whose proof is such a
 	// round trip calls HandleAliveAt with the PING's send time, so the
-	// handler ages the proof correctly. It is part of Handler, not an
-	// optional extension, so that a wrapping handler cannot silently turn it
-	// into HandleAlive.
+	// handler ages the proof correctly. sent must be a time.Now() reading
+	// taken at the send, which carries the monotonic clock: only that
+	// reading counts, so a step of the wall clock between send and answer
+	// changes nothing (a time without one, parsed or stripped by Round(0),
+	// is aged by the wall clock). A proof never counts later than its
+	// arrival. It is part of Handler, not an optional extension, so that a
+	// wrapping handler cannot silently turn it into HandleAlive.
 	HandleAliveAt(sent time.Time)
 }
 

@@ -31,7 +31,9 @@
 //     (Stats.Gaps); with GapStrategy "clear" the engine calls
 //     Target.InvalidateAll before the node serves again. Duplicates
 //     (seq <= last seen) are applied again, harmlessly. The per-origin table
-//     is bounded (MaxOrigins) so garbage cannot grow memory.
+//     is bounded (MaxOrigins) so garbage cannot grow memory; an origin it
+//     forgot counts as a gap on its next message unless that is the
+//     sender's first, so eviction never hides a loss.
 //  4. Bounded staleness: with MaxStaleness > 0 the node serves only while
 //     its subscription was proven alive (HandleLinkUp, HandleAlive,
 //     HandleAliveAt) within MaxStaleness. A round-trip proof counts from
@@ -39,7 +41,10 @@
 //     arrived: on a lagging link the answer proves only what was published
 //     before it was sent. A timer reset by each proof turns serving off at
 //     the deadline; Serving also compares the deadline with the monotonic
-//     clock, because a starved process runs the timer late. ServingAt takes
+//     clock, because a starved process runs the timer late. Every liveness
+//     decision (proofs, deadline, timer, Stats.SinceAlive) runs on the
+//     monotonic clock, so a step of the wall clock neither stretches nor
+//     cuts the bound. ServingAt takes
 //     a clock reading the caller already has (the cache shares the one it
 //     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
 //     only after the link is proven alive again and, with GapStrategy

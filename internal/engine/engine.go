@@ -28,11 +28,14 @@ var (
 const (
 	// MinPingInterval bounds the ping interval the engine asks the driver
 	// for, so a tiny MaxStaleness does not turn into a ping storm.
-	MinPingInterval = 20 * time.Millisecond
+	// It is a quarter of config.MinMaxStaleness, the shortest bound
+	// config.Resolve accepts, so the interval is always MaxStaleness/4.
+	MinPingInterval = config.MinMaxStaleness / 4
 	// MaxOrigins bounds the per-origin sequence table. Past it the quarter
-	// least recently heard from is forgotten (their next message sets a new
-	// baseline), so well-formed garbage with random origins cannot grow
-	// memory.
+	// least recently heard from is forgotten, so well-formed garbage with
+	// random origins cannot grow memory; a forgotten origin's next message
+	// counts as a gap unless it is a sender's first (seq 1), so eviction
+	// never hides a loss.
 	MaxOrigins = 4096
 )
 
@@ -173,12 +176,16 @@ type Engine struct {
 	closeDone chan struct{}      // closed when Close finished
 	linked    chan struct{}      // closed at the first HandleLinkUp
 	linkOnce  sync.Once
+	// servingOn is made by a WaitServing caller and closed (then set to
+	// nil) each time serving is turned on. Guarded by liveMu.
+	servingOn chan struct{}
 
 	sub invalidation.Subscription
 
 	// Owned by the subscription goroutine (the driver serializes Handler
 	// calls): per-origin sequence tracking.
 	origins map[uint64]originState
+	evicted bool // origins were evicted since the last (re)subscribe
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 
@@ -192,10 +199,10 @@ type Engine struct {
 	unlogged  bool // a peer's envelope arrived outside the log since the last clear
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
-	lastAlive atomic.Int64 // unix nanoseconds of the last proof of life; 0 = never
+	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness) on the
-	// monotime clock. It is written before serving is turned on, under
-	// liveMu.
+	// same monotonic clock. It is written before serving is turned on,
+	// under liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
 
@@ -208,6 +215,12 @@ type Engine struct {
 	timer       *time.Timer // fires at lastAlive + MaxStaleness
 
 	st counters
+
+	// clock is the time base of every liveness decision (its monotonic
+	// reading; the wall clock only renders Stats.LastAlive). The zero value
+	// reads the system clocks; tests replace it before the first proof to
+	// step the wall clock.
+	clock monotime.Clock
 }
 
 // New validates cfg, subscribes to cfg.Driver (without waiting for the
@@ -267,7 +280,7 @@ func (e *Engine) Serving() bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || monotime.Now() < e.deadline.Load()
+	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
 }
 
 // ServingAt is Serving with a clock reading (monotime.Now) the caller
@@ -293,6 +306,48 @@ func (e *Engine) WaitLinkUp(ctx context.Context) error {
 		return ErrClosed
 	case <-ctx.Done():
 		return fmt.Errorf("engine: waiting for the subscription: %w", ctx.Err())
+	}
+}
+
+// WaitServing returns nil once the subscription has been established at
+// least once and Serving reports true, ErrClosed after Close (also when Close
+// comes during the wait), ctx.Err() when ctx ends first. A node that serves
+// when called returns nil even with ctx already done.
+func (e *Engine) WaitServing(ctx context.Context) error {
+	for {
+		if e.pubCtx.Err() != nil {
+			return ErrClosed
+		}
+		e.liveMu.Lock()
+		if e.servingOn == nil {
+			e.servingOn = make(chan struct{})
+		}
+		on := e.servingOn
+		e.liveMu.Unlock()
+		select {
+		case <-e.linked:
+			if e.Serving() {
+				return nil
+			}
+		default:
+			on = e.linked // MaxStaleness 0 serves at once; wait for the link
+		}
+		select {
+		case <-on:
+		case <-e.pubCtx.Done():
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// servingTurnedOnLocked wakes the WaitServing callers. The caller holds
+// liveMu and has just turned serving on.
+func (e *Engine) servingTurnedOnLocked() {
+	if e.servingOn != nil {
+		close(e.servingOn)
+		e.servingOn = nil
 	}
 }
 
@@ -586,9 +641,12 @@ func (e *Engine) Stats() Stats {
 			s.ClearsByReason[clearReasons[i]] = n
 		}
 	}
-	if ns := e.lastAlive.Load(); ns != 0 {
-		s.LastAlive = time.Unix(0, ns)
-		s.SinceAlive = time.Since(s.LastAlive)
+	if at := e.lastAlive.Load(); at != 0 {
+		// Measured on the monotonic clock; LastAlive is only its wall
+		// clock rendering.
+		wall, now := e.clock.Read()
+		s.SinceAlive = time.Duration(now - at)
+		s.LastAlive = wall.Add(-s.SinceAlive)
 	}
 	return s
 }

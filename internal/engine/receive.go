@@ -79,12 +79,18 @@ func (e *Engine) receive(payload []byte, logged bool) {
 
 // track records seq from origin and declares a gap on a jump. The first
 // message from an origin since the last (re)subscribe sets its baseline;
-// seq <= last is a duplicate (a retried publish) and not a gap.
+// seq <= last is a duplicate (a retried publish) and not a gap. Once the
+// table has evicted origins, an unknown origin may be an evicted one whose
+// losses the table no longer sees: unless its message is a sender's first
+// (seq 1), it counts as a gap.
 func (e *Engine) track(origin, seq uint64) {
 	e.tick++
 	st, known := e.origins[origin]
-	if known && seq > st.seq && seq-st.seq > 1 {
+	switch {
+	case known && seq > st.seq && seq-st.seq > 1:
 		e.gap("sequence gap", nil, "origin", fmt.Sprintf("%016x", origin), "last", st.seq, "seq", seq)
+	case !known && e.evicted && seq > 1:
+		e.gap("message from an origin the bounded table forgot", nil, "origin", fmt.Sprintf("%016x", origin), "seq", seq)
 	}
 	if !known && len(e.origins) >= MaxOrigins {
 		e.evictOrigins()
@@ -109,6 +115,7 @@ func (e *Engine) evictOrigins() {
 			delete(e.origins, o)
 		}
 	}
+	e.evicted = true
 }
 
 // reasonFirstSubscribe is the gap reason of a node's first link-up.
@@ -170,6 +177,7 @@ func (e *Engine) gapForce(force, reason string, err error, attrs ...any) {
 func (h handler) HandleLinkUp() {
 	e := h.e
 	clear(e.origins)
+	e.evicted = false
 	e.hasLive = false
 	select {
 	case <-e.linked:
@@ -181,7 +189,7 @@ func (h handler) HandleLinkUp() {
 	e.linkUp, e.expired = true, false
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(true)
-	e.aliveAt(time.Now())
+	e.aliveAt(e.clock.Mono())
 	e.linkOnce.Do(func() { close(e.linked) })
 }
 
@@ -202,28 +210,33 @@ func (h handler) HandleLinkDown(err error) {
 }
 
 // HandleAlive is a proof that the subscription path works now.
-func (h handler) HandleAlive() { h.e.aliveAt(time.Now()) }
+func (h handler) HandleAlive() { h.e.aliveAt(h.e.clock.Mono()) }
 
 // HandleAliveAt is a proof that the subscription delivered everything
 // published before sent (a round trip that started at sent just completed).
 // On a lagging link the proof is older than its arrival, and it counts from
 // sent: a PONG that waited behind a backlog must not let the node serve for
-// another MaxStaleness while the messages behind it may be lost.
-func (h handler) HandleAliveAt(sent time.Time) { h.e.aliveAt(sent) }
+// another MaxStaleness while the messages behind it may be lost. Only sent's
+// monotonic clock reading counts (a wall clock step changes nothing), and a
+// proof never counts later than its arrival.
+func (h handler) HandleAliveAt(sent time.Time) {
+	e := h.e
+	now := e.clock.Mono()
+	e.aliveAt(min(monotime.Of(sent), now))
+}
 
-// aliveAt records a proof of life as of at and (re)arms the staleness
-// deadline at at + MaxStaleness. A proof already older than MaxStaleness
-// changes nothing. After a lapse it clears (strategy "clear") before serving
-// again.
-func (e *Engine) aliveAt(at time.Time) {
-	ns := at.UnixNano()
+// aliveAt records a proof of life as of at (a monotime reading) and
+// (re)arms the staleness deadline at at + MaxStaleness. A proof already
+// older than MaxStaleness changes nothing. After a lapse it clears (strategy
+// "clear") before serving again.
+func (e *Engine) aliveAt(at int64) {
 	// lastAlive only moves forward: an older proof adds nothing.
-	for cur := e.lastAlive.Load(); ns > cur && !e.lastAlive.CompareAndSwap(cur, ns); cur = e.lastAlive.Load() {
+	for cur := e.lastAlive.Load(); at > cur && !e.lastAlive.CompareAndSwap(cur, at); cur = e.lastAlive.Load() {
 	}
 	if e.timer == nil {
 		return
 	}
-	if time.Since(time.Unix(0, e.lastAlive.Load())) >= e.cfg.MaxStaleness {
+	if e.rest() <= 0 {
 		return
 	}
 	e.liveMu.Lock()
@@ -236,7 +249,7 @@ func (e *Engine) aliveAt(at time.Time) {
 		e.gap("subscription was not proven alive within MaxStaleness", nil)
 	}
 	e.liveMu.Lock()
-	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); e.linkUp && !e.liveStopped && rest > 0 {
+	if rest := e.rest(); e.linkUp && !e.liveStopped && rest > 0 {
 		if !lapsed && e.lapsedLocked() {
 			// The deadline passed since the check above: the next proof
 			// clears before serving resumes.
@@ -244,18 +257,25 @@ func (e *Engine) aliveAt(at time.Time) {
 			return
 		}
 		e.expired = false
-		e.deadline.Store(monotime.Now() + int64(rest)) // before serving: Serving reads both
+		e.deadline.Store(e.lastAlive.Load() + int64(e.cfg.MaxStaleness)) // before serving: Serving reads both
 		e.serving.Store(true)
+		e.servingTurnedOnLocked()
 		e.timer.Reset(rest)
 	}
 	e.liveMu.Unlock()
+}
+
+// rest is how long the last proof keeps the node serving: lastAlive +
+// MaxStaleness - now, on the monotonic clock.
+func (e *Engine) rest() time.Duration {
+	return time.Duration(e.lastAlive.Load() + int64(e.cfg.MaxStaleness) - e.clock.Mono())
 }
 
 // lapsedLocked reports whether serving lapsed since the last proof: the
 // timer marked it, or the deadline passed and the timer has not run yet
 // (Serving already refuses then). The caller holds liveMu.
 func (e *Engine) lapsedLocked() bool {
-	return e.expired || (e.serving.Load() && monotime.Now() >= e.deadline.Load())
+	return e.expired || (e.serving.Load() && e.clock.Mono() >= e.deadline.Load())
 }
 
 // expire runs on the timer goroutine at the staleness deadline. A proof of
@@ -266,7 +286,7 @@ func (e *Engine) expire() {
 	if !e.serving.Load() || e.liveStopped {
 		return
 	}
-	if rest := e.cfg.MaxStaleness - time.Since(time.Unix(0, e.lastAlive.Load())); rest > 0 {
+	if rest := e.rest(); rest > 0 {
 		e.timer.Reset(rest)
 		return
 	}

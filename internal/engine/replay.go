@@ -256,5 +256,6 @@ func (e *Engine) resumeServing(was bool) {
 	defer e.liveMu.Unlock()
 	if e.timer == nil || (e.linkUp && !e.expired && !e.liveStopped) {
 		e.serving.Store(true)
+		e.servingTurnedOnLocked()
 	}
 }

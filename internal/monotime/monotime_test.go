@@ -20,3 +20,23 @@ func TestNowIsMonotonicAndInNanoseconds(t *testing.T) {
 		t.Errorf("Now() = %d, want >= 0", a)
 	}
 }
+
+func TestOfAndTimeAreInverse(t *testing.T) {
+	now := time.Now()
+	ns := monotime.Of(now)
+	if got := monotime.Of(monotime.Time(ns)); got != ns {
+		t.Errorf("Of(Time(%d)) = %d, want %d", ns, got, ns)
+	}
+	if got := monotime.Time(ns); !got.Equal(now) {
+		t.Errorf("Time(Of(now)) = %v, want %v", got, now)
+	}
+	// Of never places an earlier reading after a later one.
+	if a, b := monotime.Of(now), monotime.Now(); a > b {
+		t.Errorf("Of(an earlier time.Now()) = %d > Now() = %d", a, b)
+	}
+	var c monotime.Clock
+	wall, mono := c.Read()
+	if got := monotime.Of(wall); got != mono {
+		t.Errorf("Clock{}.Read() = (%v, %d): Of(wall) = %d, want the same instant", wall, mono, got)
+	}
+}

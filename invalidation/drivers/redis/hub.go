@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
@@ -62,6 +63,12 @@ type hub struct {
 
 	mu   sync.Mutex
 	sess *session // guarded by mu; nil while nobody is subscribed
+
+	// clock is the time base of the liveness PINGs and the dead-link check:
+	// its monotonic reading only, so a wall clock step changes nothing. The
+	// zero value reads the system clocks; tests set it before the first
+	// Subscribe.
+	clock monotime.Clock
 }
 
 // session is one subscription connection (recreated after a dead link) and
@@ -78,7 +85,7 @@ type session struct {
 	psChannels []string                   // guarded by hub.mu; channels subscribed when ps was created
 
 	snap      atomic.Pointer[subsSnap] // rebuilt under hub.mu on every change
-	lastAlive atomic.Int64             // unix nanos of the last PONG/confirmation or of the connection's start
+	lastAlive atomic.Int64             // hub.clock.Mono() of the last PONG/confirmation or of the connection's start
 }
 
 // subsSnap is an immutable view of a session's subscribers for the loops.
@@ -180,7 +187,7 @@ func (h *hub) attach(sub *subscription) {
 	if s == nil {
 		s = &session{kick: make(chan struct{}, 1), subs: map[*subscription]struct{}{}}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.lastAlive.Store(time.Now().UnixNano())
+		s.lastAlive.Store(h.clock.Mono())
 		h.sess = s
 		s.subs[sub] = struct{}{}
 		s.rebuild()
@@ -293,7 +300,7 @@ func (h *hub) newPubSub(s *session) *goredis.PubSub {
 	}
 	s.ps, s.psChannels = ps, channels
 	h.mu.Unlock()
-	s.lastAlive.Store(time.Now().UnixNano())
+	s.lastAlive.Store(h.clock.Mono())
 	s.poke() // the controller learns of the new connection
 	// Dials and sends SUBSCRIBE; a failure surfaces again from Receive,
 	// which redials (go-redis remembers the channels).
@@ -365,17 +372,17 @@ func (r *reader) run(ps *goredis.PubSub) bool {
 			// The PONG proves the link delivered what was published
 			// before its PING was sent, not before now (a lagging link
 			// delivers it late): it counts from the PING's send time.
-			sent := pingSent(m.Payload)
+			sent := pingSent(m.Payload, r.h.clock.Mono())
 			if len(r.confirmed) > 0 {
 				// Only a connection holding a subscription is alive for
 				// us: one whose SUBSCRIBE never took is dead too.
-				storeMax(&s.lastAlive, sent.UnixNano())
+				storeMax(&s.lastAlive, sent)
 			}
 			r.pong(sent)
 		case *goredis.Subscription:
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
-				s.lastAlive.Store(time.Now().UnixNano())
+				s.lastAlive.Store(r.h.clock.Mono())
 				r.backoff = reconnectBackoffMin
 				r.confirmed[m.Channel] = true
 				r.linkUp(m.Channel)
@@ -443,17 +450,16 @@ func (r *reader) linkUp(channel string) {
 	}
 }
 
-// pingSent decodes the send time a PING carried as its payload (unix
-// nanoseconds); a reply without one counts as sent now.
-func pingSent(payload string) time.Time {
+// pingSent decodes the send time a PING carried as its payload (a
+// hub.clock.Mono() reading, never the wall clock: a wall clock step between
+// PING and PONG would age or rejuvenate the proof by the step); a reply
+// without one counts as sent now, and none counts later than now.
+func pingSent(payload string, now int64) int64 {
 	ns, err := strconv.ParseInt(payload, 10, 64)
 	if err != nil || ns <= 0 {
-		return time.Now()
+		return now
 	}
-	if t := time.Unix(0, ns); !t.After(time.Now()) {
-		return t
-	}
-	return time.Now()
+	return min(ns, now)
 }
 
 // storeMax stores v in a unless a holds a larger value.
@@ -462,10 +468,10 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
-// pong proves the link alive as of sent (the PING's send time): subscribers
-// that joined an already confirmed channel get their HandleLinkUp now, the
-// others HandleAliveAt(sent) (HandleAlive if they do not implement it).
-func (r *reader) pong(sent time.Time) {
+// pong proves the link alive as of sent (the PING's send time on
+// hub.clock): subscribers that joined an already confirmed channel get
+// their HandleLinkUp now, the others HandleAliveAt(sent).
+func (r *reader) pong(sent int64) {
 	snap := r.s.snap.Load()
 	for _, ch := range snap.channels {
 		if !r.confirmed[ch] {
@@ -534,14 +540,16 @@ func (sub *subscription) call(ev int, payload []byte, err error) {
 	}
 }
 
-// alive reports a proof of life as of sent unless the subscription is closed.
-func (sub *subscription) alive(sent time.Time) {
+// alive reports a proof of life as of sent (a monotonic reading) unless the
+// subscription is closed. The handler gets it as a time.Time that carries
+// the monotonic reading, which is all it may compare.
+func (sub *subscription) alive(sent int64) {
 	sub.callMu.Lock()
 	defer sub.callMu.Unlock()
 	if sub.closed {
 		return
 	}
-	sub.h.HandleAliveAt(sent)
+	sub.h.HandleAliveAt(monotime.Time(sent))
 }
 
 // controlLoop keeps the connection's channel set in line with the
@@ -552,7 +560,7 @@ func (h *hub) controlLoop(s *session) {
 	var (
 		cur       *goredis.PubSub
 		requested map[string]bool // channels sent to cur
-		nextPing  time.Time
+		nextPing  int64           // on h.clock.Mono()
 		kicked    bool
 	)
 	timer := time.NewTimer(0)
@@ -570,7 +578,7 @@ func (h *hub) controlLoop(s *session) {
 		}
 		h.mu.Unlock()
 
-		now := time.Now()
+		now := h.clock.Mono()
 		if ps != nil {
 			for _, ch := range snap.channels {
 				if !requested[ch] {
@@ -587,23 +595,23 @@ func (h *hub) controlLoop(s *session) {
 			// Besides the periodic proof, a PING after every change lets
 			// subscribers that joined an already confirmed channel learn
 			// (in order, from the reader) that the link is up.
-			due := !now.Before(nextPing)
+			due := now >= nextPing
 			if due || kicked {
 				// The payload is the send time: the PONG echoes it, so
 				// the proof counts from here (see pingSent).
-				_ = ps.Ping(s.ctx, strconv.FormatInt(time.Now().UnixNano(), 10))
+				_ = ps.Ping(s.ctx, strconv.FormatInt(h.clock.Mono(), 10))
 			}
 			if due {
-				nextPing = now.Add(snap.ping)
+				nextPing = now + int64(snap.ping)
 			}
-			if now.Sub(time.Unix(0, s.lastAlive.Load())) > deadTimeout(snap.ping) {
+			if time.Duration(now-s.lastAlive.Load()) > deadTimeout(snap.ping) {
 				h.declareDead(s, ps)
 			}
 		} else {
-			nextPing = now.Add(snap.ping)
+			nextPing = now + int64(snap.ping)
 		}
 
-		timer.Reset(max(time.Until(nextPing), time.Millisecond))
+		timer.Reset(max(time.Duration(nextPing-h.clock.Mono()), time.Millisecond))
 		select {
 		case <-s.ctx.Done():
 			return

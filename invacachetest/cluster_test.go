@@ -1,0 +1,178 @@
+package invacachetest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/backend/option"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/invacachetest"
+)
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func missing(n *invacachetest.Node[string], key string) func() bool {
+	return func() bool {
+		_, err := n.Get(key)
+		return errors.Is(err, invacache.ErrNotFound)
+	}
+}
+
+func flush(t *testing.T, n *invacachetest.Node[string]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+func cluster(t *testing.T, n int, tune func(*config.InvalidationConfig)) *invacachetest.Cluster[string] {
+	t.Helper()
+	ic := &config.InvalidationConfig{MaxStaleness: 200 * time.Millisecond}
+	if tune != nil {
+		tune(ic)
+	}
+	return invacachetest.NewCluster[string](t, n, config.InvaCacheConfig{Invalidation: ic})
+}
+
+func TestClusterPropagates(t *testing.T) {
+	leakcheck.Check(t)
+	c := cluster(t, 3, nil)
+	if got := c.Len(); got != 3 {
+		t.Fatalf("Len = %d, want 3", got)
+	}
+	for _, n := range c.Nodes() {
+		n.Set("k", "old")
+	}
+	c.Node(0).Set("k", "new", option.WithInvalidation())
+	for i, n := range c.Nodes()[1:] {
+		eventually(t, fmt.Sprintf("replica %d should drop k", i+1), missing(n, "k"))
+	}
+	if v, err := c.Node(0).Get("k"); err != nil || v != "new" {
+		t.Errorf("writer Get = %q, %v; want new, nil", v, err)
+	}
+}
+
+func TestClusterFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault func(t *testing.T, w, r *invacachetest.Node[string])
+	}{
+		{"drop reveals a gap", func(t *testing.T, w, r *invacachetest.Node[string]) {
+			w.Set("first", "x", option.WithInvalidation()) // r learns w's sequence
+			flush(t, w)
+			eventually(t, "the reader should see the first message", func() bool {
+				return r.Stats().Invalidation.MessagesApplied > 0
+			})
+			r.Drop(1)
+			w.Delete("lost", option.WithDeleteInvalidation())
+			flush(t, w)
+			w.Delete("next", option.WithDeleteInvalidation())
+		}},
+		{"disconnect and reconnect", func(t *testing.T, w, r *invacachetest.Node[string]) {
+			r.Disconnect()
+			r.Reconnect()
+		}},
+		{"stall past MaxStaleness", func(t *testing.T, w, r *invacachetest.Node[string]) {
+			r.Stall()
+			eventually(t, "a stalled replica should stop serving", func() bool {
+				return !r.Stats().Invalidation.Serving
+			})
+			r.Unstall()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			c := cluster(t, 2, nil)
+			w, r := c.Node(0), c.Node(1)
+			r.Set("unrelated", "v")
+			tt.fault(t, w, r)
+			eventually(t, "the fault should clear the reader's cache", missing(r, "unrelated"))
+			if err := r.WaitServing(context.Background()); err != nil {
+				t.Fatalf("WaitServing after the fault: %v", err)
+			}
+			r.Set("after", "v")
+			if v, err := r.Get("after"); err != nil || v != "v" {
+				t.Errorf("reader serves after the fault: Get = %q, %v; want v, nil", v, err)
+			}
+		})
+	}
+}
+
+func TestClusterFailPublishIsRetried(t *testing.T) {
+	leakcheck.Check(t)
+	c := cluster(t, 2, nil)
+	w, r := c.Node(0), c.Node(1)
+	r.Set("k", "old")
+	w.FailPublish(2)
+	w.Delete("k", option.WithDeleteInvalidation())
+	flush(t, w)
+	eventually(t, "the retried invalidation should reach the reader", missing(r, "k"))
+	if got := w.Stats().Invalidation.PublishFailures; got != 2 {
+		t.Errorf("PublishFailures = %d, want 2", got)
+	}
+}
+
+func TestStartClusterRejectsNoReplicas(t *testing.T) {
+	if _, err := invacachetest.StartCluster[int](0, config.InvaCacheConfig{}); !errors.Is(err, invacache.ErrInvalidArgument) {
+		t.Errorf("StartCluster(0) err = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// The checker must catch a read path that breaks the bound: a replica that
+// neither clears on a gap nor bounds its staleness keeps a dropped write's
+// old value forever.
+func TestCheckerCatchesAStaleReadPath(t *testing.T) {
+	leakcheck.Check(t)
+	c := cluster(t, 2, func(ic *config.InvalidationConfig) {
+		ic.GapStrategy = config.GapNone
+		ic.DisableMaxStaleness = true
+	})
+	w, r := c.Node(0), c.Node(1)
+	chk := invacachetest.NewChecker(invacachetest.Bound{MaxStaleness: 10 * time.Millisecond})
+	r.Set("k", "1")
+	r.Drop(1)
+	w.Set("k", "2", option.WithInvalidation())
+	flush(t, w)
+	chk.Ack("k", 2)
+	eventually(t, "the checker should judge the replica's old value stale", func() bool {
+		start := time.Now()
+		v, err := r.Get("k")
+		if err != nil {
+			t.Fatalf("Get: %v (the replica should keep its stale value)", err)
+		}
+		version := uint64(v[0] - '0')
+		return chk.Read("k", version, start)
+	})
+	ft := &fakeT{}
+	chk.Verify(ft)
+	if !strings.Contains(ft.msg, "stale beyond the bound") || !strings.Contains(ft.msg, `key "k"`) {
+		t.Errorf("Verify reported %q, want the stale count and the first stale read", ft.msg)
+	}
+}
+
+// fakeT records what Verify reports.
+type fakeT struct {
+	testing.TB
+	msg string
+}
+
+func (f *fakeT) Helper()                        {}
+func (f *fakeT) Errorf(format string, a ...any) { f.msg = fmt.Sprintf(format, a...) }
