@@ -36,6 +36,7 @@ type commonFlags struct {
 	tlsCA, tlsCert, tlsKey   string
 	tlsServerName            string
 	tlsInsecure              bool
+	sharded                  bool
 }
 
 func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
@@ -53,6 +54,7 @@ func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM client key `file`")
 	fs.StringVar(&f.tlsServerName, "tls-server-name", "", "server name to verify (default: the host of --redis)")
 	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (testing only)")
+	fs.BoolVar(&f.sharded, "sharded", false, "sharded Pub/Sub (SPUBLISH/SSUBSCRIBE, Redis 7 cluster) (default: the config file's invalidation.redis.shardedPubSub)")
 	return f
 }
 
@@ -129,6 +131,9 @@ func (f *commonFlags) resolve() (settings, error) {
 			return s, usagef("--dial-timeout: %v is not positive", f.dialTimeout)
 		}
 		s.redis.DialTimeout = f.dialTimeout
+	}
+	if set["sharded"] {
+		s.redis.ShardedPubSub = f.sharded
 	}
 	if f.tls || f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.tlsServerName != "" || f.tlsInsecure {
 		t := &config.TLSConfig{Enabled: true}

@@ -24,6 +24,24 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 )
 
+// Bounds of the numeric settings; a value outside them is an
+// ErrInvalidConfig naming the key.
+const (
+	// MaxPoolSize bounds PoolSize: the pool only publishes, and go-redis
+	// allocates (and pre-fills a semaphore of) PoolSize slots up front.
+	MaxPoolSize = 1000
+	// MaxMaxRetries bounds MaxRetries (-1 means no retries): the engine
+	// retries failed publishes itself, with backoff, for as long as it
+	// lives.
+	MaxMaxRetries = 100
+	// MaxDB bounds DB (Redis numbers its databases with an int).
+	MaxDB = math.MaxInt32
+	// MinDialTimeout and MaxDialTimeout bound DialTimeout, which is also
+	// how long NewCache waits for the first link.
+	MinDialTimeout = time.Millisecond
+	MaxDialTimeout = time.Minute
+)
+
 // mapKeys lists the DriverConfig keys by their lower-cased spelling. Keys are
 // matched case-insensitively, so both the Go field names ("PoolSize") and the
 // JSON tags ("poolSize") work.
@@ -162,20 +180,20 @@ func resolve(c config.RedisInvalidationConfig) (config.RedisInvalidationConfig, 
 			}
 		}
 	}
-	if c.DB < 0 {
-		return c, invalidf("DB", "must not be negative, got %d", c.DB)
+	if c.DB < 0 || c.DB > MaxDB {
+		return c, invalidf("DB", "must be between 0 and %d, got %d", MaxDB, c.DB)
 	}
 	if c.DB != 0 && len(c.Addresses) > 0 && c.MasterName == "" {
 		return c, invalidf("DB", "a Redis Cluster (Addresses without MasterName) has only database 0, got %d", c.DB)
 	}
-	if c.PoolSize < 0 {
-		return c, invalidf("PoolSize", "must not be negative, got %d", c.PoolSize)
+	if c.PoolSize < 1 || c.PoolSize > MaxPoolSize {
+		return c, invalidf("PoolSize", "must be between 1 and %d (0 means %d), got %d", MaxPoolSize, DefaultPoolSize, c.PoolSize)
 	}
-	if c.MaxRetries < -1 {
-		return c, invalidf("MaxRetries", "must be -1 (no retries) or more, got %d", c.MaxRetries)
+	if c.MaxRetries < -1 || c.MaxRetries > MaxMaxRetries {
+		return c, invalidf("MaxRetries", "must be between -1 (no retries) and %d (0 means %d), got %d", MaxMaxRetries, DefaultMaxRetries, c.MaxRetries)
 	}
-	if c.DialTimeout < 0 {
-		return c, invalidf("DialTimeout", "must not be negative, got %v", c.DialTimeout)
+	if c.DialTimeout < MinDialTimeout || c.DialTimeout > MaxDialTimeout {
+		return c, invalidf("DialTimeout", "must be between %v and %v (0 means %v), got %v", MinDialTimeout, MaxDialTimeout, DefaultDialTimeout, c.DialTimeout)
 	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return c, invalidf("Channel", "must not be blank, got %q", c.Channel)

@@ -3,6 +3,7 @@ package redis
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -286,4 +287,65 @@ func FuzzParseMap(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every numeric option is bounded: an out-of-range value is an
+// ErrInvalidConfig naming the key and the bound, never a panic inside
+// go-redis (PoolSize 3e9) nor a huge pre-filled semaphore (issue 10 item 6).
+func TestNumericOptionsBounded(t *testing.T) {
+	tests := []struct {
+		key, bound string
+		cfg        config.RedisInvalidationConfig
+		m          map[string]any
+	}{
+		{"PoolSize", "1000", config.RedisInvalidationConfig{PoolSize: 3_000_000_000}, map[string]any{"poolSize": 3e9}},
+		{"PoolSize", "1000", config.RedisInvalidationConfig{PoolSize: MaxPoolSize + 1}, map[string]any{"PoolSize": MaxPoolSize + 1}},
+		{"MaxRetries", "100", config.RedisInvalidationConfig{MaxRetries: MaxMaxRetries + 1}, map[string]any{"maxRetries": 1e6}},
+		{"DB", "2147483647", config.RedisInvalidationConfig{DB: 1 << 40}, map[string]any{"db": float64(1 << 40)}},
+		{"DialTimeout", "1m0s", config.RedisInvalidationConfig{DialTimeout: MaxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
+		{"DialTimeout", "1ms", config.RedisInvalidationConfig{DialTimeout: time.Nanosecond}, map[string]any{"dialTimeout": "1us"}},
+	}
+	check := func(t *testing.T, key, bound string, build func() (*Driver, error)) {
+		t.Helper()
+		var (
+			d   *Driver
+			err error
+		)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			d, err = build()
+		}()
+		if d != nil {
+			_ = d.Close()
+		}
+		if !errors.Is(err, config.ErrInvalidConfig) {
+			t.Fatalf("err = %v, want ErrInvalidConfig", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, key) || !strings.Contains(msg, bound) {
+			t.Errorf("error %q does not name the key %s and the bound %s", msg, key, bound)
+		}
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/%+v", tc.key, tc.m), func(t *testing.T) {
+			check(t, tc.key, tc.bound, func() (*Driver, error) { return New(tc.cfg) })
+			check(t, tc.key, tc.bound, func() (*Driver, error) {
+				d, err := factory(invalidation.Spec{Type: TypeName, Options: tc.m})
+				dd, _ := d.(*Driver)
+				return dd, err
+			})
+		})
+	}
+	// The bounds themselves are accepted.
+	for _, c := range []config.RedisInvalidationConfig{
+		{PoolSize: MaxPoolSize, MaxRetries: MaxMaxRetries, DB: MaxDB, DialTimeout: MaxDialTimeout, Address: "127.0.0.1:1"},
+		{MaxRetries: -1, DialTimeout: MinDialTimeout, Address: "127.0.0.1:1"},
+	} {
+		if _, err := resolve(c); err != nil {
+			t.Errorf("resolve(%+v): %v, want the bounds accepted", c, err)
+		}
+	}
 }
