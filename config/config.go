@@ -98,7 +98,8 @@ type InvalidationConfig struct {
 
 	// MaxStaleness bounds how long a node serves cached values without proof
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
-	// without caching until the link is proven alive and the cache cleared.
+	// without caching until the link is proven alive and the node caught up
+	// from the replay log or cleared.
 	// Default 3s; at least MinMaxStaleness (80ms). In JSON: "3s" or
 	// nanoseconds.
 	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
@@ -106,8 +107,9 @@ type InvalidationConfig struct {
 	// whatever it holds while the link is down. Default false.
 	DisableMaxStaleness bool `json:"disableMaxStaleness" yaml:"disableMaxStaleness"`
 	// GapStrategy says what a node does when it may have missed messages
-	// (reconnect, sequence gap, unreadable message): "clear" (default) drops
-	// the local cache, "none" keeps it.
+	// (reconnect, sequence gap, unreadable message) and cannot catch up
+	// from the driver's replay log: "clear" (default) drops the local
+	// cache, "none" keeps it. A catch-up that succeeds never clears.
 	GapStrategy string `json:"gapStrategy" yaml:"gapStrategy"`
 	// RetryBackoffMin is the first delay before a failed publish is retried.
 	// Default 10ms.
