@@ -1,8 +1,10 @@
 package invacache_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/config"
@@ -78,5 +80,34 @@ func TestSetExistingKeyDoesNotAllocate(t *testing.T) {
 	}
 	if got := testing.AllocsPerRun(1000, func() { c.Delete("absent") }); got != 0 {
 		t.Errorf("allocations per plain Delete = %v, want 0", got)
+	}
+}
+
+// BenchmarkGetOrLoadMiss is the load path: a GetOrLoad of a key the cache
+// does not hold, whose loader returns at once without caching (ttl < 0), so
+// every call registers a flight and runs the loader. "ctx=cancellable" is a
+// GetOrLoadContext whose context can end: its load runs on a goroutine of
+// its own so that the caller can leave while others wait.
+//
+//	go test -run '^$' -bench 'BenchmarkGetOrLoadMiss' -count 6 .
+func BenchmarkGetOrLoadMiss(b *testing.B) {
+	loader := func(context.Context, string) (int, time.Duration, error) { return 1, -1, nil }
+	for _, name := range []string{"background", "cancellable"} {
+		b.Run("ctx="+name, func(b *testing.B) {
+			c, _ := newBenchCache(b, false)
+			ctx := context.Background()
+			if name == "cancellable" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.GetOrLoadContext(ctx, "absent", loader); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

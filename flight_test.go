@@ -56,6 +56,7 @@ func TestGetOrLoadAfterInvalidationDoesNotJoinOlderLoad(t *testing.T) {
 		}},
 		{"gap clear", func(t *testing.T, nodes []node) {
 			before := nodes[1].Stats().Invalidation.ClearsOnGap
+			nodes[1].conn.FailReplay(1) // no catch-up from the bus's log: clear
 			nodes[1].conn.Disconnect()
 			nodes[1].conn.Reconnect()
 			eventually(t, 5*time.Second, "the resubscribe should clear node 1", func() bool {

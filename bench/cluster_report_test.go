@@ -12,9 +12,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 )
 
 var clusterFull = flag.Bool("cluster", false, "TestClusterReport: run the full cluster comparison and write CLUSTER_RESULTS.md (as -report does)")
@@ -38,8 +38,8 @@ func clusterSetup(cl *redisserver.Cluster, sharded bool) propSetup {
 	}
 	return propSetup{
 		srv: cl.Node(0),
-		a:   config.RedisInvalidationConfig{Addresses: addrs, Channel: tag + ":invalidation", ShardedPubSub: sharded},
-		b: config.RedisInvalidationConfig{Addresses: append(addrs[1:len(addrs):len(addrs)], addrs[0]),
+		a:   redisdriver.Config{Addresses: addrs, Channel: tag + ":invalidation", ShardedPubSub: sharded},
+		b: redisdriver.Config{Addresses: append(addrs[1:len(addrs):len(addrs)], addrs[0]),
 			Channel: tag + ":invalidation", ShardedPubSub: sharded},
 		newRaw: func() goredis.UniversalClient {
 			// The driver's client settings that matter on the wire: RESP2,

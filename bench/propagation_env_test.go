@@ -52,7 +52,7 @@ type propSetup struct {
 	stop func() error // nil: the caller stops the deployment
 	// a and b configure the drivers of A and B; their connection settings
 	// must differ, or the two nodes would share connections.
-	a, b config.RedisInvalidationConfig
+	a, b redisdriver.Config
 	// newRaw returns a new raw go-redis client on the same deployment.
 	newRaw     func() goredis.UniversalClient
 	rawLatCh   string
@@ -73,8 +73,8 @@ func newPropEnv(tb testing.TB, peer bool) *propEnv {
 		srv: srv, stop: srv.Close,
 		// Different PoolSize → different connection settings → A and B
 		// do not share connections, like two processes.
-		a: config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 10},
-		b: config.RedisInvalidationConfig{Address: srv.Addr(), Channel: propChannel, PoolSize: 11},
+		a: redisdriver.Config{Address: srv.Addr(), Channel: propChannel, PoolSize: 10},
+		b: redisdriver.Config{Address: srv.Addr(), Channel: propChannel, PoolSize: 11},
 		newRaw: func() goredis.UniversalClient {
 			return goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
 		},

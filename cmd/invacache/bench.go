@@ -28,6 +28,7 @@ type benchOptions struct {
 	timeout    time.Duration
 	plot       string
 	quiet      bool
+	json       bool
 	keyPrefix  string
 }
 
@@ -47,13 +48,26 @@ func benchCommand() command {
 			fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "give up on one sample (or a throughput run's tail) after this long")
 			fs.StringVar(&o.plot, "plot", "", "write the latency histogram to this `file` (.svg)")
 			fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
+			fs.BoolVar(&o.json, "json", false, "print the results as one JSON object on one line (durations in nanoseconds)")
 			o.keyPrefix = "invacache-bench:"
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
-				if o.samples < 1 || o.keys < 1 || o.rawKeys < 1 || o.goroutines < 1 || o.timeout <= 0 || o.warmup < 0 {
-					return usagef("--samples, --keys, --raw-keys, --goroutines and --timeout must be positive, --warmup not negative")
+				for _, c := range []struct {
+					flag string
+					bad  bool
+					val  any
+				}{
+					{"--samples", o.samples < 1, o.samples}, {"--keys", o.keys < 1, o.keys}, {"--raw-keys", o.rawKeys < 1, o.rawKeys},
+					{"--goroutines", o.goroutines < 1, o.goroutines}, {"--timeout", o.timeout <= 0, o.timeout},
+				} {
+					if c.bad {
+						return usagef("%s: %v is not positive", c.flag, c.val)
+					}
+				}
+				if o.warmup < 0 {
+					return usagef("--warmup: %d is negative", o.warmup)
 				}
 				if o.plot != "" && !strings.HasSuffix(strings.ToLower(o.plot), ".svg") {
 					return usagef("--plot: %q: only .svg is supported", o.plot)
@@ -151,8 +165,16 @@ type benchResult struct {
 	groupCommitElapsed time.Duration
 }
 
-func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
+func runBench(ctx context.Context, e *env, s settings, o benchOptions) (err error) {
 	quietRedisLog(discardLogger())
+	var plot *plotFile
+	if o.plot != "" {
+		// Check the path before measuring: a typo must not cost a run.
+		if plot, err = openPlot(o.plot); err != nil {
+			return err
+		}
+		defer func() { plot.finish(err) }()
+	}
 	client, err := connect(ctx, s)
 	if err != nil {
 		return err
@@ -200,7 +222,9 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 	}
 
 	w := e.stdout
-	fmt.Fprintf(w, "invacache bench: Redis at %s, channel %q\n", s.addrString(), s.redis.Channel)
+	if !o.json {
+		fmt.Fprintf(w, "invacache bench: Redis at %s, channel %q\n", s.addrString(), s.redis.Channel)
+	}
 	var res benchResult
 
 	// 1+2. One-way propagation through the library (Delete with broadcast
@@ -305,25 +329,102 @@ func runBench(ctx context.Context, e *env, s settings, o benchOptions) error {
 	res.perKeyElapsed = time.Since(t0)
 	res.perKeyKeysPerSec = float64(o.rawKeys) / res.perKeyElapsed.Seconds()
 
-	printBench(w, o, res)
 	if o.plot != "" {
-		f, err := os.Create(o.plot)
-		if err != nil {
-			return fmt.Errorf("plot: %w", err)
-		}
-		werr := writeHistogramSVG(f, "Invalidation propagation latency (one-way)", []series{
+		werr := writeHistogramSVG(plot.f, "Invalidation propagation latency (one-way)", []series{
 			{name: "Delete+broadcast on A → dropped on B", color: "#1f77b4", values: res.cacheLat},
 			{name: "raw PUBLISH → subscriber received", color: "#ff7f0e", values: res.rawLat},
 		})
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
 		if werr != nil {
-			return fmt.Errorf("plot: %w", werr)
+			return fmt.Errorf("--plot %s: %w", o.plot, werr)
 		}
+	}
+	if o.json {
+		writeJSONLine(w, benchJSON(s, o, res))
+		return nil
+	}
+	printBench(w, o, res)
+	if o.plot != "" {
 		fmt.Fprintf(w, "latency histogram written to %s\n", o.plot)
 	}
 	return nil
+}
+
+// plotFile is the --plot file, opened before measuring.
+type plotFile struct {
+	f       *os.File
+	path    string
+	existed bool
+}
+
+// openPlot opens (creating) path for writing without truncating it, so a
+// bad path fails before the measurement and a failed run leaves an
+// existing file as it was.
+func openPlot(path string) (*plotFile, error) {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--plot: %w", err)
+	}
+	return &plotFile{f: f, path: path, existed: statErr == nil}, nil
+}
+
+// finish closes the file; after a failed run it removes a file it created.
+// On success it cuts the file to what was written.
+func (p *plotFile) finish(runErr error) {
+	if runErr != nil {
+		p.f.Close()
+		if !p.existed {
+			os.Remove(p.path)
+		}
+		return
+	}
+	if off, err := p.f.Seek(0, io.SeekCurrent); err == nil {
+		p.f.Truncate(off)
+	}
+	p.f.Close()
+}
+
+// latencyJSON is a latency distribution in bench --json output.
+type latencyJSON struct {
+	Samples int   `json:"samples"`
+	P50     int64 `json:"p50_ns"`
+	P90     int64 `json:"p90_ns"`
+	P99     int64 `json:"p99_ns"`
+	Max     int64 `json:"max_ns"`
+}
+
+func latencyOf(d []time.Duration) latencyJSON {
+	s := summarize(d)
+	return latencyJSON{Samples: len(s), P50: int64(s.pct(50)), P90: int64(s.pct(90)), P99: int64(s.pct(99)), Max: int64(s.max())}
+}
+
+// benchResultJSON is the line bench --json prints.
+type benchResultJSON struct {
+	Event   string      `json:"event"` // "bench"
+	Redis   string      `json:"redis"`
+	Channel string      `json:"channel"`
+	Warmup  int         `json:"warmup"`
+	Cache   latencyJSON `json:"cache_latency"` // Delete+broadcast on A → dropped on B
+	Raw     latencyJSON `json:"raw_latency"`   // PUBLISH → go-redis subscriber received
+	Lost    int         `json:"lost_samples"`
+
+	GroupCommitGoroutines int     `json:"group_commit_goroutines"`
+	GroupCommitKeys       int     `json:"group_commit_keys"`
+	GroupCommitMessages   uint64  `json:"group_commit_messages"`
+	GroupCommitKeysPerSec float64 `json:"group_commit_keys_per_sec"`
+	PerKeyKeys            int     `json:"one_publish_per_key_keys"`
+	PerKeyKeysPerSec      float64 `json:"one_publish_per_key_keys_per_sec"`
+	Plot                  string  `json:"plot,omitempty"`
+}
+
+func benchJSON(s settings, o benchOptions, r benchResult) benchResultJSON {
+	return benchResultJSON{
+		Event: "bench", Redis: s.addrString(), Channel: s.redis.Channel, Warmup: o.warmup,
+		Cache: latencyOf(r.cacheLat), Raw: latencyOf(r.rawLat), Lost: r.lost,
+		GroupCommitGoroutines: o.goroutines, GroupCommitKeys: o.keys, GroupCommitMessages: r.groupMessages,
+		GroupCommitKeysPerSec: r.groupKeysPerSec, PerKeyKeys: o.rawKeys, PerKeyKeysPerSec: r.perKeyKeysPerSec,
+		Plot: o.plot,
+	}
 }
 
 // rawSample publishes one message and times its arrival on sub.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -58,6 +59,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	name := args[0]
 	switch name {
+	case "version", "-version", "--version":
+		printVersion(stdout)
+		return 0
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			return runContext(ctx, []string{args[1], "--help"}, stdout, stderr)
@@ -78,7 +82,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				printCommandUsage(stdout, c, fs)
 				return 0
 			}
-			fmt.Fprintf(stderr, "invacache %s: %s (see 'invacache %s --help')\n", c.name, oneLine(err.Error()), c.name)
+			fmt.Fprintf(stderr, "invacache %s: %s (see 'invacache %s --help')\n", c.name, oneLine(dashDash(err.Error())), c.name)
 			return 2
 		}
 		if err := runFn(ctx, positional); err != nil {
@@ -111,15 +115,45 @@ func printTopUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'invacache <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "Run 'invacache <command> --help' for a command's flags, 'invacache --version' for the version.")
 }
 
 func printCommandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: invacache %s %s\n\n%s\n\nFlags:\n", c.name, c.usage, c.summary)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	printFlags(w, fs)
 }
+
+// printFlags lists fs's flags in the "--flag" form that the README and the
+// error messages use (the flag package prints "-flag").
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			if g, ok := f.Value.(flag.Getter); ok {
+				if _, isString := g.Get().(string); isString {
+					fmt.Fprintf(w, " (default %q)", f.DefValue)
+					break
+				}
+			}
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// singleDash finds a flag named with one dash in the flag package's errors
+// ("flag provided but not defined: -bogus").
+var singleDash = regexp.MustCompile(`(^|[ :])-([A-Za-z][A-Za-z0-9-]*)`)
+
+// dashDash rewrites the flag package's "-flag" to the "--flag" form.
+func dashDash(msg string) string { return singleDash.ReplaceAllString(msg, "$1--$2") }
 
 // parseInterspersed parses flags placed before, between or after the
 // positional arguments ("invalidate k1 --redis h:p k2"); after "--"

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const defaultChannel = "invacache:invalidation"
+const defaultChannel = redisdriver.DefaultChannel
 
 // commonFlags are the flags every command takes: the configuration file and
 // the Redis connection. A flag given on the command line overrides the file.
@@ -36,6 +33,7 @@ type commonFlags struct {
 	tlsCA, tlsCert, tlsKey   string
 	tlsServerName            string
 	tlsInsecure              bool
+	sharded                  bool
 }
 
 func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
@@ -53,13 +51,14 @@ func addCommonFlags(fs *flag.FlagSet, addrHelp string) *commonFlags {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM client key `file`")
 	fs.StringVar(&f.tlsServerName, "tls-server-name", "", "server name to verify (default: the host of --redis)")
 	fs.BoolVar(&f.tlsInsecure, "tls-insecure", false, "do not verify the server's certificate (testing only)")
+	fs.BoolVar(&f.sharded, "sharded", false, "sharded Pub/Sub (SPUBLISH/SSUBSCRIBE, Redis 7 cluster) (default: the config file's invalidation.redis.shardedPubSub)")
 	return f
 }
 
 // settings is the resolved configuration of a command.
 type settings struct {
-	cache config.InvaCacheConfig         // the file's cache config (Invalidation may be nil)
-	redis config.RedisInvalidationConfig // file + flags; Address "" if neither gave one
+	cache config.InvaCacheConfig // the file's cache config (Invalidation may be nil)
+	redis redisdriver.Config     // file + flags; Address "" if neither gave one
 }
 
 // resolve reads --config and applies the flags given on the command line.
@@ -72,22 +71,13 @@ func (f *commonFlags) resolve() (settings, error) {
 		}
 		s.cache = c
 	}
-	if inv := s.cache.Invalidation; inv != nil {
-		switch {
-		case inv.Redis != nil:
-			s.redis = *inv.Redis
-		case len(inv.DriverConfig) > 0:
-			// The seed's map form ("Address", "DialTimeout": 5s or "5s"):
-			// JSON field matching is case-insensitive, and the typed
-			// config's UnmarshalJSON reads both duration forms.
-			b, err := json.Marshal(inv.DriverConfig)
-			if err == nil {
-				err = json.Unmarshal(b, &s.redis)
-			}
-			if err != nil {
-				return s, fmt.Errorf("config %s: invalidation.driverConfig: %w", f.configFile, err)
-			}
+	if inv := s.cache.Invalidation; inv != nil && (inv.Redis != nil || len(inv.DriverConfig) > 0) {
+		// The typed form or the seed's map, read as the library reads them.
+		r, err := redisdriver.ConfigFrom(*inv)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", f.configFile, err)
 		}
+		s.redis = r
 	}
 	if s.redis.Password == "" {
 		s.redis.Password = os.Getenv("INVACACHE_REDIS_PASSWORD")
@@ -130,8 +120,11 @@ func (f *commonFlags) resolve() (settings, error) {
 		}
 		s.redis.DialTimeout = f.dialTimeout
 	}
+	if set["sharded"] {
+		s.redis.ShardedPubSub = f.sharded
+	}
 	if f.tls || f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.tlsServerName != "" || f.tlsInsecure {
-		t := &config.TLSConfig{Enabled: true}
+		t := &redisdriver.TLSConfig{Enabled: true}
 		if s.redis.TLS != nil {
 			*t = *s.redis.TLS
 			t.Enabled = true
@@ -189,73 +182,14 @@ func loadConfigFile(path string) (config.InvaCacheConfig, error) {
 	return cfg, nil
 }
 
-// tlsConfig builds the client TLS configuration, or nil without TLS.
-func tlsConfig(r config.RedisInvalidationConfig) (*tls.Config, error) {
-	t := r.TLS
-	if t == nil || !t.Enabled {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: CA file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: CA file %s holds no PEM certificate", t.CAFile)
-		}
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
-
-// newClient opens a go-redis client with the settings: for the CLI's own
-// traffic (purge, monitor, preflight, raw benchmark) and for each cache node
-// of demo and bench, which gets a client of its own (the Redis driver shares
-// connections between drivers of equal settings, and in-process nodes must
-// not share a subscription to behave like separate replicas).
-func newClient(r config.RedisInvalidationConfig) (redis.UniversalClient, error) {
-	tc, err := tlsConfig(r)
-	if err != nil {
-		return nil, err
-	}
-	addrs := r.Addresses
-	if len(addrs) == 0 {
-		addrs = []string{r.Address}
-	}
-	dt := r.DialTimeout
-	if dt <= 0 {
-		dt = 5 * time.Second
-	}
-	retries := r.MaxRetries
-	if retries == 0 {
-		retries = 3
-	}
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        addrs,
-		MasterName:   r.MasterName,
-		Username:     r.Username,
-		Password:     r.Password,
-		DB:           r.DB,
-		DialTimeout:  dt,
-		ReadTimeout:  dt,
-		WriteTimeout: dt,
-		TLSConfig:    tc,
-		MaxRetries:   retries,
-		PoolSize:     r.PoolSize,
-		// RESP2, so Redis treats a subscribed connection as a "pubsub"
-		// client (output buffer limits), as the driver expects.
-		Protocol: 2,
-		// No identity probing (CLIENT SETINFO) that some servers reject.
-		DisableIdentity: true,
-	}), nil
+// newClient opens a go-redis client with the settings through the
+// driver's one client construction (defaults, TLS, topology): for the CLI's
+// own traffic (purge, monitor, preflight, raw benchmark) and for each cache
+// node of demo and bench, which gets a client of its own (the Redis driver
+// shares connections between drivers of equal settings, and in-process
+// nodes must not share a subscription to behave like separate replicas).
+func newClient(r redisdriver.Config) (redis.UniversalClient, error) {
+	return redisdriver.NewClient(r)
 }
 
 // nodeDriver is a cache node's Redis driver over a client of its own.
@@ -264,12 +198,13 @@ type nodeDriver struct {
 	client redis.UniversalClient
 }
 
-func openNodeDriver(r config.RedisInvalidationConfig, logger *slog.Logger) (*nodeDriver, error) {
+func openNodeDriver(r redisdriver.Config, logger *slog.Logger) (*nodeDriver, error) {
 	c, err := newClient(r)
 	if err != nil {
 		return nil, err
 	}
-	d, err := redisdriver.NewWithClient(c, r, redisdriver.WithLogger(logger))
+	r.Client = c
+	d, err := redisdriver.New(r, redisdriver.WithLogger(logger))
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -295,7 +230,7 @@ func connect(ctx context.Context, s settings) (redis.UniversalClient, error) {
 	}
 	dt := s.redis.DialTimeout
 	if dt <= 0 {
-		dt = 5 * time.Second
+		dt = redisdriver.DefaultDialTimeout
 	}
 	pctx, cancel := context.WithTimeout(ctx, dt+time.Second)
 	defer cancel()

@@ -31,6 +31,7 @@ type demoOptions struct {
 	maxStaleness                  time.Duration
 	publishWindow, slack          time.Duration
 	verbose, broadcast            bool
+	metricsAddr                   string
 }
 
 func demoCommand() command {
@@ -60,6 +61,7 @@ func demoCommand() command {
 			fs.DurationVar(&o.publishWindow, "publish-window", 100*time.Millisecond, "stale-read bound: time an acknowledged invalidation may still be in flight to a live peer")
 			fs.DurationVar(&o.slack, "slack", 500*time.Millisecond, "stale-read bound: allowance for scheduling noise")
 			fs.BoolVar(&o.verbose, "verbose", false, "log the library's warnings to stderr")
+			fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the nodes (label name=\"node0\", ...) at http://`HOST:PORT`/metrics while the demo runs (port 0: any free port, printed)")
 			fs.BoolVar(&o.broadcast, "broadcast", true, "writers broadcast their writes; --broadcast=false writes only the writer's own cache, to show what the stale-read check catches without invalidation")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -98,6 +100,11 @@ func (o *demoOptions) validate() error {
 		return usagef("--max-staleness/--publish-window/--slack/--db-latency: negative duration")
 	case o.faultMode != "stop" && o.faultMode != "blackhole":
 		return usagef("--fault-mode: %q is not \"stop\" or \"blackhole\"", o.faultMode)
+	}
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			return usagef("--metrics-addr: %q is not HOST:PORT: %v", o.metricsAddr, err)
+		}
 	}
 	if o.fault {
 		if o.faultAt == 0 {
@@ -224,6 +231,15 @@ func (p *propagation) dropped(keys []string, at time.Time) {
 }
 
 func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		ln, err := listenMetrics(o.metricsAddr)
+		if err != nil {
+			return err
+		}
+		metricsLn = ln
+		defer ln.Close()
+	}
 	bus, err := openDemoBus(ctx, s, o)
 	if err != nil {
 		return err
@@ -309,6 +325,16 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	}
 	cancel()
 
+	metricsURL := ""
+	if metricsLn != nil {
+		ms, err := serveDemoMetrics(metricsLn, nodes)
+		if err != nil {
+			return err
+		}
+		defer ms.close()
+		metricsURL = ms.url
+	}
+
 	db := simdb.New("item:", o.keys, o.dbLatency)
 	checker := invacachetest.NewChecker(bound)
 	var cnt workload.Counters
@@ -324,6 +350,9 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 	}
 	if o.fault {
 		fmt.Fprintf(w, "fault: at %v the bus stops (%s) for %v\n", o.faultAt, bus.stopDesc, o.faultFor)
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(w, "metrics: %s (Prometheus text format, one name label per node)\n", metricsURL)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%7s %6s %8s %7s %8s %6s %6s %9s %9s %6s %5s %7s\n", "time", "hit%", "reads/s", "loads/s", "writes/s", "sent/s", "recv/s", "prop p50", "prop p99", "stale", "links", "serving")

@@ -20,7 +20,6 @@ func invalidateCommand() command {
 			cf := addCommonFlags(fs, "Redis `address` (host:port; comma-separated for a cluster) (default \"localhost:6379\")")
 			clear := fs.Bool("clear", false, "clear every node's whole cache instead of dropping keys")
 			raw := fs.Bool("raw", false, "publish each key as a bare payload (the original format) instead of an envelope")
-			sharded := fs.Bool("sharded", false, "use SPUBLISH (sharded Pub/Sub, Redis 7 cluster)")
 			return func(ctx context.Context, keys []string) error {
 				switch {
 				case *clear && len(keys) > 0:
@@ -38,9 +37,6 @@ func invalidateCommand() command {
 					return err
 				}
 				s = s.withDefaultAddress()
-				if *sharded {
-					s.redis.ShardedPubSub = true
-				}
 				return runInvalidate(ctx, e, s, keys, *clear, *raw)
 			}
 		},

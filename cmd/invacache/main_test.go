@@ -140,14 +140,14 @@ func TestBadUsage(t *testing.T) {
 		{nil, "Usage"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"demo", "--nodes", "x"}, "invalid value"},
-		{[]string{"demo", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"demo", "--bogus"}, "flag provided but not defined: --bogus"},
 		{[]string{"demo", "--nodes", "1"}, "at least 2 nodes"},
 		{[]string{"demo", "extra"}, "unexpected argument"},
 		{[]string{"demo", "--fault", "--fault-at", "10s", "--duration", "5s"}, "must end before"},
 		{[]string{"invalidate"}, "no keys given"},
 		{[]string{"invalidate", "--clear", "k"}, "--clear takes no keys"},
 		{[]string{"invalidate", "--channel", "", "k"}, "empty channel"},
-		{[]string{"monitor", "--count", "-1"}, "must not be negative"},
+		{[]string{"monitor", "--count", "-1"}, "--count: -1 is negative"},
 		{[]string{"bench", "--plot", "x.png"}, "only .svg"},
 	}
 	for _, tc := range tests {

@@ -18,7 +18,7 @@ type monitorOptions struct {
 	duration time.Duration
 	count    int
 	maxKeys  int
-	sharded  bool
+	json     bool
 }
 
 func monitorCommand() command {
@@ -31,23 +31,26 @@ func monitorCommand() command {
 			var o monitorOptions
 			fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 			fs.IntVar(&o.count, "count", 0, "stop after this many messages (default: no limit)")
-			fs.IntVar(&o.maxKeys, "max-keys", 10, "keys printed per operation before eliding the rest")
-			fs.BoolVar(&o.sharded, "sharded", false, "use SSUBSCRIBE (sharded Pub/Sub, Redis 7 cluster)")
+			fs.IntVar(&o.maxKeys, "max-keys", 10, "keys printed per operation before eliding the rest (text output; --json lists every key)")
+			fs.BoolVar(&o.json, "json", false, "print one JSON object per line (event: subscribed, message, raw_key, raw_clear, malformed, gap, replay, link_down, summary)")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
 				if o.duration < 0 || o.count < 0 || o.maxKeys < 1 {
-					return usagef("--duration/--count must not be negative, --max-keys at least 1")
+					switch {
+					case o.duration < 0:
+						return usagef("--duration: %v is negative", o.duration)
+					case o.count < 0:
+						return usagef("--count: %d is negative", o.count)
+					}
+					return usagef("--max-keys: %d, want at least 1", o.maxKeys)
 				}
 				s, err := cf.resolve()
 				if err != nil {
 					return err
 				}
 				s = s.withDefaultAddress()
-				if o.sharded {
-					s.redis.ShardedPubSub = true
-				}
 				return runMonitor(ctx, e, s, o)
 			}
 		},
@@ -98,7 +101,7 @@ func runMonitor(ctx context.Context, e *env, s settings, o monitorOptions) error
 	}()
 
 	st := &monitorStats{origins: map[uint64]uint64{}}
-	w := e.stdout
+	out := &monitorPrinter{w: e.stdout, json: o.json, maxKeys: o.maxKeys}
 	afterReconnect := false
 	backoff := 50 * time.Millisecond
 	for o.count == 0 || st.messages < o.count {
@@ -107,7 +110,8 @@ func runMonitor(ctx context.Context, e *env, s settings, o monitorOptions) error
 			if ctx.Err() != nil {
 				break
 			}
-			fmt.Fprintf(w, "%s  LINK DOWN: %s (reconnecting; messages published meanwhile are lost)\n", stamp(), oneLine(err.Error()))
+			out.event(monitorEvent{Event: "link_down", Error: oneLine(err.Error())},
+				"LINK DOWN: %s (reconnecting; messages published meanwhile are lost)", oneLine(err.Error()))
 			afterReconnect = true
 			select {
 			case <-ctx.Done():
@@ -120,40 +124,111 @@ func runMonitor(ctx context.Context, e *env, s settings, o monitorOptions) error
 		switch m := m.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
-				fmt.Fprintf(w, "%s  subscribed to %q on %s\n", stamp(), m.Channel, s.addrString())
+				out.event(monitorEvent{Event: "subscribed", Channel: m.Channel, Server: s.addrString()},
+					"subscribed to %q on %s", m.Channel, s.addrString())
 			}
 		case *redis.Message:
 			st.messages++
-			monitorPayload(w, st, []byte(m.Payload), o.maxKeys, afterReconnect)
+			monitorPayload(out, st, []byte(m.Payload), afterReconnect)
 			afterReconnect = false
 		}
 	}
-	fmt.Fprintf(w, "%d message(s): %d envelope(s) (%d key(s), %d clear(s)), %d raw, %d malformed; %d gap(s) (%d message(s) lost), %d replay(s); %d origin(s)\n",
-		st.messages, st.envelopes, st.keys, st.clears, st.raw, st.malformed, st.gaps, st.lost, st.replays, len(st.origins))
+	if out.json {
+		out.writeJSON(monitorSummary{Event: "summary", Messages: st.messages, Envelopes: st.envelopes, Keys: st.keys, Clears: st.clears,
+			Raw: st.raw, Malformed: st.malformed, Gaps: st.gaps, Lost: st.lost, Replays: st.replays, Origins: len(st.origins)})
+	} else {
+		fmt.Fprintf(out.w, "%d message(s): %d envelope(s) (%d key(s), %d clear(s)), %d raw, %d malformed; %d gap(s) (%d message(s) lost), %d replay(s); %d origin(s)\n",
+			st.messages, st.envelopes, st.keys, st.clears, st.raw, st.malformed, st.gaps, st.lost, st.replays, len(st.origins))
+	}
 	if errors.Is(ctx.Err(), context.Canceled) || errors.Is(ctx.Err(), context.DeadlineExceeded) || ctx.Err() == nil {
 		return nil
 	}
 	return ctx.Err()
 }
 
-func stamp() string { return time.Now().Format("15:04:05.000") }
+// monitorPrinter writes the monitor's events as text lines or, with
+// --json, as one JSON object per line.
+type monitorPrinter struct {
+	w       io.Writer
+	json    bool
+	maxKeys int // keys per operation in text output
+}
+
+// monitorEvent is one line of monitor --json output.
+type monitorEvent struct {
+	Time        string      `json:"time"` // RFC 3339, nanoseconds
+	Event       string      `json:"event"`
+	Channel     string      `json:"channel,omitempty"`
+	Server      string      `json:"server,omitempty"`
+	Origin      string      `json:"origin,omitempty"` // 16 hex digits
+	Seq         uint64      `json:"seq,omitempty"`
+	Version     int         `json:"version,omitempty"`
+	Ops         []monitorOp `json:"ops,omitempty"`
+	Key         *string     `json:"key,omitempty"`          // raw_key
+	ExpectedSeq uint64      `json:"expected_seq,omitempty"` // gap
+	Lost        uint64      `json:"lost,omitempty"`         // gap
+	Reconnected bool        `json:"while_reconnecting,omitempty"`
+	LastSeq     uint64      `json:"last_seq,omitempty"` // replay
+	Bytes       *int        `json:"bytes,omitempty"`    // malformed
+	Preview     string      `json:"preview,omitempty"`  // malformed: the first bytes, quoted
+	Error       string      `json:"error,omitempty"`
+}
+
+// monitorOp is one operation of an envelope.
+type monitorOp struct {
+	Op   string   `json:"op"` // "delete" or "clear"
+	Keys []string `json:"keys,omitempty"`
+}
+
+// monitorSummary is the last line of monitor --json output.
+type monitorSummary struct {
+	Event     string `json:"event"` // "summary"
+	Messages  int    `json:"messages"`
+	Envelopes int    `json:"envelopes"`
+	Keys      int    `json:"keys"`
+	Clears    int    `json:"clears"`
+	Raw       int    `json:"raw"`
+	Malformed int    `json:"malformed"`
+	Gaps      int    `json:"gaps"`
+	Lost      int    `json:"lost"`
+	Replays   int    `json:"replays"`
+	Origins   int    `json:"origins"`
+}
+
+// event prints ev, or the text line format/args after a time stamp.
+func (p *monitorPrinter) event(ev monitorEvent, format string, args ...any) {
+	now := time.Now()
+	if p.json {
+		ev.Time = now.Format(time.RFC3339Nano)
+		p.writeJSON(ev)
+		return
+	}
+	fmt.Fprintf(p.w, "%s  %s\n", now.Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+func (p *monitorPrinter) writeJSON(v any) { writeJSONLine(p.w, v) }
+
+func origin(o uint64) string { return fmt.Sprintf("%016x", o) }
 
 // monitorPayload prints one payload and updates the counters.
-func monitorPayload(w io.Writer, st *monitorStats, p []byte, maxKeys int, afterReconnect bool) {
+func monitorPayload(out *monitorPrinter, st *monitorStats, p []byte, afterReconnect bool) {
 	msg, err := wire.Decode(p)
 	if err != nil {
 		st.malformed++
-		fmt.Fprintf(w, "%s  MALFORMED %d bytes %s: %s\n", stamp(), len(p), preview(p, 48), oneLine(err.Error()))
+		n := len(p)
+		out.event(monitorEvent{Event: "malformed", Bytes: &n, Preview: preview(p, 48), Error: oneLine(err.Error())},
+			"MALFORMED %d bytes %s: %s", len(p), preview(p, 48), oneLine(err.Error()))
 		return
 	}
 	if msg.Raw {
 		st.raw++
 		if msg.Ops[0].Clear {
 			st.clears++
-			fmt.Fprintf(w, "%s  RAW clear (empty payload: every node clears its cache)\n", stamp())
+			out.event(monitorEvent{Event: "raw_clear"}, "RAW clear (empty payload: every node clears its cache)")
 		} else {
 			st.keys++
-			fmt.Fprintf(w, "%s  RAW key %s (no envelope: every node drops the key)\n", stamp(), strconv.Quote(msg.Ops[0].Keys[0]))
+			k := msg.Ops[0].Keys[0]
+			out.event(monitorEvent{Event: "raw_key", Key: &k}, "RAW key %s (no envelope: every node drops the key)", strconv.Quote(k))
 		}
 		return
 	}
@@ -168,17 +243,19 @@ func monitorPayload(w io.Writer, st *monitorStats, p []byte, maxKeys int, afterR
 			if afterReconnect {
 				why = " while the monitor was reconnecting"
 			}
-			fmt.Fprintf(w, "%s  GAP origin=%016x expected seq %d, got %d: %d message(s) lost%s (nodes clear their caches)\n",
-				stamp(), msg.Origin, last+1, msg.Seq, msg.Seq-last-1, why)
+			out.event(monitorEvent{Event: "gap", Origin: origin(msg.Origin), ExpectedSeq: last + 1, Seq: msg.Seq, Lost: msg.Seq - last - 1, Reconnected: afterReconnect},
+				"GAP origin=%016x expected seq %d, got %d: %d message(s) lost%s (nodes clear their caches)", msg.Origin, last+1, msg.Seq, msg.Seq-last-1, why)
 		default:
 			st.replays++
-			fmt.Fprintf(w, "%s  REPLAY origin=%016x seq %d after %d (duplicate, or the origin restarted)\n", stamp(), msg.Origin, msg.Seq, last)
+			out.event(monitorEvent{Event: "replay", Origin: origin(msg.Origin), Seq: msg.Seq, LastSeq: last},
+				"REPLAY origin=%016x seq %d after %d (duplicate, or the origin restarted)", msg.Origin, msg.Seq, last)
 		}
 	}
 	if last, ok := st.origins[msg.Origin]; !ok || msg.Seq > last {
 		st.origins[msg.Origin] = msg.Seq
 	}
 	var b strings.Builder
+	ops := make([]monitorOp, 0, len(msg.Ops))
 	for i, op := range msg.Ops {
 		if i > 0 {
 			b.WriteString("; ")
@@ -186,20 +263,23 @@ func monitorPayload(w io.Writer, st *monitorStats, p []byte, maxKeys int, afterR
 		if op.Clear {
 			st.clears++
 			b.WriteString("clear")
+			ops = append(ops, monitorOp{Op: "clear"})
 			continue
 		}
 		st.keys += len(op.Keys)
+		ops = append(ops, monitorOp{Op: "delete", Keys: op.Keys})
 		fmt.Fprintf(&b, "delete %d key(s):", len(op.Keys))
 		for j, k := range op.Keys {
-			if j == maxKeys {
-				fmt.Fprintf(&b, " … (+%d more)", len(op.Keys)-maxKeys)
+			if j == out.maxKeys {
+				fmt.Fprintf(&b, " … (+%d more)", len(op.Keys)-out.maxKeys)
 				break
 			}
 			b.WriteByte(' ')
 			b.WriteString(quoteKey(k))
 		}
 	}
-	fmt.Fprintf(w, "%s  origin=%016x seq=%d v%d %s\n", stamp(), msg.Origin, msg.Seq, msg.Version, b.String())
+	out.event(monitorEvent{Event: "message", Origin: origin(msg.Origin), Seq: msg.Seq, Version: int(msg.Version), Ops: ops},
+		"origin=%016x seq=%d v%d %s", msg.Origin, msg.Seq, msg.Version, b.String())
 }
 
 // quoteKey quotes a key only when it would be ambiguous in a space-separated list.

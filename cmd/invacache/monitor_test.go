@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -21,14 +22,25 @@ func FuzzMonitorPayload(f *testing.F) {
 	f.Add([]byte(wire.Magic))
 	f.Add([]byte(wire.Magic + "1 x"))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		st := &monitorStats{origins: map[uint64]uint64{5: 3}}
-		var b strings.Builder
-		monitorPayload(&b, st, p, 3, false)
-		if got := st.envelopes + st.raw + st.malformed; got != 1 {
-			t.Fatalf("payload %q counted %d times, want once", p, got)
-		}
-		if n := strings.Count(b.String(), "\n"); n < 1 || n > 2 {
-			t.Fatalf("payload %q printed %d lines:\n%s", p, n, b.String())
+		for _, asJSON := range []bool{false, true} {
+			st := &monitorStats{origins: map[uint64]uint64{5: 3}}
+			var b strings.Builder
+			monitorPayload(&monitorPrinter{w: &b, json: asJSON, maxKeys: 3}, st, p, false)
+			if got := st.envelopes + st.raw + st.malformed; got != 1 {
+				t.Fatalf("payload %q counted %d times, want once", p, got)
+			}
+			if n := strings.Count(b.String(), "\n"); n < 1 || n > 2 {
+				t.Fatalf("payload %q printed %d lines:\n%s", p, n, b.String())
+			}
+			if !asJSON {
+				continue
+			}
+			for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+				var ev monitorEvent
+				if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Event == "" || ev.Time == "" {
+					t.Fatalf("payload %q: line %q is not a monitor event (%v)", p, line, err)
+				}
+			}
 		}
 	})
 }
@@ -46,5 +58,5 @@ func TestQuoteKey(t *testing.T) {
 			t.Errorf("quoteKey(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
-	monitorPayload(io.Discard, &monitorStats{origins: map[uint64]uint64{}}, nil, 1, true)
+	monitorPayload(&monitorPrinter{w: io.Discard, maxKeys: 1}, &monitorStats{origins: map[uint64]uint64{}}, nil, true)
 }

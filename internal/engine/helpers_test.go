@@ -130,6 +130,17 @@ func gatedPair(t testing.TB) (a, b *node, g *gate) {
 	return newNode(t, bus, engine.Config{Driver: g}), newNode(t, bus, engine.Config{}), g
 }
 
+// newBusNoLog returns a bus whose replay log is off, so gaps clear as
+// without a Replayer; the caller closes it.
+func newBusNoLog(t testing.TB) *memory.Bus {
+	t.Helper()
+	bus, err := memory.NewBusWith(memory.BusConfig{DisableReplay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bus
+}
+
 func flush(t testing.TB, e *engine.Engine) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

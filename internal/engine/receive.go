@@ -127,8 +127,8 @@ func (e *Engine) gap(reason string, err error, attrs ...any) { e.gapForce("", re
 
 // gapForce is gap with the clear reason force ("" to try a catch-up first).
 func (e *Engine) gapForce(force, reason string, err error, attrs ...any) {
-	e.st.gaps.Add(1)
 	clearReason, replayed, rerr := e.recoverGap(force)
+	e.st.gaps.Add(1) // after the recovery: a reader that sees it sees its effects
 	cleared := clearReason != "" && e.cfg.GapStrategy == config.GapClear
 	// A flood of garbage must not flood the log: per reason, at most one
 	// warning per second, carrying how many were suppressed before it.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,16 @@ var (
 // DefaultPingInterval is used when SubscribeOptions.PingInterval is zero.
 const DefaultPingInterval = 100 * time.Millisecond
 
+// Defaults of BusConfig.
+const (
+	DefaultReplayWindow  = time.Minute
+	DefaultMaxLogEntries = 100_000
+)
+
+// replayChunk is how many log entries Replay copies per hold of the bus
+// lock: a long replay never holds the lock, nor a copy of the log.
+const replayChunk = 1024
+
 // DefaultBusName is the bus the "memory" driver type uses without a "Bus"
 // setting.
 const DefaultBusName = "default"
@@ -35,6 +47,8 @@ func init() {
 type Config struct {
 	// Bus names the process-wide bus (Named); empty means DefaultBusName.
 	Bus string
+	// DisableReplay turns the replay log off for this link (Conn.DisableReplay).
+	DisableReplay bool
 }
 
 func open(spec invalidation.Spec) (invalidation.Driver, error) {
@@ -42,14 +56,22 @@ func open(spec invalidation.Spec) (invalidation.Driver, error) {
 	switch t := spec.Typed.(type) {
 	case nil:
 		for k, v := range spec.Options {
-			if !strings.EqualFold(k, "Bus") {
-				return nil, fmt.Errorf("memory: unknown DriverConfig key %q (known: Bus): %w", k, config.ErrInvalidConfig)
+			switch {
+			case strings.EqualFold(k, "Bus"):
+				s, ok := v.(string)
+				if !ok {
+					return nil, fmt.Errorf("memory: DriverConfig key %q: want a string, got %T: %w", k, v, config.ErrInvalidConfig)
+				}
+				cfg.Bus = s
+			case strings.EqualFold(k, "DisableReplay"):
+				b, ok := v.(bool)
+				if !ok {
+					return nil, fmt.Errorf("memory: DriverConfig key %q: want a bool, got %T: %w", k, v, config.ErrInvalidConfig)
+				}
+				cfg.DisableReplay = b
+			default:
+				return nil, fmt.Errorf("memory: unknown DriverConfig key %q (known: Bus, DisableReplay): %w", k, config.ErrInvalidConfig)
 			}
-			s, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("memory: DriverConfig key %q: want a string, got %T: %w", k, v, config.ErrInvalidConfig)
-			}
-			cfg.Bus = s
 		}
 	case Config:
 		cfg = t
@@ -63,7 +85,11 @@ func open(spec invalidation.Spec) (invalidation.Driver, error) {
 	if cfg.Bus == "" {
 		cfg.Bus = DefaultBusName
 	}
-	return Named(cfg.Bus).Connect(), nil
+	c := Named(cfg.Bus).Connect()
+	if cfg.DisableReplay {
+		c.DisableReplay()
+	}
+	return c, nil
 }
 
 var (
@@ -85,17 +111,156 @@ func Named(name string) *Bus {
 	return b
 }
 
-// Bus is one in-process broadcast channel. It has no goroutines of its own.
+// BusConfig configures a Bus's replay log. Zero fields take the defaults;
+// negative values are errors.
+type BusConfig struct {
+	// ReplayWindow is how long the log keeps an entry: older entries are
+	// trimmed when the next one is appended. Default DefaultReplayWindow.
+	ReplayWindow time.Duration
+	// MaxLogEntries caps the log: past it the oldest entries are trimmed.
+	// Default DefaultMaxLogEntries.
+	MaxLogEntries int
+	// DisableReplay turns the log off for every Conn of the bus (as
+	// Conn.DisableReplay on each).
+	DisableReplay bool
+}
+
+// Bus is one in-process broadcast channel with a replay log. It has no
+// goroutines of its own.
 type Bus struct {
-	// mu guards conns and closed, and serializes fan-out so every subscriber
-	// sees payloads in the same order.
+	cfg BusConfig
+
+	// mu guards the fields below, and serializes fan-out so every
+	// subscriber sees payloads in the same order, which is log order.
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
 	closed bool
+	log    replayLog
 }
 
-// NewBus returns an empty bus.
-func NewBus() *Bus { return &Bus{conns: map[*Conn]struct{}{}} }
+// replayLog is the bus's log: entries in id order, trimmed from the front.
+type replayLog struct {
+	epoch      string
+	entries    []logEntry // entries[head:] are live
+	head       int
+	last       invalidation.LogID // id of the last entry appended in this epoch (zero: none)
+	maxDeleted invalidation.LogID // greatest id trimmed in this epoch (zero: none)
+}
+
+type logEntry struct {
+	id      invalidation.LogID
+	at      time.Time // when appended, for the window (monotonic reading)
+	payload []byte    // shared read-only with the deliveries
+}
+
+// NewBus returns an empty bus whose log keeps the defaults of BusConfig.
+func NewBus() *Bus {
+	b, _ := NewBusWith(BusConfig{}) // the zero config is valid
+	return b
+}
+
+// NewBusWith returns an empty bus configured by cfg; it fails only on
+// negative settings.
+func NewBusWith(cfg BusConfig) (*Bus, error) {
+	switch {
+	case cfg.ReplayWindow < 0:
+		return nil, fmt.Errorf("memory: ReplayWindow is negative (%v): %w", cfg.ReplayWindow, config.ErrInvalidConfig)
+	case cfg.MaxLogEntries < 0:
+		return nil, fmt.Errorf("memory: MaxLogEntries is negative (%d): %w", cfg.MaxLogEntries, config.ErrInvalidConfig)
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
+	}
+	if cfg.MaxLogEntries == 0 {
+		cfg.MaxLogEntries = DefaultMaxLogEntries
+	}
+	return &Bus{cfg: cfg, conns: map[*Conn]struct{}{}, log: replayLog{epoch: newEpoch()}}, nil
+}
+
+func newEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
+
+// Restart simulates a restart of the bus's server without persistence: the
+// log is lost and a new one starts, with a new epoch. Links stay up
+// (Disconnect and Reconnect the Conns to drop them as well); a node whose
+// cursor is in the old epoch cannot catch up and clears.
+func (b *Bus) Restart() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log = replayLog{epoch: newEpoch()}
+}
+
+// TrimLog drops every entry of the log now, as retention does after the
+// replay window: a node whose cursor is before the last entry cannot catch
+// up and clears.
+func (b *Bus) TrimLog() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log.trimTo(len(b.log.entries))
+}
+
+// LogLen returns the number of entries the log holds.
+func (b *Bus) LogLen() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.log.entries) - b.log.head
+}
+
+// append logs payloads at now and returns their positions. Called with the
+// bus locked.
+func (l *replayLog) append(cfg BusConfig, payloads [][]byte, now time.Time) []invalidation.LogPos {
+	pos := make([]invalidation.LogPos, len(payloads))
+	ms := uint64(max(now.UnixMilli(), 0))
+	for i, p := range payloads {
+		// Redis stream ids: milliseconds, then a sequence within one.
+		id := invalidation.LogID{Ms: ms}
+		if id.Compare(l.last) <= 0 {
+			id = invalidation.LogID{Ms: l.last.Ms, Seq: l.last.Seq + 1}
+		}
+		l.entries = append(l.entries, logEntry{id: id, at: now, payload: p})
+		l.last = id
+		pos[i] = invalidation.LogPos{Epoch: l.epoch, ID: id}
+	}
+	// Retention: the window, then the hard cap.
+	cut := l.head
+	for cut < len(l.entries) && now.Sub(l.entries[cut].at) > cfg.ReplayWindow {
+		cut++
+	}
+	cut = max(cut, len(l.entries)-cfg.MaxLogEntries)
+	l.trimTo(cut)
+	return pos
+}
+
+// trimTo drops the entries before index i, remembering the greatest id
+// dropped, and compacts the slice when half of it is dead.
+func (l *replayLog) trimTo(i int) {
+	if i <= l.head {
+		return
+	}
+	l.maxDeleted = l.entries[i-1].id
+	clear(l.entries[l.head:i]) // drop the payloads
+	l.head = i
+	if l.head == len(l.entries) {
+		l.entries, l.head = l.entries[:0], 0
+	} else if 2*l.head >= len(l.entries) {
+		n := copy(l.entries, l.entries[l.head:])
+		clear(l.entries[n:])
+		l.entries, l.head = l.entries[:n], 0
+	}
+}
+
+// continuity returns nil if the log holds every entry after `after`, else
+// an error wrapping invalidation.ErrNoContinuity that says why.
+func (l *replayLog) continuity(after invalidation.LogPos) error {
+	switch {
+	case after.Epoch != l.epoch:
+		return fmt.Errorf("memory: log epoch is %q, cursor's is %q (the log was recreated): %w", l.epoch, after.Epoch, invalidation.ErrNoContinuity)
+	case after.ID.Compare(l.maxDeleted) < 0:
+		return fmt.Errorf("memory: log trimmed through %s, past the cursor %s: %w", l.maxDeleted, after.ID, invalidation.ErrNoContinuity)
+	case after.ID.Compare(l.last) > 0:
+		return fmt.Errorf("memory: log ends at %s, before the cursor %s: %w", l.last, after.ID, invalidation.ErrNoContinuity)
+	}
+	return nil
+}
 
 func (b *Bus) isClosed() bool {
 	b.mu.Lock()
@@ -106,7 +271,7 @@ func (b *Bus) isClosed() bool {
 // Connect returns a new link to the bus. On a closed bus the Conn is
 // closed: Publish and Subscribe fail with ErrClosed.
 func (b *Bus) Connect() *Conn {
-	c := &Conn{bus: b, subs: map[*subscription]struct{}{}}
+	c := &Conn{bus: b, subs: map[*subscription]struct{}{}, noReplay: b.cfg.DisableReplay}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -144,11 +309,16 @@ type Conn struct {
 	closed      bool
 	down        bool // Disconnect was called and not yet Reconnect
 	stalled     bool
-	dropNext    int // incoming payloads still to lose
-	failPublish int // Publish calls still to fail
+	dropNext    int  // incoming payloads still to lose
+	failPublish int  // Publish calls still to fail
+	failReplay  int  // LogHead and Replay calls still to fail
+	noReplay    bool // DisableReplay: publishes are not logged, Replay refuses
 }
 
-var _ invalidation.Driver = (*Conn)(nil)
+var (
+	_ invalidation.Driver   = (*Conn)(nil)
+	_ invalidation.Replayer = (*Conn)(nil)
+)
 
 // Publish copies payloads and queues them, in order, for every subscription
 // on the bus. It never waits for subscribers.
@@ -169,6 +339,7 @@ func (c *Conn) Publish(ctx context.Context, payloads [][]byte) error {
 		c.mu.Unlock()
 		return ErrInjected
 	}
+	logged := !c.noReplay
 	c.mu.Unlock()
 
 	// One copy per publish, shared read-only by all subscribers.
@@ -189,29 +360,145 @@ func (c *Conn) Publish(ctx context.Context, payloads [][]byte) error {
 	if b.closed {
 		return ErrClosed
 	}
+	var pos []invalidation.LogPos // nil: not logged
+	if logged {
+		pos = b.log.append(b.cfg, copies, time.Now())
+	}
 	for peer := range b.conns {
-		peer.receive(copies)
+		peer.receive(copies, pos)
 	}
 	return nil
 }
 
-// receive queues payloads for c's subscriptions, applying faults. Called
-// with the bus locked.
-func (c *Conn) receive(payloads [][]byte) {
+// receive queues payloads (logged at pos, unless pos is nil) for c's
+// subscriptions, applying faults: what a fault loses here stays in the log.
+// Called with the bus locked.
+func (c *Conn) receive(payloads [][]byte, pos []invalidation.LogPos) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down || c.closed {
 		return
 	}
-	for _, p := range payloads {
+	for i, p := range payloads {
 		if c.dropNext > 0 {
 			c.dropNext--
 			continue
 		}
+		ev := event{kind: evMessage, payload: p}
+		if pos != nil {
+			ev.kind, ev.pos = evLogMessage, pos[i]
+		}
 		for s := range c.subs {
-			s.push(event{kind: evMessage, payload: p})
+			s.push(ev)
 		}
 	}
+}
+
+// DisableReplay turns the replay log off for this Conn, like the Redis
+// driver's DisableReplay: its publishes are not logged (peers receive them
+// through HandleMessage) and LogHead and Replay return
+// invalidation.ErrReplayDisabled. Call it before the Conn is used.
+func (c *Conn) DisableReplay() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.noReplay = true
+}
+
+// FailReplay makes the next n LogHead or Replay calls on this Conn fail
+// with ErrInjected (a log that cannot be read).
+func (c *Conn) FailReplay(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failReplay += n
+}
+
+// replayable reports why this Conn cannot read the log now, or nil.
+func (c *Conn) replayable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.noReplay:
+		return fmt.Errorf("memory: %w", invalidation.ErrReplayDisabled)
+	case c.down:
+		return ErrDisconnected
+	case c.failReplay > 0:
+		c.failReplay--
+		return ErrInjected
+	}
+	return nil
+}
+
+// LogHead returns the position of the log's last entry (the zero id in an
+// empty new log). It fails like Replay when the Conn cannot read the log.
+func (c *Conn) LogHead(ctx context.Context) (invalidation.LogPos, error) {
+	if err := ctx.Err(); err != nil {
+		return invalidation.LogPos{}, fmt.Errorf("memory: log head: %w", err)
+	}
+	if err := c.replayable(); err != nil {
+		return invalidation.LogPos{}, err
+	}
+	b := c.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return invalidation.LogPos{Epoch: b.log.epoch, ID: b.log.last}, nil
+}
+
+// Replay calls fn for every log entry after `after`, up to the log's last
+// entry when Replay starts, copying at most a chunk of entry references per
+// hold of the bus lock. It fails with an error wrapping
+// invalidation.ErrNoContinuity when the log is of another epoch, was
+// trimmed past `after` (before or during the replay), or ends before it;
+// with invalidation.ErrReplayDisabled after DisableReplay; with
+// ErrDisconnected while the Conn is down; with ErrInjected after FailReplay.
+func (c *Conn) Replay(ctx context.Context, after invalidation.LogPos, fn func(invalidation.LogPos, []byte) error) (invalidation.LogPos, error) {
+	if err := c.replayable(); err != nil {
+		return after, err
+	}
+	b := c.bus
+	b.mu.Lock()
+	if err := b.log.continuity(after); err != nil {
+		b.mu.Unlock()
+		return after, err
+	}
+	end := b.log.last
+	b.mu.Unlock()
+
+	chunk := make([]logEntry, 0, replayChunk)
+	cur := after
+	for cur.ID.Compare(end) < 0 {
+		if err := ctx.Err(); err != nil {
+			return cur, fmt.Errorf("memory: replay: %w", err)
+		}
+		b.mu.Lock()
+		// The log may have moved on since the last chunk: it must still
+		// hold everything after cur.
+		if err := b.log.continuity(cur); err != nil {
+			b.mu.Unlock()
+			return cur, err
+		}
+		epoch, live := b.log.epoch, b.log.entries[b.log.head:]
+		i := sort.Search(len(live), func(i int) bool { return live[i].id.Compare(cur.ID) > 0 })
+		for ; i < len(live) && len(chunk) < replayChunk && live[i].id.Compare(end) <= 0; i++ {
+			chunk = append(chunk, live[i])
+		}
+		b.mu.Unlock()
+		if len(chunk) == 0 { // cannot happen while continuity holds; never spin
+			return cur, fmt.Errorf("memory: log has no entry after %s before %s: %w", cur.ID, end, invalidation.ErrNoContinuity)
+		}
+		for j, en := range chunk {
+			p := invalidation.LogPos{Epoch: epoch, ID: en.id}
+			if err := fn(p, en.payload); err != nil {
+				clear(chunk)
+				return cur, fmt.Errorf("memory: replay stopped at %s: %w", p, err)
+			}
+			cur = p
+			chunk[j] = logEntry{}
+		}
+		chunk = chunk[:0]
+	}
+	return cur, nil
 }
 
 // Subscribe attaches h; HandleLinkUp follows asynchronously unless the Conn
@@ -335,6 +622,7 @@ func (c *Conn) forget(s *subscription) {
 
 const (
 	evMessage = iota
+	evLogMessage
 	evLinkUp
 	evLinkDown
 	evAlive
@@ -343,6 +631,7 @@ const (
 type event struct {
 	kind    int
 	payload []byte
+	pos     invalidation.LogPos // evLogMessage
 	err     error
 }
 
@@ -439,6 +728,8 @@ func (s *subscription) deliverOne() bool {
 	switch ev.kind {
 	case evMessage:
 		s.h.HandleMessage(ev.payload)
+	case evLogMessage:
+		s.h.HandleLogMessage(ev.pos, ev.payload)
 	case evLinkUp:
 		s.h.HandleLinkUp()
 	case evLinkDown:

@@ -210,6 +210,8 @@ func TestRegistry(t *testing.T) {
 		{"unknown key", invalidation.Spec{Type: "memory", Options: map[string]any{"Address": "x"}}, `"Address"`},
 		{"wrong type", invalidation.Spec{Type: "memory", Options: map[string]any{"Bus": 3}}, `"Bus"`},
 		{"wrong typed", invalidation.Spec{Type: "memory", Typed: 3}, "memory.Config"},
+		{"replay disabled", invalidation.Spec{Type: "memory", Options: map[string]any{"bus": "t1", "DisableReplay": true}}, ""},
+		{"replay disabled not a bool", invalidation.Spec{Type: "memory", Options: map[string]any{"DisableReplay": "yes"}}, `"DisableReplay"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +220,11 @@ func TestRegistry(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open = %v", err)
 				}
-				_ = d.Close()
+				defer d.Close()
+				_, herr := d.(invalidation.Replayer).LogHead(context.Background())
+				if disabled := tt.spec.Options["DisableReplay"] == true; disabled != errors.Is(herr, invalidation.ErrReplayDisabled) {
+					t.Errorf("LogHead error = %v with DisableReplay %v", herr, disabled)
+				}
 				return
 			}
 			if err == nil || !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.wantErr) {

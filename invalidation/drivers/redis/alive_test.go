@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/monotime"
@@ -53,7 +52,7 @@ func TestPongProofCarriesPingSendTime(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	px := faultproxy.NewT(t, srv.Addr())
-	d := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
+	d := newTestDriver(t, Config{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
 	r := &aliveAtRecorder{}
 	subscribe(t, d, r, 50*time.Millisecond)
 	waitUp(t, &r.recorder, 1)
@@ -83,7 +82,7 @@ func TestLivenessIgnoresWallClockSteps(t *testing.T) {
 		t.Run(step.String(), func(t *testing.T) {
 			leakcheck.Check(t)
 			srv := redisserver.StartT(t, redisserver.Options{})
-			d := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t)})
+			d := newTestDriver(t, Config{Address: srv.Addr(), Channel: testChannel(t)})
 			var stepped atomic.Int64
 			// Before the first Subscribe: no session reads it yet.
 			d.hub.clock = monotime.Clock{WallFunc: func() time.Time {

@@ -13,9 +13,22 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/halilbulentorhon/invacache-go/config"
 )
+
+// NewClient returns a go-redis client built from cfg exactly as the driver
+// builds its own (defaults, checks, topology, TLS, RESP2, timeouts): for a
+// program's own traffic to the same Redis, or a client of its own to pass
+// in Config.Client. The caller closes it. It does not connect.
+func NewClient(cfg Config) (goredis.UniversalClient, error) {
+	if cfg.Client != nil {
+		return nil, invalidf("Client", "NewClient builds a client from the connection settings; Client must be nil")
+	}
+	c, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(c, nil)
+}
 
 // newClient builds the go-redis client for a resolved configuration:
 //   - MasterName set: Sentinel (redis.NewFailoverClient), Addresses are the sentinels;
@@ -24,7 +37,7 @@ import (
 //
 // wrap, when not nil, wraps the dialer (the publish client's connections are
 // tracked so that a cancelled Publish can interrupt them).
-func newClient(c config.RedisInvalidationConfig, wrap func(dialFunc) dialFunc) (goredis.UniversalClient, error) {
+func newClient(c Config, wrap func(dialFunc) dialFunc) (goredis.UniversalClient, error) {
 	tc, err := tlsConfig(c.TLS)
 	if err != nil {
 		return nil, err
@@ -74,7 +87,7 @@ func newClient(c config.RedisInvalidationConfig, wrap func(dialFunc) dialFunc) (
 
 // tlsConfig turns the file-based settings into a *tls.Config; nil when TLS is
 // off. The server name defaults to the host dialled (crypto/tls does that).
-func tlsConfig(t *config.TLSConfig) (*tls.Config, error) {
+func tlsConfig(t *TLSConfig) (*tls.Config, error) {
 	if t == nil || !t.Enabled {
 		return nil, nil
 	}
@@ -106,7 +119,7 @@ func tlsConfig(t *config.TLSConfig) (*tls.Config, error) {
 
 // settingsKey identifies the connection settings a hub serves: drivers built
 // from equal settings share one publish pool and one subscription connection.
-func settingsKey(c config.RedisInvalidationConfig) string {
+func settingsKey(c Config) string {
 	k := fmt.Sprintf("cfg|%q|%q|%d|%q|%q|%d|%d|%d|%q|%v", c.Address, c.Addresses, c.DB, c.Username, c.Password,
 		c.PoolSize, c.MaxRetries, c.DialTimeout, c.MasterName, c.ShardedPubSub)
 	if c.TLS != nil && c.TLS.Enabled {

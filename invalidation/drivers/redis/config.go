@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/halilbulentorhon/invacache-go/config"
-	suggest_ "github.com/halilbulentorhon/invacache-go/internal/suggest"
+	"github.com/halilbulentorhon/invacache-go/internal/suggest"
 )
 
 // Defaults applied where a setting is zero (the seed README's defaults).
@@ -42,110 +43,106 @@ const (
 	MaxDialTimeout = time.Minute
 )
 
-// mapKeys lists the DriverConfig keys by their lower-cased spelling. Keys are
-// matched case-insensitively, so both the Go field names ("PoolSize") and the
-// JSON tags ("poolSize") work.
-var mapKeys = map[string]struct {
-	name string // canonical spelling, used in error messages
-	set  func(c *config.RedisInvalidationConfig, p *parsed, v any) error
-}{
-	"address": {"Address", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.Address, err = asString(v)
-		return
-	}},
-	"password": {"Password", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.Password, err = asString(v)
-		return
-	}},
-	"db": {"DB", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) { c.DB, err = asInt(v); return }},
-	"channel": {"Channel", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.Channel, err = asString(v)
-		return
-	}},
-	"poolsize": {"PoolSize", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.PoolSize, err = asInt(v)
-		return
-	}},
-	"maxretries": {"MaxRetries", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.MaxRetries, err = asInt(v)
-		return
-	}},
-	"dialtimeout": {"DialTimeout", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.DialTimeout, err = asDuration(v)
-		return
-	}},
-	"username": {"Username", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.Username, err = asString(v)
-		return
-	}},
-	"tls": {"TLS", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) { c.TLS, err = asTLS(v); return }},
-	"addresses": {"Addresses", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.Addresses, err = asStrings(v)
-		return
-	}},
-	"mastername": {"MasterName", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.MasterName, err = asString(v)
-		return
-	}},
-	"shardedpubsub": {"ShardedPubSub", func(c *config.RedisInvalidationConfig, _ *parsed, v any) (err error) {
-		c.ShardedPubSub, err = asBool(v)
-		return
-	}},
-	"client": {"Client", func(_ *config.RedisInvalidationConfig, p *parsed, v any) (err error) {
-		p.client, err = asClient(v)
-		return
-	}},
+// Config is the Redis driver's configuration; the driver defines it and
+// checks it (New, NewClient), so a new option needs no core release. Every
+// zero field means its default.
+//
+// A cache reaches it in one of three ways: Config given to New, whose
+// driver goes in config.InvalidationConfig.Driver; the seed's typed
+// config.RedisInvalidationConfig (InvalidationConfig.Redis), whose fields
+// map one to one onto Config's; or the seed's InvalidationConfig.DriverConfig
+// map, whose keys are Config's field names or json tags in any case. See
+// ConfigFrom.
+type Config struct {
+	// Address is a single Redis server, host:port. Default "localhost:6379".
+	// Ignored when Addresses is set.
+	Address string `json:"address" yaml:"address"`
+	// Addresses lists Redis Cluster seed nodes (one is enough), or the
+	// sentinels when MasterName is set.
+	Addresses []string `json:"addresses,omitempty" yaml:"addresses,omitempty"`
+	// MasterName selects Sentinel mode: the driver follows this master
+	// through failovers, asking the sentinels in Addresses.
+	MasterName string `json:"masterName,omitempty" yaml:"masterName,omitempty"`
+	// Username is the ACL user (Redis 6+). Empty means the default user.
+	Username string `json:"username,omitempty" yaml:"username,omitempty"`
+	// Password is the AUTH password. Empty means none.
+	Password string `json:"password" yaml:"password"`
+	// DB is the database number of the client (Pub/Sub channels are global
+	// to a server, so it does not separate applications: Channel does).
+	// A cluster has only database 0.
+	DB int `json:"db" yaml:"db"`
+	// TLS enables TLS when non-nil and Enabled.
+	TLS *TLSConfig `json:"tls,omitempty" yaml:"tls,omitempty"`
+	// Channel is the Pub/Sub channel; use one per application. Default
+	// "invacache:invalidation".
+	Channel string `json:"channel" yaml:"channel"`
+	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis 7) on a cluster instead
+	// of PUBLISH/SUBSCRIBE, which a cluster broadcasts to every node.
+	ShardedPubSub bool `json:"shardedPubSub,omitempty" yaml:"shardedPubSub,omitempty"`
+	// PoolSize is the publish connection pool size. Default 10.
+	PoolSize int `json:"poolSize" yaml:"poolSize"`
+	// MaxRetries is go-redis's retry count per command; -1 means none. The
+	// cache's outbox retries on top with backoff. Default 3.
+	MaxRetries int `json:"maxRetries" yaml:"maxRetries"`
+	// DialTimeout is the connect timeout; NewCache waits at most this long
+	// for the first subscription. Default 5s.
+	DialTimeout time.Duration `json:"dialTimeout" yaml:"dialTimeout"`
+	// Client is an existing go-redis client to use instead of connecting
+	// with the settings above (of which only Channel, ShardedPubSub and
+	// DialTimeout then apply). It stays the caller's: Close does not close
+	// it. It should speak RESP2 (Protocol: 2), so that its subscription is a
+	// "pubsub" client for Redis. In the DriverConfig map: the "Client" key.
+	Client goredis.UniversalClient `json:"-" yaml:"-"`
 }
 
-// tlsKeys lists the keys of the nested "TLS" map, lower-cased.
-var tlsKeys = map[string]struct {
-	name string
-	set  func(t *config.TLSConfig, v any) error
-}{
-	"enabled":            {"Enabled", func(t *config.TLSConfig, v any) (err error) { t.Enabled, err = asBool(v); return }},
-	"cafile":             {"CAFile", func(t *config.TLSConfig, v any) (err error) { t.CAFile, err = asString(v); return }},
-	"certfile":           {"CertFile", func(t *config.TLSConfig, v any) (err error) { t.CertFile, err = asString(v); return }},
-	"keyfile":            {"KeyFile", func(t *config.TLSConfig, v any) (err error) { t.KeyFile, err = asString(v); return }},
-	"servername":         {"ServerName", func(t *config.TLSConfig, v any) (err error) { t.ServerName, err = asString(v); return }},
-	"insecureskipverify": {"InsecureSkipVerify", func(t *config.TLSConfig, v any) (err error) { t.InsecureSkipVerify, err = asBool(v); return }},
-}
+// TLSConfig configures TLS from files (Enabled, CAFile, CertFile and
+// KeyFile together, ServerName, InsecureSkipVerify); it is the core
+// config.TLSConfig, which the seed's typed form already carries.
+type TLSConfig = config.TLSConfig
 
-// parsed is a DriverConfig map turned into the typed configuration plus the
-// settings only the map form carries.
-type parsed struct {
-	cfg    config.RedisInvalidationConfig
-	client goredis.UniversalClient // "Client": a caller-owned client, or nil
-}
-
-// parseMap reads InvalidationConfig.DriverConfig. A nil value for a key means
-// "not set" (JSON null).
-func parseMap(m map[string]any) (parsed, error) {
-	var p parsed
-	seen := make(map[string]string, len(m)) // lower-cased key → spelling used
-	for _, k := range sortedKeys(m) {
-		v := m[k]
-		lk := strings.ToLower(k)
-		spec, ok := mapKeys[lk]
-		if !ok {
-			return parsed{}, invalidf(k, "unknown key%s (accepted: %s)", suggest(k, keyNames()), strings.Join(keyNames(), ", "))
-		}
-		if prev, dup := seen[lk]; dup {
-			return parsed{}, invalidf(k, "given twice (also as %q)", prev)
-		}
-		seen[lk] = k
-		if v == nil {
-			continue
-		}
-		if err := spec.set(&p.cfg, &p, v); err != nil {
-			return parsed{}, invalidf(k, "%v", err)
-		}
+// ConfigFrom returns the Redis settings an InvalidationConfig carries: its
+// typed Redis field when set, else its DriverConfig map. It is how NewCache
+// reads them. The map is decoded strictly: keys are Config's field names or
+// json tags in any case ("PoolSize", "poolSize"), an unknown key or a wrong
+// type is an error naming the key; numbers may be any Go integer kind, a
+// whole float64 or a json.Number, durations also "5s"; TLS may be a map, a
+// TLSConfig, a config.TLSConfig or a bool; a nil value means unset. The
+// result is not checked yet: New and NewClient do that.
+func ConfigFrom(ic config.InvalidationConfig) (Config, error) {
+	if ic.Redis != nil {
+		return fromCore(*ic.Redis), nil
 	}
-	return p, nil
+	var c Config
+	if err := decodeMap(ic.DriverConfig, reflect.ValueOf(&c).Elem(), ""); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
-// resolve applies defaults and validates; it returns the completed copy.
-// Errors name the field and wrap config.ErrInvalidConfig.
-func resolve(c config.RedisInvalidationConfig) (config.RedisInvalidationConfig, error) {
+// fromCore maps the seed's typed form onto Config, copying what the caller
+// could modify later.
+func fromCore(r config.RedisInvalidationConfig) Config {
+	c := Config{
+		Address: r.Address, Addresses: r.Addresses, MasterName: r.MasterName,
+		Username: r.Username, Password: r.Password, DB: r.DB,
+		Channel: r.Channel, ShardedPubSub: r.ShardedPubSub,
+		PoolSize: r.PoolSize, MaxRetries: r.MaxRetries, DialTimeout: r.DialTimeout,
+	}
+	if r.Addresses != nil {
+		c.Addresses = append([]string(nil), r.Addresses...)
+	}
+	if r.TLS != nil {
+		t := *r.TLS
+		c.TLS = &t
+	}
+	return c
+}
+
+// resolve applies defaults and validates; it returns the completed copy
+// (slices and the TLS struct copied, so the caller's stay as they were).
+// It is the one place the driver's options are checked. Errors name the
+// field and wrap config.ErrInvalidConfig.
+func (c Config) resolve() (Config, error) {
 	if c.Address == "" {
 		c.Address = DefaultAddress
 	}
@@ -222,101 +219,140 @@ func invalidf(field, format string, args ...any) error {
 	return fmt.Errorf("redis: %s: %s: %w", field, fmt.Sprintf(format, args...), config.ErrInvalidConfig)
 }
 
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
+var (
+	durationType  = reflect.TypeFor[time.Duration]()
+	tlsPtrType    = reflect.TypeFor[*TLSConfig]()
+	clientType    = reflect.TypeFor[goredis.UniversalClient]()
+	stringsType   = reflect.TypeFor[[]string]()
+	fieldsByType  = map[reflect.Type]map[string]int{}
+	namesByType   = map[reflect.Type][]string{}
+	mapFieldTypes = []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[TLSConfig]()}
+)
+
+func init() {
+	for _, t := range mapFieldTypes {
+		byKey := map[string]int{}
+		var names []string
+		for i := range t.NumField() {
+			f := t.Field(i)
+			byKey[strings.ToLower(f.Name)] = i
+			names = append(names, f.Name)
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" && tag != "-" {
+				byKey[strings.ToLower(tag)] = i
+			}
+		}
+		sort.Strings(names)
+		fieldsByType[t], namesByType[t] = byKey, names
+	}
+}
+
+// decodeMap sets the fields of the struct v (Config or TLSConfig) from m,
+// matching keys case-insensitively against field names and json tags.
+func decodeMap(m map[string]any, v reflect.Value, prefix string) error {
+	byKey, names := fieldsByType[v.Type()], namesByType[v.Type()]
+	keys := make([]string, 0, len(m))
 	for k := range m {
-		ks = append(ks, k)
+		keys = append(keys, k)
 	}
-	sort.Strings(ks)
-	return ks
+	sort.Strings(keys)
+	seen := make(map[int]string, len(m)) // field index → spelling used
+	for _, k := range keys {
+		i, ok := byKey[strings.ToLower(k)]
+		if !ok {
+			return invalidf(prefix+k, "unknown key%s (accepted: %s)", suggest.DidYouMean(k, names), strings.Join(names, ", "))
+		}
+		if prev, dup := seen[i]; dup {
+			return invalidf(prefix+k, "given twice (also as %q)", prev)
+		}
+		seen[i] = k
+		if m[k] == nil {
+			continue
+		}
+		f := v.Field(i)
+		if err := setField(f, m[k], prefix+v.Type().Field(i).Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func keyNames() []string {
-	names := make([]string, 0, len(mapKeys))
-	for _, s := range mapKeys {
-		names = append(names, s.name)
+// setField converts x to f's type: the forms Go code and decoders produce.
+func setField(f reflect.Value, x any, name string) error {
+	var err error
+	switch t := f.Type(); {
+	case t == durationType:
+		var d time.Duration
+		d, err = asDuration(x)
+		f.SetInt(int64(d))
+	case t == tlsPtrType:
+		var tc *TLSConfig
+		if tc, err = asTLS(x, name); err == nil {
+			f.Set(reflect.ValueOf(tc))
+		}
+		return err // asTLS names the nested key itself
+	case t == clientType:
+		c, ok := x.(goredis.UniversalClient)
+		if !ok || c == nil {
+			err = fmt.Errorf("want a go-redis UniversalClient (*redis.Client, *redis.ClusterClient, ...), got %T", x)
+		} else {
+			f.Set(reflect.ValueOf(c))
+		}
+	case t == stringsType:
+		var s []string
+		s, err = asStrings(x)
+		f.Set(reflect.ValueOf(s))
+	case t.Kind() == reflect.String:
+		s, ok := x.(string)
+		if !ok {
+			err = fmt.Errorf("want a string, got %T", x)
+		}
+		f.SetString(s)
+	case t.Kind() == reflect.Bool:
+		b, ok := x.(bool)
+		if !ok {
+			err = fmt.Errorf("want a bool, got %T", x)
+		}
+		f.SetBool(b)
+	case t.Kind() == reflect.Int:
+		var i int64
+		if i, err = asInt64(x); err == nil && (i < math.MinInt || i > math.MaxInt) {
+			err = fmt.Errorf("%d out of range", i)
+		}
+		f.SetInt(i)
+	default:
+		err = fmt.Errorf("cannot be set in DriverConfig")
 	}
-	sort.Strings(names)
-	return names
-}
-
-// suggest returns ` (did you mean "X"?)` for a near miss of a known name.
-func suggest(key string, names []string) string { return suggest_.DidYouMean(key, names) }
-
-func asString(v any) (string, error) {
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("want a string, got %T", v)
-	}
-	return s, nil
-}
-
-func asBool(v any) (bool, error) {
-	b, ok := v.(bool)
-	if !ok {
-		return false, fmt.Errorf("want a bool, got %T", v)
-	}
-	return b, nil
-}
-
-// asInt accepts every Go integer kind, a whole float (JSON numbers decode as
-// float64) and json.Number.
-func asInt(v any) (int, error) {
-	i, err := asInt64(v)
 	if err != nil {
-		return 0, err
+		return invalidf(name, "%v", err)
 	}
-	if i < math.MinInt || i > math.MaxInt {
-		return 0, fmt.Errorf("%d out of range", i)
-	}
-	return int(i), nil
+	return nil
 }
 
 func asInt64(v any) (int64, error) {
 	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case uint:
-		return uintToInt64(uint64(x))
-	case uint8:
-		return int64(x), nil
-	case uint16:
-		return int64(x), nil
-	case uint32:
-		return int64(x), nil
-	case uint64:
-		return uintToInt64(x)
+	case int, int8, int16, int32, int64:
+		return reflect.ValueOf(x).Int(), nil
+	case uint, uint8, uint16, uint32, uint64, uintptr:
+		u := reflect.ValueOf(x).Uint()
+		if u > math.MaxInt64 {
+			return 0, fmt.Errorf("%d out of range", u)
+		}
+		return int64(u), nil
 	case float32:
 		return floatToInt64(float64(x))
 	case float64:
 		return floatToInt64(x)
 	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			if f, ferr := x.Float64(); ferr == nil {
-				return floatToInt64(f)
-			}
-			return 0, fmt.Errorf("%s is not an integer", x)
+		if i, err := x.Int64(); err == nil {
+			return i, nil
 		}
-		return i, nil
+		if f, err := x.Float64(); err == nil {
+			return floatToInt64(f)
+		}
+		return 0, fmt.Errorf("%s is not an integer", x)
 	default:
 		return 0, fmt.Errorf("want an integer, got %T", v)
 	}
-}
-
-func uintToInt64(u uint64) (int64, error) {
-	if u > math.MaxInt64 {
-		return 0, fmt.Errorf("%d out of range", u)
-	}
-	return int64(u), nil
 }
 
 func floatToInt64(f float64) (int64, error) {
@@ -337,7 +373,11 @@ func asDuration(v any) (time.Duration, error) {
 	case time.Duration:
 		return x, nil
 	case string:
-		return config.ParseDuration(x)
+		d, err := time.ParseDuration(x)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (want e.g. \"5s\")", x)
+		}
+		return d, nil
 	}
 	i, err := asInt64(v)
 	if err != nil {
@@ -365,50 +405,27 @@ func asStrings(v any) ([]string, error) {
 	}
 }
 
-// asTLS accepts a map with the config.TLSConfig fields, the struct or a
-// pointer to it, or a bool (true: TLS with the system's root CAs).
-func asTLS(v any) (*config.TLSConfig, error) {
+// asTLS accepts a map of TLSConfig's keys, a TLSConfig or a pointer to
+// one, or a bool (true: TLS with the system's root CAs).
+func asTLS(v any, name string) (*TLSConfig, error) {
 	switch x := v.(type) {
 	case bool:
-		return &config.TLSConfig{Enabled: x}, nil
-	case config.TLSConfig:
+		return &TLSConfig{Enabled: x}, nil
+	case TLSConfig:
 		return &x, nil
-	case *config.TLSConfig:
+	case *TLSConfig:
 		if x == nil {
 			return nil, nil
 		}
 		t := *x
 		return &t, nil
 	case map[string]any:
-		var t config.TLSConfig
-		seen := map[string]string{}
-		for _, k := range sortedKeys(x) {
-			lk := strings.ToLower(k)
-			spec, ok := tlsKeys[lk]
-			if !ok {
-				return nil, fmt.Errorf("unknown key %q%s (accepted: Enabled, CAFile, CertFile, KeyFile, ServerName, InsecureSkipVerify)", k, suggest(k, []string{"Enabled", "CAFile", "CertFile", "KeyFile", "ServerName", "InsecureSkipVerify"}))
-			}
-			if prev, dup := seen[lk]; dup {
-				return nil, fmt.Errorf("key %q given twice (also as %q)", k, prev)
-			}
-			seen[lk] = k
-			if x[k] == nil {
-				continue
-			}
-			if err := spec.set(&t, x[k]); err != nil {
-				return nil, fmt.Errorf("%s: %v", spec.name, err)
-			}
+		var t TLSConfig
+		if err := decodeMap(x, reflect.ValueOf(&t).Elem(), name+"."); err != nil {
+			return nil, err
 		}
 		return &t, nil
 	default:
-		return nil, fmt.Errorf("want a map of TLS settings, a config.TLSConfig or a bool, got %T", v)
+		return nil, invalidf(name, "want a map of TLS settings, a TLSConfig or a bool, got %T", v)
 	}
-}
-
-func asClient(v any) (goredis.UniversalClient, error) {
-	c, ok := v.(goredis.UniversalClient)
-	if !ok || c == nil {
-		return nil, fmt.Errorf("want a go-redis UniversalClient (*redis.Client, *redis.ClusterClient, ...), got %T", v)
-	}
-	return c, nil
 }

@@ -18,61 +18,66 @@ import (
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
+// parseMap reads a DriverConfig map as NewCache does.
+func parseMap(m map[string]any) (Config, error) {
+	return ConfigFrom(config.InvalidationConfig{DriverConfig: m})
+}
+
 // TestParseMapGood covers every key in every accepted spelling and value type.
 func TestParseMapGood(t *testing.T) {
 	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
 	defer client.Close()
-	tlsWant := &config.TLSConfig{Enabled: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "redis", InsecureSkipVerify: true}
+	tlsWant := &TLSConfig{Enabled: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "redis", InsecureSkipVerify: true}
 	tests := []struct {
 		name string
 		in   map[string]any
-		want config.RedisInvalidationConfig
+		want Config
 	}{
-		{"empty", map[string]any{}, config.RedisInvalidationConfig{}},
-		{"nil value is unset", map[string]any{"Address": nil, "DB": nil}, config.RedisInvalidationConfig{}},
-		{"Address", map[string]any{"Address": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
-		{"address (json tag)", map[string]any{"address": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
-		{"ADDRESS (any case)", map[string]any{"ADDRESS": "h:1"}, config.RedisInvalidationConfig{Address: "h:1"}},
-		{"Password", map[string]any{"Password": "pw"}, config.RedisInvalidationConfig{Password: "pw"}},
-		{"password", map[string]any{"password": "pw"}, config.RedisInvalidationConfig{Password: "pw"}},
-		{"DB int", map[string]any{"DB": 2}, config.RedisInvalidationConfig{DB: 2}},
-		{"db float64", map[string]any{"db": float64(3)}, config.RedisInvalidationConfig{DB: 3}},
-		{"DB int64", map[string]any{"DB": int64(4)}, config.RedisInvalidationConfig{DB: 4}},
-		{"DB uint64", map[string]any{"DB": uint64(5)}, config.RedisInvalidationConfig{DB: 5}},
-		{"DB json.Number", map[string]any{"DB": json.Number("6")}, config.RedisInvalidationConfig{DB: 6}},
-		{"DB int32", map[string]any{"DB": int32(7)}, config.RedisInvalidationConfig{DB: 7}},
-		{"DB uint8", map[string]any{"DB": uint8(8)}, config.RedisInvalidationConfig{DB: 8}},
-		{"Channel", map[string]any{"Channel": "c"}, config.RedisInvalidationConfig{Channel: "c"}},
-		{"channel", map[string]any{"channel": "c"}, config.RedisInvalidationConfig{Channel: "c"}},
-		{"PoolSize int", map[string]any{"PoolSize": 20}, config.RedisInvalidationConfig{PoolSize: 20}},
-		{"poolSize float64", map[string]any{"poolSize": 20.0}, config.RedisInvalidationConfig{PoolSize: 20}},
-		{"PoolSize json.Number", map[string]any{"PoolSize": json.Number("20")}, config.RedisInvalidationConfig{PoolSize: 20}},
-		{"MaxRetries int", map[string]any{"MaxRetries": 5}, config.RedisInvalidationConfig{MaxRetries: 5}},
-		{"maxRetries float64", map[string]any{"maxRetries": 5.0}, config.RedisInvalidationConfig{MaxRetries: 5}},
-		{"MaxRetries -1", map[string]any{"MaxRetries": -1}, config.RedisInvalidationConfig{MaxRetries: -1}},
-		{"DialTimeout Duration", map[string]any{"DialTimeout": 5 * time.Second}, config.RedisInvalidationConfig{DialTimeout: 5 * time.Second}},
-		{"dialTimeout string", map[string]any{"dialTimeout": "1m30s"}, config.RedisInvalidationConfig{DialTimeout: 90 * time.Second}},
-		{"DialTimeout float64 ns", map[string]any{"DialTimeout": float64(2e9)}, config.RedisInvalidationConfig{DialTimeout: 2 * time.Second}},
-		{"DialTimeout int64 ns", map[string]any{"DialTimeout": int64(3e9)}, config.RedisInvalidationConfig{DialTimeout: 3 * time.Second}},
-		{"DialTimeout int ns", map[string]any{"DialTimeout": int(4e9)}, config.RedisInvalidationConfig{DialTimeout: 4 * time.Second}},
-		{"DialTimeout uint64 ns", map[string]any{"DialTimeout": uint64(1e9)}, config.RedisInvalidationConfig{DialTimeout: time.Second}},
-		{"DialTimeout json.Number", map[string]any{"DialTimeout": json.Number("1000000000")}, config.RedisInvalidationConfig{DialTimeout: time.Second}},
-		{"Username", map[string]any{"Username": "app"}, config.RedisInvalidationConfig{Username: "app"}},
-		{"username", map[string]any{"username": "app"}, config.RedisInvalidationConfig{Username: "app"}},
+		{"empty", map[string]any{}, Config{}},
+		{"nil value is unset", map[string]any{"Address": nil, "DB": nil}, Config{}},
+		{"Address", map[string]any{"Address": "h:1"}, Config{Address: "h:1"}},
+		{"address (json tag)", map[string]any{"address": "h:1"}, Config{Address: "h:1"}},
+		{"ADDRESS (any case)", map[string]any{"ADDRESS": "h:1"}, Config{Address: "h:1"}},
+		{"Password", map[string]any{"Password": "pw"}, Config{Password: "pw"}},
+		{"password", map[string]any{"password": "pw"}, Config{Password: "pw"}},
+		{"DB int", map[string]any{"DB": 2}, Config{DB: 2}},
+		{"db float64", map[string]any{"db": float64(3)}, Config{DB: 3}},
+		{"DB int64", map[string]any{"DB": int64(4)}, Config{DB: 4}},
+		{"DB uint64", map[string]any{"DB": uint64(5)}, Config{DB: 5}},
+		{"DB json.Number", map[string]any{"DB": json.Number("6")}, Config{DB: 6}},
+		{"DB int32", map[string]any{"DB": int32(7)}, Config{DB: 7}},
+		{"DB uint8", map[string]any{"DB": uint8(8)}, Config{DB: 8}},
+		{"Channel", map[string]any{"Channel": "c"}, Config{Channel: "c"}},
+		{"channel", map[string]any{"channel": "c"}, Config{Channel: "c"}},
+		{"PoolSize int", map[string]any{"PoolSize": 20}, Config{PoolSize: 20}},
+		{"poolSize float64", map[string]any{"poolSize": 20.0}, Config{PoolSize: 20}},
+		{"PoolSize json.Number", map[string]any{"PoolSize": json.Number("20")}, Config{PoolSize: 20}},
+		{"MaxRetries int", map[string]any{"MaxRetries": 5}, Config{MaxRetries: 5}},
+		{"maxRetries float64", map[string]any{"maxRetries": 5.0}, Config{MaxRetries: 5}},
+		{"MaxRetries -1", map[string]any{"MaxRetries": -1}, Config{MaxRetries: -1}},
+		{"DialTimeout Duration", map[string]any{"DialTimeout": 5 * time.Second}, Config{DialTimeout: 5 * time.Second}},
+		{"dialTimeout string", map[string]any{"dialTimeout": "1m30s"}, Config{DialTimeout: 90 * time.Second}},
+		{"DialTimeout float64 ns", map[string]any{"DialTimeout": float64(2e9)}, Config{DialTimeout: 2 * time.Second}},
+		{"DialTimeout int64 ns", map[string]any{"DialTimeout": int64(3e9)}, Config{DialTimeout: 3 * time.Second}},
+		{"DialTimeout int ns", map[string]any{"DialTimeout": int(4e9)}, Config{DialTimeout: 4 * time.Second}},
+		{"DialTimeout uint64 ns", map[string]any{"DialTimeout": uint64(1e9)}, Config{DialTimeout: time.Second}},
+		{"DialTimeout json.Number", map[string]any{"DialTimeout": json.Number("1000000000")}, Config{DialTimeout: time.Second}},
+		{"Username", map[string]any{"Username": "app"}, Config{Username: "app"}},
+		{"username", map[string]any{"username": "app"}, Config{Username: "app"}},
 		{"TLS map", map[string]any{"TLS": map[string]any{"Enabled": true, "CAFile": "ca.pem", "CertFile": "c.pem", "KeyFile": "k.pem", "ServerName": "redis", "InsecureSkipVerify": true}},
-			config.RedisInvalidationConfig{TLS: tlsWant}},
+			Config{TLS: tlsWant}},
 		{"tls map json tags", map[string]any{"tls": map[string]any{"enabled": true, "caFile": "ca.pem", "certFile": "c.pem", "keyFile": "k.pem", "serverName": "redis", "insecureSkipVerify": true}},
-			config.RedisInvalidationConfig{TLS: tlsWant}},
-		{"TLS struct", map[string]any{"TLS": *tlsWant}, config.RedisInvalidationConfig{TLS: tlsWant}},
-		{"TLS pointer", map[string]any{"TLS": tlsWant}, config.RedisInvalidationConfig{TLS: tlsWant}},
-		{"TLS bool", map[string]any{"TLS": true}, config.RedisInvalidationConfig{TLS: &config.TLSConfig{Enabled: true}}},
-		{"Addresses []string", map[string]any{"Addresses": []string{"a:1", "b:2"}}, config.RedisInvalidationConfig{Addresses: []string{"a:1", "b:2"}}},
-		{"addresses []any", map[string]any{"addresses": []any{"a:1", "b:2"}}, config.RedisInvalidationConfig{Addresses: []string{"a:1", "b:2"}}},
-		{"MasterName", map[string]any{"MasterName": "mymaster"}, config.RedisInvalidationConfig{MasterName: "mymaster"}},
-		{"masterName", map[string]any{"masterName": "mymaster"}, config.RedisInvalidationConfig{MasterName: "mymaster"}},
-		{"ShardedPubSub", map[string]any{"ShardedPubSub": true}, config.RedisInvalidationConfig{ShardedPubSub: true}},
-		{"shardedPubSub", map[string]any{"shardedPubSub": true}, config.RedisInvalidationConfig{ShardedPubSub: true}},
-		{"Client", map[string]any{"Client": client}, config.RedisInvalidationConfig{}},
+			Config{TLS: tlsWant}},
+		{"TLS struct", map[string]any{"TLS": *tlsWant}, Config{TLS: tlsWant}},
+		{"TLS pointer", map[string]any{"TLS": tlsWant}, Config{TLS: tlsWant}},
+		{"TLS bool", map[string]any{"TLS": true}, Config{TLS: &TLSConfig{Enabled: true}}},
+		{"Addresses []string", map[string]any{"Addresses": []string{"a:1", "b:2"}}, Config{Addresses: []string{"a:1", "b:2"}}},
+		{"addresses []any", map[string]any{"addresses": []any{"a:1", "b:2"}}, Config{Addresses: []string{"a:1", "b:2"}}},
+		{"MasterName", map[string]any{"MasterName": "mymaster"}, Config{MasterName: "mymaster"}},
+		{"masterName", map[string]any{"masterName": "mymaster"}, Config{MasterName: "mymaster"}},
+		{"ShardedPubSub", map[string]any{"ShardedPubSub": true}, Config{ShardedPubSub: true}},
+		{"shardedPubSub", map[string]any{"shardedPubSub": true}, Config{ShardedPubSub: true}},
+		{"Client", map[string]any{"Client": client}, Config{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,11 +85,12 @@ func TestParseMapGood(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseMap(%v) error: %v", tc.in, err)
 			}
-			if !reflect.DeepEqual(got.cfg, tc.want) {
-				t.Errorf("parseMap(%v)\n got %+v\nwant %+v", tc.in, got.cfg, tc.want)
+			if _, isClient := tc.in["Client"]; isClient != (got.Client != nil) {
+				t.Errorf("client = %v, want set: %v", got.Client, isClient)
 			}
-			if _, isClient := tc.in["Client"]; isClient != (got.client != nil) {
-				t.Errorf("client = %v, want set: %v", got.client, isClient)
+			got.Client = nil
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("parseMap(%v)\n got %+v\nwant %+v", tc.in, got, tc.want)
 			}
 		})
 	}
@@ -142,35 +148,35 @@ func TestParseMapBad(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	got, err := resolve(config.RedisInvalidationConfig{})
+	got, err := Config{}.resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.RedisInvalidationConfig{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout}
+	want := Config{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
 
 	bad := []struct {
 		name  string
-		cfg   config.RedisInvalidationConfig
+		cfg   Config
 		field string
 	}{
-		{"negative DB", config.RedisInvalidationConfig{DB: -1}, "DB"},
-		{"DB on a cluster", config.RedisInvalidationConfig{Addresses: []string{"a:1"}, DB: 1}, "DB"},
-		{"negative PoolSize", config.RedisInvalidationConfig{PoolSize: -1}, "PoolSize"},
-		{"MaxRetries below -1", config.RedisInvalidationConfig{MaxRetries: -2}, "MaxRetries"},
-		{"negative DialTimeout", config.RedisInvalidationConfig{DialTimeout: -time.Second}, "DialTimeout"},
-		{"blank Channel", config.RedisInvalidationConfig{Channel: "  "}, "Channel"},
-		{"Address without port", config.RedisInvalidationConfig{Address: "localhost"}, "Address"},
-		{"empty Addresses entry", config.RedisInvalidationConfig{Addresses: []string{"a:1", ""}}, "Addresses[1]"},
-		{"bad Addresses entry", config.RedisInvalidationConfig{Addresses: []string{"nope"}}, "Addresses[0]"},
-		{"MasterName without sentinels", config.RedisInvalidationConfig{MasterName: "m"}, "MasterName"},
-		{"cert without key", config.RedisInvalidationConfig{TLS: &config.TLSConfig{Enabled: true, CertFile: "c.pem"}}, "TLS"},
+		{"negative DB", Config{DB: -1}, "DB"},
+		{"DB on a cluster", Config{Addresses: []string{"a:1"}, DB: 1}, "DB"},
+		{"negative PoolSize", Config{PoolSize: -1}, "PoolSize"},
+		{"MaxRetries below -1", Config{MaxRetries: -2}, "MaxRetries"},
+		{"negative DialTimeout", Config{DialTimeout: -time.Second}, "DialTimeout"},
+		{"blank Channel", Config{Channel: "  "}, "Channel"},
+		{"Address without port", Config{Address: "localhost"}, "Address"},
+		{"empty Addresses entry", Config{Addresses: []string{"a:1", ""}}, "Addresses[1]"},
+		{"bad Addresses entry", Config{Addresses: []string{"nope"}}, "Addresses[0]"},
+		{"MasterName without sentinels", Config{MasterName: "m"}, "MasterName"},
+		{"cert without key", Config{TLS: &TLSConfig{Enabled: true, CertFile: "c.pem"}}, "TLS"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := resolve(tc.cfg)
+			_, err := tc.cfg.resolve()
 			if err == nil {
 				t.Fatalf("resolve(%+v) = nil error, want one naming %s", tc.cfg, tc.field)
 			}
@@ -282,7 +288,7 @@ func FuzzParseMap(f *testing.F) {
 				}
 				continue
 			}
-			if _, err := resolve(p.cfg); err != nil && !errors.Is(err, config.ErrInvalidConfig) {
+			if _, err := p.resolve(); err != nil && !errors.Is(err, config.ErrInvalidConfig) {
 				t.Fatalf("resolve error %v does not wrap ErrInvalidConfig", err)
 			}
 		}
@@ -295,15 +301,15 @@ func FuzzParseMap(f *testing.F) {
 func TestNumericOptionsBounded(t *testing.T) {
 	tests := []struct {
 		key, bound string
-		cfg        config.RedisInvalidationConfig
+		cfg        Config
 		m          map[string]any
 	}{
-		{"PoolSize", "1000", config.RedisInvalidationConfig{PoolSize: 3_000_000_000}, map[string]any{"poolSize": 3e9}},
-		{"PoolSize", "1000", config.RedisInvalidationConfig{PoolSize: MaxPoolSize + 1}, map[string]any{"PoolSize": MaxPoolSize + 1}},
-		{"MaxRetries", "100", config.RedisInvalidationConfig{MaxRetries: MaxMaxRetries + 1}, map[string]any{"maxRetries": 1e6}},
-		{"DB", "2147483647", config.RedisInvalidationConfig{DB: 1 << 40}, map[string]any{"db": float64(1 << 40)}},
-		{"DialTimeout", "1m0s", config.RedisInvalidationConfig{DialTimeout: MaxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
-		{"DialTimeout", "1ms", config.RedisInvalidationConfig{DialTimeout: time.Nanosecond}, map[string]any{"dialTimeout": "1us"}},
+		{"PoolSize", "1000", Config{PoolSize: 3_000_000_000}, map[string]any{"poolSize": 3e9}},
+		{"PoolSize", "1000", Config{PoolSize: MaxPoolSize + 1}, map[string]any{"PoolSize": MaxPoolSize + 1}},
+		{"MaxRetries", "100", Config{MaxRetries: MaxMaxRetries + 1}, map[string]any{"maxRetries": 1e6}},
+		{"DB", "2147483647", Config{DB: 1 << 40}, map[string]any{"db": float64(1 << 40)}},
+		{"DialTimeout", "1m0s", Config{DialTimeout: MaxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
+		{"DialTimeout", "1ms", Config{DialTimeout: time.Nanosecond}, map[string]any{"dialTimeout": "1us"}},
 	}
 	check := func(t *testing.T, key, bound string, build func() (*Driver, error)) {
 		t.Helper()
@@ -340,11 +346,11 @@ func TestNumericOptionsBounded(t *testing.T) {
 		})
 	}
 	// The bounds themselves are accepted.
-	for _, c := range []config.RedisInvalidationConfig{
+	for _, c := range []Config{
 		{PoolSize: MaxPoolSize, MaxRetries: MaxMaxRetries, DB: MaxDB, DialTimeout: MaxDialTimeout, Address: "127.0.0.1:1"},
 		{MaxRetries: -1, DialTimeout: MinDialTimeout, Address: "127.0.0.1:1"},
 	} {
-		if _, err := resolve(c); err != nil {
+		if _, err := c.resolve(); err != nil {
 			t.Errorf("resolve(%+v): %v, want the bounds accepted", c, err)
 		}
 	}

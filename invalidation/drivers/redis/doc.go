@@ -5,8 +5,10 @@
 //
 // and InvalidationConfig{Type: "redis", DriverConfig: map[string]any{...}} or
 // InvalidationConfig{Type: "redis", Redis: &config.RedisInvalidationConfig{...}}
-// selects it. New and NewWithClient build a driver value to pass in
-// InvalidationConfig.Driver instead (several caches may share it).
+// selects it; both forms map onto the driver's own Config (see ConfigFrom).
+// New builds a driver value from a Config to pass in
+// InvalidationConfig.Driver instead (several caches may share it), and
+// NewClient builds a go-redis client exactly as the driver does.
 //
 // The driver only moves opaque payloads: the engine (internal/engine)
 // encodes them, numbers them, retries them and decides when a cache may serve.
@@ -64,7 +66,7 @@
 // tracks its publish connections and, when the context is cancelled (the
 // engine does so on Close), interrupts those blocked waiting for a reply: a
 // stuck link never holds Publish past the cancellation. With a caller's
-// client (NewWithClient) the I/O runs on a goroutine instead, which finishes
+// client (Config.Client) the I/O runs on a goroutine instead, which finishes
 // within that client's read timeout.
 //
 // # Topologies

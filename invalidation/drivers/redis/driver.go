@@ -26,31 +26,30 @@ func init() {
 }
 
 // factory builds a driver from InvalidationConfig: the typed Redis settings
-// when present, else the DriverConfig map.
+// when present, else the DriverConfig map (see ConfigFrom).
 func factory(spec invalidation.Spec) (invalidation.Driver, error) {
-	opts := []Option{WithLogger(spec.Logger)}
+	var cfg Config
 	switch t := spec.Typed.(type) {
 	case *config.RedisInvalidationConfig:
 		if t != nil {
-			return New(*t, opts...)
+			cfg = fromCore(*t)
+			break
+		}
+		return factory(invalidation.Spec{Options: spec.Options, Logger: spec.Logger})
+	case nil:
+		var err error
+		if cfg, err = ConfigFrom(config.InvalidationConfig{DriverConfig: spec.Options}); err != nil {
+			return nil, err
 		}
 	case config.RedisInvalidationConfig:
-		return New(t, opts...)
-	case nil:
+		cfg = fromCore(t)
 	default:
 		return nil, invalidf("Redis", "typed settings of type %T, want *config.RedisInvalidationConfig", spec.Typed)
 	}
-	p, err := parseMap(spec.Options)
-	if err != nil {
-		return nil, err
-	}
-	if p.client != nil {
-		return NewWithClient(p.client, p.cfg, opts...)
-	}
-	return New(p.cfg, opts...)
+	return New(cfg, WithLogger(spec.Logger))
 }
 
-// Option tunes New and NewWithClient.
+// Option tunes New.
 type Option func(*options)
 
 type options struct {
@@ -84,12 +83,17 @@ var (
 	_ invalidation.ConnectTimeouter = (*Driver)(nil)
 )
 
-// New returns a driver for the given settings (defaults applied to zero
-// fields). It does not connect: Subscribe connects in the background and
-// Publish on first use. Invalid settings return an error that names the
-// field and wraps config.ErrInvalidConfig.
-func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
-	c, err := resolve(cfg)
+// New returns a driver for cfg (defaults applied to zero fields). It does
+// not connect: Subscribe connects in the background and Publish on first
+// use. Invalid settings return an error that names the field and wraps
+// config.ErrInvalidConfig. With cfg.Client set, the driver uses that client
+// (and does not close it); otherwise drivers built from equal connection
+// settings in one process share connections (see the package doc).
+func New(cfg Config, opts ...Option) (*Driver, error) {
+	if cfg.Client != nil {
+		return newWithClient(cfg, opts)
+	}
+	c, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -113,16 +117,11 @@ func New(cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
 	return newDriver(h, c), nil
 }
 
-// NewWithClient returns a driver that uses client, which stays the caller's:
-// Close does not close it. Of cfg only Channel, ShardedPubSub and DialTimeout
-// (the ConnectTimeout reported to NewCache) are used; the connection settings
-// are the client's. The client should speak RESP2 (Protocol: 2), so that its
-// subscription is a "pubsub" client for Redis.
-func NewWithClient(client goredis.UniversalClient, cfg config.RedisInvalidationConfig, opts ...Option) (*Driver, error) {
-	if client == nil {
-		return nil, invalidf("Client", "nil client")
-	}
-	c, err := resolve(config.RedisInvalidationConfig{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub})
+// newWithClient is New for a caller's client: of cfg only Channel,
+// ShardedPubSub and DialTimeout apply.
+func newWithClient(cfg Config, opts []Option) (*Driver, error) {
+	client := cfg.Client
+	c, err := Config{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub}.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +152,7 @@ func buildOptions(opts []Option) options {
 	return o
 }
 
-func newDriver(h *hub, c config.RedisInvalidationConfig) *Driver {
+func newDriver(h *hub, c Config) *Driver {
 	return &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{}}
 }
 

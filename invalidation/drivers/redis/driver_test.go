@@ -12,7 +12,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -21,7 +20,7 @@ import (
 
 func TestPublishSubscribeRoundTrip(t *testing.T) {
 	leakcheck.Check(t)
-	srv, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{}, 50*time.Millisecond)
+	srv, d, r := linked(t, redisserver.Options{}, Config{}, 50*time.Millisecond)
 
 	publish(t, d, "a", "b", "c")
 	publish(t, d, "d")
@@ -48,7 +47,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 
 func TestEmptyAndBinaryPayloads(t *testing.T) {
 	leakcheck.Check(t)
-	_, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{}, 0)
+	_, d, r := linked(t, redisserver.Options{}, Config{}, 0)
 	bin := string([]byte{0, 1, 2, 0xff, '\r', '\n', 0})
 	big := strings.Repeat("x", 1<<20)
 	publish(t, d, "", bin, big)
@@ -65,9 +64,9 @@ func TestSharedConnection(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	ch1, ch2 := testChannel(t), testChannel(t)
-	d1 := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: ch1})
-	d2 := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: ch2})
-	d3 := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: ch1})
+	d1 := newTestDriver(t, Config{Address: srv.Addr(), Channel: ch1})
+	d2 := newTestDriver(t, Config{Address: srv.Addr(), Channel: ch2})
+	d3 := newTestDriver(t, Config{Address: srv.Addr(), Channel: ch1})
 	if d1.Client() != d2.Client() || d1.Client() != d3.Client() {
 		t.Fatal("drivers of equal settings do not share the client")
 	}
@@ -125,7 +124,7 @@ func TestSharedConnection(t *testing.T) {
 
 func TestKillAndRestart(t *testing.T) {
 	leakcheck.Check(t)
-	srv, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{}, 50*time.Millisecond)
+	srv, d, r := linked(t, redisserver.Options{}, Config{}, 50*time.Millisecond)
 
 	srv.Kill()
 	waitFor(t, 5*time.Second, "link down after kill", func() bool { return r.lastEvent() == "down" })
@@ -145,7 +144,7 @@ func TestKillAndRestart(t *testing.T) {
 
 func TestClientKillPubsub(t *testing.T) {
 	leakcheck.Check(t)
-	srv, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{}, 50*time.Millisecond)
+	srv, d, r := linked(t, redisserver.Options{}, Config{}, 50*time.Millisecond)
 	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +159,7 @@ func TestBlackholeDeclaredDead(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	px := faultproxy.NewT(t, srv.Addr())
-	d := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
+	d := newTestDriver(t, Config{Address: px.Addr(), Channel: testChannel(t), DialTimeout: time.Second})
 	r := &recorder{}
 	const ping = 100 * time.Millisecond
 	subscribe(t, d, r, ping)
@@ -188,7 +187,7 @@ func TestBlackholeDeclaredDead(t *testing.T) {
 func TestPausedServerDeclaredDead(t *testing.T) {
 	leakcheck.Check(t)
 	const ping = 100 * time.Millisecond
-	srv, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{DialTimeout: time.Second}, ping)
+	srv, d, r := linked(t, redisserver.Options{}, Config{DialTimeout: time.Second}, ping)
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +207,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	leakcheck.Check(t)
 	const ping = 100 * time.Millisecond
 	srv, d, r := linked(t, redisserver.Options{Args: []string{"--client-output-buffer-limit", "pubsub 64kb 32kb 1"}},
-		config.RedisInvalidationConfig{}, ping)
+		Config{}, ping)
 
 	r.slow.Store(int64(2 * time.Millisecond))
 	flooder := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
@@ -238,7 +237,7 @@ func TestUnreachableServer(t *testing.T) {
 	srv := redisserver.StartT(t, redisserver.Options{})
 	addr := srv.Addr()
 	srv.Kill() // the port is now closed: connection refused
-	d := newTestDriver(t, config.RedisInvalidationConfig{Address: addr, Channel: testChannel(t), DialTimeout: 300 * time.Millisecond})
+	d := newTestDriver(t, Config{Address: addr, Channel: testChannel(t), DialTimeout: 300 * time.Millisecond})
 	if got := d.ConnectTimeout(); got != 300*time.Millisecond {
 		t.Errorf("ConnectTimeout = %v, want 300ms", got)
 	}
@@ -267,10 +266,10 @@ func TestPasswordAndACL(t *testing.T) {
 	})
 	tests := []struct {
 		name string
-		cfg  config.RedisInvalidationConfig
+		cfg  Config
 	}{
-		{"password", config.RedisInvalidationConfig{Password: "s3cret"}},
-		{"acl user", config.RedisInvalidationConfig{Username: "app", Password: "app-pass"}},
+		{"password", Config{Password: "s3cret"}},
+		{"acl user", Config{Username: "app", Password: "app-pass"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,7 +283,7 @@ func TestPasswordAndACL(t *testing.T) {
 		})
 	}
 	t.Run("wrong password", func(t *testing.T) {
-		d := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t), Username: "app", Password: "nope"})
+		d := newTestDriver(t, Config{Address: srv.Addr(), Channel: testChannel(t), Username: "app", Password: "nope"})
 		r := &recorder{}
 		subscribe(t, d, r, 50*time.Millisecond)
 		waitFor(t, 5*time.Second, "link down", func() bool { return r.count("down") >= 1 })
@@ -326,13 +325,13 @@ func TestTLS(t *testing.T) {
 // SSUBSCRIBE/SPUBLISH also work on a standalone Redis 7.
 func TestShardedPubSubStandalone(t *testing.T) {
 	leakcheck.Check(t)
-	_, d, r := linked(t, redisserver.Options{}, config.RedisInvalidationConfig{ShardedPubSub: true}, 50*time.Millisecond)
+	_, d, r := linked(t, redisserver.Options{}, Config{ShardedPubSub: true}, 50*time.Millisecond)
 	publish(t, d, "s1", "s2")
 	waitFor(t, 5*time.Second, "sharded messages", func() bool { return len(r.messages()) == 2 })
 	waitFor(t, 5*time.Second, "alive", func() bool { return r.alive.Load() >= 1 })
 }
 
-func TestNewWithClientKeepsClientOpen(t *testing.T) {
+func TestCallersClientKeptOpen(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	client := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
@@ -360,7 +359,7 @@ func TestNewWithClientKeepsClientOpen(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	leakcheck.Check(t)
-	d, err := New(config.RedisInvalidationConfig{Address: "127.0.0.1:1"})
+	d, err := New(Config{Address: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,10 +395,10 @@ func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
 	px := faultproxy.NewT(t, srv.Addr())
-	own := newTestDriver(t, config.RedisInvalidationConfig{Address: px.Addr(), Channel: testChannel(t)})
+	own := newTestDriver(t, Config{Address: px.Addr(), Channel: testChannel(t)})
 	client := goredis.NewClient(&goredis.Options{Addr: px.Addr(), Protocol: 2, ReadTimeout: 30 * time.Second})
 	t.Cleanup(func() { _ = client.Close() })
-	theirs, err := NewWithClient(client, config.RedisInvalidationConfig{Channel: testChannel(t)})
+	theirs, err := New(Config{Channel: testChannel(t), Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +435,7 @@ func TestSubscribeRefusedThenAllowed(t *testing.T) {
 	srv := redisserver.StartT(t, redisserver.Options{
 		Users: []redisserver.User{{Name: "app", Password: "pw", Rules: []string{"~*", "resetchannels", "+@all"}}},
 	})
-	d := newTestDriver(t, config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t), Username: "app", Password: "pw"})
+	d := newTestDriver(t, Config{Address: srv.Addr(), Channel: testChannel(t), Username: "app", Password: "pw"})
 	r := &recorder{}
 	subscribe(t, d, r, 50*time.Millisecond)
 	waitFor(t, 5*time.Second, "link down (NOPERM)", func() bool { return r.count("down") >= 1 })
@@ -455,7 +454,7 @@ func TestSubscribeRefusedThenAllowed(t *testing.T) {
 func TestSharedHubLogsToEnabledLogger(t *testing.T) {
 	leakcheck.Check(t)
 	srv := redisserver.StartT(t, redisserver.Options{})
-	cfg := config.RedisInvalidationConfig{Address: srv.Addr(), Channel: testChannel(t)}
+	cfg := Config{Address: srv.Addr(), Channel: testChannel(t)}
 	silent := newTestDriver(t, cfg)
 	h := msgHandler{mu: &sync.Mutex{}, msgs: &[]string{}}
 	loud, err := New(cfg, WithLogger(slog.New(h)))

@@ -116,7 +116,7 @@ func Example_propagation() {
 // A driver value shared by several caches: one publish pool and one
 // subscription connection between them. Its owner closes it after them.
 func ExampleNew() {
-	drv, err := redis.New(config.RedisInvalidationConfig{Address: "localhost:6379", Channel: "orders"})
+	drv, err := redis.New(redis.Config{Address: "localhost:6379", Channel: "orders"})
 	if err != nil {
 		panic(err)
 	}
@@ -130,11 +130,11 @@ func ExampleNew() {
 }
 
 // Reusing an application's go-redis client; the driver does not close it.
-func ExampleNewWithClient() {
+func ExampleConfig_client() {
 	client := goredis.NewClient(&goredis.Options{Addr: "localhost:6379", Protocol: 2})
 	defer client.Close()
 
-	drv, err := redis.NewWithClient(client, config.RedisInvalidationConfig{Channel: "orders"})
+	drv, err := redis.New(redis.Config{Channel: "orders", Client: client})
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
@@ -149,7 +148,7 @@ func testChannel(t testing.TB) string {
 }
 
 // newTestDriver builds a driver for srv on a fresh channel, closed in Cleanup.
-func newTestDriver(t testing.TB, cfg config.RedisInvalidationConfig) *Driver {
+func newTestDriver(t testing.TB, cfg Config) *Driver {
 	t.Helper()
 	d, err := New(cfg)
 	if err != nil {
@@ -202,7 +201,7 @@ func roundTrip(t testing.TB, d *Driver, r *recorder, msg string) {
 // linked starts a server and a driver for it on a fresh channel (cfg's
 // Address and Channel are filled in), subscribes a recorder and waits for
 // the link.
-func linked(t testing.TB, opts redisserver.Options, cfg config.RedisInvalidationConfig, ping time.Duration) (*redisserver.Server, *Driver, *recorder) {
+func linked(t testing.TB, opts redisserver.Options, cfg Config, ping time.Duration) (*redisserver.Server, *Driver, *recorder) {
 	t.Helper()
 	srv := redisserver.StartT(t, opts)
 	cfg.Address, cfg.Channel = srv.Addr(), testChannel(t)
