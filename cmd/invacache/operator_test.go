@@ -271,3 +271,32 @@ func TestBenchJSONAndPlotCheckedFirst(t *testing.T) {
 		t.Errorf("plot was not replaced by the histogram: %.200s", svg)
 	}
 }
+
+// Every usage error names the flag (in the --flag form) or the config key.
+func TestErrorsNameTheFlag(t *testing.T) {
+	leakcheck.Check(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("invalidation:\n  maxStaleness: 2s\n  redis:\n    adress: localhost:6379\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"demo", "--readers", "-1"}, 2, "--readers: -1 is negative"},
+		{[]string{"demo", "--write-rate", "0"}, 2, "--write-rate: 0"},
+		{[]string{"demo", "--interval", "0s"}, 2, "--interval: 0s is not positive"},
+		{[]string{"demo", "--slack", "-1s"}, 2, "--slack: -1s is negative"},
+		{[]string{"demo", "--nodes=x"}, 2, `invalid value "x" for flag --nodes`},
+		{[]string{"bench", "--samples", "0"}, 2, "--samples: 0 is not positive"},
+		{[]string{"bench", "--warmup", "-1"}, 2, "--warmup: -1 is negative"},
+		{[]string{"monitor", "--max-keys", "0"}, 2, "--max-keys: 0"},
+		{[]string{"monitor", "--dial-timeout", "0s"}, 2, "--dial-timeout: 0s is not positive"},
+		{[]string{"invalidate", "--db", "-1", "k"}, 2, "--db: -1 is negative"},
+		{[]string{"invalidate", "--config", cfg, "k"}, 1, "invalidation.redis.adress"},
+	}
+	for _, tc := range tests {
+		oneErrorLine(t, tc.args, tc.code, tc.want)
+	}
+}
