@@ -300,3 +300,40 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		oneErrorLine(t, tc.args, tc.code, tc.want)
 	}
 }
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{
+		"HeapInUse": "heap_in_use", "MaxStalenessObserved": "max_staleness_observed", "P99": "p99",
+		"AOF": "aof", "GoroutinesPerCycle": "goroutines_per_cycle", "HitRatio": "hit_ratio",
+		"kill": "kill", "first_subscribe": "first_subscribe", "ClearsOnGap": "clears_on_gap", "FaultIDs": "fault_ids",
+	} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// chaos --json prints the report as one JSON object whose keys are
+// snake_case.
+func TestChaosJSON(t *testing.T) {
+	leakcheck.Check(t)
+	out, errOut, code := runCLI(t, "chaos", "--json", "--duration", "6s", "--nodes", "2", "--faults", "cut", "--read-rate", "200", "--write-rate", "10")
+	if code != 0 {
+		t.Fatalf("chaos --json: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("chaos --json printed %d lines, want 1:\n%s", strings.Count(out, "\n"), out)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("chaos --json: %v\n%s", err, out)
+	}
+	if rep["event"] != "chaos" || !(rep["reads"].(float64) > 0) || rep["violations"] != 0.0 {
+		t.Errorf("chaos --json: event %v, reads %v, violations %v; want chaos, > 0, 0\n%s", rep["event"], rep["reads"], rep["violations"], out)
+	}
+	for k := range rep {
+		if k != strings.ToLower(k) {
+			t.Errorf("key %q is not snake_case", k)
+		}
+	}
+}
