@@ -59,8 +59,8 @@ type Store[V any] struct {
 	// served.
 	epoch atomic.Uint64
 
-	hits                          stripedCounter
-	misses, evictions, expiration atomic.Uint64
+	hits, misses          stripedCounter
+	evictions, expiration atomic.Uint64
 
 	exec executor
 }
@@ -73,7 +73,7 @@ func New[V any](cfg Config) (*Store[V], error) {
 	if cfg.DefaultTTL < 0 {
 		return nil, fmt.Errorf("store: DefaultTTL (%v) must not be negative: %w", cfg.DefaultTTL, ErrInvalidConfig)
 	}
-	s := &Store[V]{seed: maphash.MakeSeed(), defaultTTL: cfg.DefaultTTL, hits: newStripedCounter()}
+	s := &Store[V]{seed: maphash.MakeSeed(), defaultTTL: cfg.DefaultTTL, hits: newStripedCounter(), misses: newStripedCounter()}
 	if s.defaultTTL == 0 {
 		s.defaultTTL = never
 	}
@@ -118,7 +118,7 @@ func (s *Store[V]) Get(key string) (V, bool) {
 		s.hits.inc()
 		return it.v, true
 	}
-	s.misses.Add(1)
+	s.misses.inc()
 	var zero V
 	return zero, false
 }
@@ -200,7 +200,7 @@ func (s *Store[V]) Len() int {
 func (s *Store[V]) Stats() Stats {
 	return Stats{
 		Hits:        s.hits.sum(),
-		Misses:      s.misses.Load(),
+		Misses:      s.misses.sum(),
 		Evictions:   s.evictions.Load(),
 		Expirations: s.expiration.Load(),
 	}
