@@ -292,7 +292,9 @@ type paddedCounter struct {
 }
 
 func newStripedCounter() stripedCounter {
-	n := 1
+	// At least 64 stripes (8 KiB): two running goroutines then share one
+	// with a chance of 1/64 at most.
+	n := 64
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n <<= 1
 	}
@@ -303,8 +305,10 @@ func newStripedCounter() stripedCounter {
 // stripe, and goroutines have distinct stacks.
 func (c *stripedCounter) inc() {
 	var x byte
-	h := uint64(uintptr(unsafe.Pointer(&x))>>12) * 0x9E3779B97F4A7C15
-	c.stripes[(h>>40)&c.mask].n.Add(1)
+	h := uint64(uintptr(unsafe.Pointer(&x)) >> 11)
+	h ^= h >> 17
+	h *= 0x9E3779B97F4A7C15
+	c.stripes[(h>>32)&c.mask].n.Add(1)
 }
 
 func (c *stripedCounter) sum() uint64 {
