@@ -222,9 +222,15 @@ func (c *cache[V]) Get(key string) (V, error) {
 		}
 		return zero, ErrNotFound
 	}
-	// With invalidation, a hit is checked against the staleness bound at the
-	// time the store read for the entry's expiry: one clock reading per Get.
-	// A miss reads the clock again only to tell which kind of miss it is.
+	// With invalidation, the serving state is checked before the lookup (so
+	// the value read is not one a catch-up or clear removed before serving
+	// resumed), and the staleness deadline at the time the store read for
+	// the entry's expiry: one clock reading per Get. A miss reads the clock
+	// again only to tell which kind of miss it is.
+	if !c.eng.MayServe() {
+		c.unservedMisses.Add(1)
+		return zero, ErrNotFound
+	}
 	v, at, ok := c.store.GetAt(key)
 	switch {
 	case ok && c.eng.ServingAt(at):
