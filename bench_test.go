@@ -71,12 +71,14 @@ func TestGetDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// A plain Set of an existing key, and a plain Delete, allocate nothing
-// through the public API either (the store updates in place).
-func TestSetExistingKeyDoesNotAllocate(t *testing.T) {
+// A plain Set of an existing key allocates only the box otter keeps a
+// replaced value in (the store's entry, value plus TTL and clear epoch, is
+// larger than the word otter updates in place); a plain Delete allocates
+// nothing.
+func TestSetExistingKeyAllocatesAtMostTheValueBox(t *testing.T) {
 	c, keys := newBenchCache(t, false)
-	if got := testing.AllocsPerRun(1000, func() { c.Set(keys[7], 7) }); got != 0 {
-		t.Errorf("allocations per Set of an existing key = %v, want 0", got)
+	if got := testing.AllocsPerRun(1000, func() { c.Set(keys[7], 7) }); got > 1 {
+		t.Errorf("allocations per Set of an existing key = %v, want <= 1", got)
 	}
 	if got := testing.AllocsPerRun(1000, func() { c.Delete("absent") }); got != 0 {
 		t.Errorf("allocations per plain Delete = %v, want 0", got)

@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/engine"
 	"github.com/halilbulentorhon/invacache-go/internal/monotime"
+	"github.com/halilbulentorhon/invacache-go/internal/store"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 
 	// The in-process bus is part of the core, so Type "memory" always works.
@@ -75,7 +75,8 @@ type Cache[V any] interface {
 	Stats() Stats
 	// Close flushes queued broadcasts (bounded by FlushTimeout), stops every
 	// goroutine the cache started and releases the driver it opened. It is
-	// idempotent.
+	// idempotent. A shared load that GetOrLoadContext started on a goroutine
+	// of its own ends when its loader returns; Close does not wait for it.
 	Close() error
 }
 
@@ -88,7 +89,7 @@ const genStripes = 4096
 const flightShards = 64
 
 type cache[V any] struct {
-	store  *inmemory.Store[V]
+	store  *store.Store[V]
 	eng    *engine.Engine      // nil for a local cache
 	driver invalidation.Driver // closed by Close when ownDriver
 	own    bool
@@ -145,16 +146,11 @@ func NewCache[V any](cfg config.InvaCacheConfig) (Cache[V], error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := inmemory.New[V](inmemory.Config{
-		ShardCount:    s.shardCount,
-		Capacity:      s.capacity,
-		DefaultTTL:    s.defaultTTL,
-		SweepInterval: s.sweepInterval,
-	})
+	st, err := store.New[V](store.Config{Capacity: s.capacity, DefaultTTL: s.defaultTTL})
 	if err != nil {
 		return nil, fmt.Errorf("invacache: %w", err)
 	}
-	c := &cache[V]{store: store, logger: s.logger}
+	c := &cache[V]{store: st, logger: s.logger}
 	for i := range c.flights {
 		c.flights[i].m = map[string]*flight[V]{}
 	}
@@ -162,7 +158,7 @@ func NewCache[V any](cfg config.InvaCacheConfig) (Cache[V], error) {
 		return c, nil
 	}
 	if err := c.attach(s.inval); err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
 	return c, nil
@@ -222,21 +218,12 @@ func (c *cache[V]) Get(key string) (V, error) {
 	if c.closed.Load() {
 		return zero, ErrClosed
 	}
-	var v V
-	var ok bool
-	if c.eng == nil {
-		v, ok = c.store.Get(key)
-	} else {
-		// One clock reading serves the staleness bound and the entry's
-		// expiry, so invalidation adds no clock read to Get.
-		now := monotime.Now()
-		if !c.eng.ServingAt(now) {
-			c.unservedMisses.Add(1)
-			return zero, ErrNotFound
-		}
-		v, ok = c.store.GetAt(key, now)
+	// With invalidation, the staleness bound costs one clock reading.
+	if c.eng != nil && !c.eng.ServingAt(monotime.Now()) {
+		c.unservedMisses.Add(1)
+		return zero, ErrNotFound
 	}
-	if ok {
+	if v, ok := c.store.Get(key); ok {
 		return v, nil
 	}
 	return zero, ErrNotFound

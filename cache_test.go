@@ -215,30 +215,37 @@ func TestGetOrLoadTTLFromLoader(t *testing.T) {
 	})
 }
 
-// TestLoadRacingLocalDelete: a Delete while the loader runs means the loaded
-// (possibly stale) value is returned but not cached (rule 5).
+// TestLoadRacingLocalDelete: a Delete or a Clear while the loader runs means
+// the loaded (possibly stale) value is returned but not cached (rule 5).
 func TestLoadRacingLocalDelete(t *testing.T) {
-	leakcheck.Check(t)
-	c := newLocal[string](t, config.InMemoryConfig{})
-	inLoader := make(chan struct{})
-	release := make(chan struct{})
-	done := make(chan string)
-	go func() {
-		v, _ := c.GetOrLoad("k", func(string) (string, time.Duration, error) {
-			close(inLoader)
-			<-release
-			return "old", 0, nil
+	for name, race := range map[string]func(invacache.Cache[string]){
+		"Delete": func(c invacache.Cache[string]) { c.Delete("k") },
+		"Clear":  func(c invacache.Cache[string]) { c.Clear() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			leakcheck.Check(t)
+			c := newLocal[string](t, config.InMemoryConfig{})
+			inLoader := make(chan struct{})
+			release := make(chan struct{})
+			done := make(chan string)
+			go func() {
+				v, _ := c.GetOrLoad("k", func(string) (string, time.Duration, error) {
+					close(inLoader)
+					<-release
+					return "old", 0, nil
+				})
+				done <- v
+			}()
+			<-inLoader
+			race(c)
+			close(release)
+			if got := <-done; got != "old" {
+				t.Errorf("GetOrLoad returned %q, want the loaded value old", got)
+			}
+			if v, err := c.Get("k"); !errors.Is(err, invacache.ErrNotFound) {
+				t.Errorf("Get after a racing %s = %q, %v; want ErrNotFound (value must not be cached)", name, v, err)
+			}
 		})
-		done <- v
-	}()
-	<-inLoader
-	c.Delete("k")
-	close(release)
-	if got := <-done; got != "old" {
-		t.Errorf("GetOrLoad returned %q, want the loaded value old", got)
-	}
-	if v, err := c.Get("k"); !errors.Is(err, invacache.ErrNotFound) {
-		t.Errorf("Get after a racing Delete = %q, %v; want ErrNotFound (value must not be cached)", v, err)
 	}
 }
 

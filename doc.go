@@ -16,13 +16,19 @@
 //     outbox that coalesces duplicate keys and retries with backoff while the
 //     bus is down. Set and Delete never wait on the network; Flush waits until
 //     everything queued so far has left the process.
-//   - A node that may have missed messages (after a reconnect, a sequence gap
-//     or a message it cannot read) clears its whole cache before it serves
-//     again.
+//   - A node that may have missed messages (after a reconnect, a sequence gap,
+//     a lapse of MaxStaleness or a message it cannot read) first catches up
+//     from the driver's replay log (the Redis driver logs what it publishes
+//     to a stream, the memory bus in memory): if the log proves it still
+//     holds every entry after the node's position, the node applies what it
+//     missed and serves again without clearing. Otherwise (the log was
+//     trimmed past it, recreated, or is turned off) it clears its whole
+//     cache before it serves again. InvalidationStats counts catch-ups and
+//     clears by reason.
 //   - A node serves cached values only while its subscription was proven
 //     alive within MaxStaleness (default 3s). Past that, Get misses and
-//     GetOrLoad loads without caching, until the link is back and the cache
-//     has been cleared.
+//     GetOrLoad loads without caching, until the link is back and the node
+//     has caught up or cleared.
 //   - A GetOrLoad whose key is invalidated while its loader runs returns the
 //     loaded value but does not cache it.
 //     A GetOrLoad that starts after an invalidation of its key (Delete, Clear,

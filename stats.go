@@ -44,6 +44,10 @@ const (
 // for metrics that pre-declare their label values.
 func ClearReasons() []string { return engine.ClearReasons() }
 
+// PublishLatencyBounds returns the upper bounds of
+// InvalidationStats.PublishLatencyBuckets (100µs to 10s).
+func PublishLatencyBounds() []time.Duration { return engine.LatencyBounds() }
+
 // Stats are a cache's counters since it was created.
 type Stats struct {
 	// Hits and Misses count Get lookups (GetOrLoad's included). Misses
@@ -94,6 +98,18 @@ type InvalidationStats struct {
 	// are gaps). Only reasons that occurred are present; the map is the
 	// caller's. The keys are valid metric label values.
 	ClearsByReason map[string]uint64
+
+	// PublishLatencyCount, PublishLatencySum and PublishLatencyBuckets time
+	// each published batch from the request of its oldest broadcast (the
+	// Set/Delete/Clear with invalidation) to the driver accepting the
+	// message (for Redis: PUBLISH answered, the message handed to the
+	// subscribers): outbox wait, retries while the bus is down and the
+	// publish round trip. PublishLatencyBuckets[i] counts the batches that
+	// took at most PublishLatencyBounds()[i] (cumulative);
+	// PublishLatencyCount counts them all.
+	PublishLatencyCount   uint64
+	PublishLatencySum     time.Duration
+	PublishLatencyBuckets [16]uint64
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established

@@ -9,7 +9,9 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/maypok86/otter/v2"
 
-	"github.com/halilbulentorhon/invacache-go/backend/inmemory"
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
 )
 
 // storeImpl is what the store benchmarks drive: string keys, int values,
@@ -25,19 +27,15 @@ type storeImpl interface {
 // reference for ratios.
 var implNames = []string{"invacache", "otter", "ristretto", "lru"}
 
-// storeShards is the shard count the benchmarks give InvaCache's store.
+// storeShards is the shard count of the LRU baseline.
 const storeShards = 64
 
 func newImpl(name string, capacity int, ttl time.Duration) storeImpl {
 	switch name {
 	case "invacache":
-		s, err := inmemory.New[int](inmemory.Config{
-			ShardCount: storeShards, Capacity: capacity, DefaultTTL: ttl, SweepInterval: time.Second,
-		})
-		if err != nil {
-			panic(err)
-		}
-		return invaImpl{s}
+		return newInvaCache(capacity, ttl, false)
+	case "invacache+bus":
+		return newInvaCache(capacity, ttl, true)
 	case "otter":
 		o := &otter.Options[string, int]{MaximumSize: capacity}
 		if ttl > 0 {
@@ -59,12 +57,41 @@ func newImpl(name string, capacity int, ttl time.Duration) storeImpl {
 	panic("unknown implementation " + name)
 }
 
-type invaImpl struct{ s *inmemory.Store[int] }
+// invaImpl drives InvaCache through its public API (cache.Get), local or
+// attached to an in-process invalidation bus (then every Get also checks
+// the staleness bound).
+type invaImpl struct {
+	c     invacache.Cache[int]
+	close func()
+}
 
-func (i invaImpl) Get(k string) (int, bool) { return i.s.Get(k) }
-func (i invaImpl) Set(k string, v int)      { i.s.Set(k, v, 0) }
-func (i invaImpl) Len() int                 { return i.s.Len() }
-func (i invaImpl) Close()                   { i.s.Close() }
+func newInvaCache(capacity int, ttl time.Duration, withBus bool) invaImpl {
+	mem := &config.InMemoryConfig{Capacity: capacity}
+	if ttl > 0 {
+		mem.Ttl = ttl.String()
+	}
+	cfg := config.InvaCacheConfig{Backend: &config.BackendConfig{InMemory: mem}}
+	closeBus := func() {}
+	if withBus {
+		bus := memory.NewBus()
+		conn := bus.Connect()
+		cfg.Invalidation = &config.InvalidationConfig{Driver: conn}
+		closeBus = func() { conn.Close(); bus.Close() }
+	}
+	c, err := invacache.NewCache[int](cfg)
+	if err != nil {
+		panic(err)
+	}
+	return invaImpl{c, func() { c.Close(); closeBus() }}
+}
+
+func (i invaImpl) Get(k string) (int, bool) {
+	v, err := i.c.Get(k)
+	return v, err == nil
+}
+func (i invaImpl) Set(k string, v int) { i.c.Set(k, v) }
+func (i invaImpl) Len() int            { return i.c.Len() }
+func (i invaImpl) Close()              { i.close() }
 
 type otterImpl struct{ c *otter.Cache[string, int] }
 

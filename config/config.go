@@ -58,17 +58,22 @@ type BackendConfig struct {
 	InMemory *InMemoryConfig `json:"inMemory" yaml:"inMemory"`
 }
 
-// InMemoryConfig configures the sharded in-memory store.
+// InMemoryConfig configures the in-memory store (built on
+// github.com/maypok86/otter/v2).
 type InMemoryConfig struct {
-	// ShardCount is the number of shards, rounded up to a power of two.
-	// Default 64.
+	// ShardCount has no effect: the store is not sharded (otter's reads are
+	// lock-free). It is kept, and validated (not negative, at most
+	// Capacity), so existing configurations keep working. Default 64.
 	ShardCount int `json:"shardCount" yaml:"shardCount"`
-	// SweeperInterval is how often expired entries are removed in the
-	// background (incrementally, never a full scan under a lock). Default 1s.
-	// In JSON: a duration string ("30s") or nanoseconds.
+	// SweeperInterval has no effect: expired entries are removed by otter's
+	// timer wheel during its maintenance, and never returned once expired.
+	// It is kept, and validated (not negative), so existing configurations
+	// keep working. Default 1s. In JSON: a duration string ("30s") or
+	// nanoseconds.
 	SweeperInterval time.Duration `json:"sweeperInterval" yaml:"sweeperInterval"`
-	// Capacity is the hard bound on live entries. Must be at least
-	// ShardCount. Default 10000.
+	// Capacity is the hard bound on entries (otter's MaximumSize): once the
+	// store's maintenance has run after a write, it holds at most Capacity
+	// entries. Must be at least ShardCount. Default 10000.
 	Capacity int `json:"capacity" yaml:"capacity"`
 	// Ttl is the default time to live, as time.ParseDuration reads it
 	// ("10m", "1h"). Empty means entries do not expire unless a Set says so.
@@ -93,7 +98,8 @@ type InvalidationConfig struct {
 
 	// MaxStaleness bounds how long a node serves cached values without proof
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
-	// without caching until the link is proven alive and the cache cleared.
+	// without caching until the link is proven alive and the node caught up
+	// from the replay log or cleared.
 	// Default 3s; at least MinMaxStaleness (80ms). In JSON: "3s" or
 	// nanoseconds.
 	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
@@ -101,8 +107,9 @@ type InvalidationConfig struct {
 	// whatever it holds while the link is down. Default false.
 	DisableMaxStaleness bool `json:"disableMaxStaleness" yaml:"disableMaxStaleness"`
 	// GapStrategy says what a node does when it may have missed messages
-	// (reconnect, sequence gap, unreadable message): "clear" (default) drops
-	// the local cache, "none" keeps it.
+	// (reconnect, sequence gap, unreadable message) and cannot catch up
+	// from the driver's replay log: "clear" (default) drops the local
+	// cache, "none" keeps it. A catch-up that succeeds never clears.
 	GapStrategy string `json:"gapStrategy" yaml:"gapStrategy"`
 	// RetryBackoffMin is the first delay before a failed publish is retried.
 	// Default 10ms.
@@ -110,7 +117,8 @@ type InvalidationConfig struct {
 	// RetryBackoffMax caps the doubling retry delay. Default 1s.
 	RetryBackoffMax time.Duration `json:"retryBackoffMax" yaml:"retryBackoffMax"`
 	// MaxMessageBytes is the size below which batches of keys are split into
-	// messages. Default 65536; at least 1024.
+	// messages. Default 65536; at least 1024, at most 1 MiB (what receivers
+	// decode).
 	MaxMessageBytes int `json:"maxMessageBytes" yaml:"maxMessageBytes"`
 	// FlushTimeout bounds how long Close waits for queued broadcasts to
 	// leave. Default 2s.

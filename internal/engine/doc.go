@@ -25,15 +25,38 @@
 //     are lost: they are counted in Stats.BroadcastsDropped, logged at error
 //     level with the number of keys, and reported by Close's error
 //     (ErrUnsent).
-//  3. Gap = clear: every HandleLinkUp (first subscribe or resubscribe), a
-//     sequence jump from a known origin, an envelope of an unknown version,
-//     a malformed envelope and a lapse of liveness (rule 4) count as a gap
-//     (Stats.Gaps); with GapStrategy "clear" the engine calls
-//     Target.InvalidateAll before the node serves again. Duplicates
-//     (seq <= last seen) are applied again, harmlessly. The per-origin table
-//     is bounded (MaxOrigins) so garbage cannot grow memory; an origin it
-//     forgot counts as a gap on its next message unless that is the
-//     sender's first, so eviction never hides a loss.
+//  3. Gap = catch up, else clear: every HandleLinkUp (first subscribe or
+//     resubscribe), a sequence jump from a known origin, a logged message
+//     whose id does not increase or whose epoch differs from the cursor's,
+//     an envelope of an unknown version, a malformed envelope and a lapse
+//     of liveness (rule 4) count as a gap (Stats.Gaps). If the driver keeps
+//     a replay log (invalidation.Replayer), the engine keeps a cursor: the
+//     position of the last log entry applied (HandleLogMessage moves it
+//     forward only, within one epoch; an entry in flight at or before it is
+//     applied and leaves it). On a gap it replays the log after the cursor
+//     on the subscription goroutine, applying each entry as it is read
+//     (self-suppressed; entries are not accumulated, so a backlog of any
+//     length takes bounded memory), and serves again without clearing if
+//     and only if the replay proved continuity and every entry was strictly
+//     after the previous one in the cursor's epoch and decoded
+//     (Stats.CatchUps, Stats.KeysReplayed). Otherwise (no log or the log
+//     turned off, no cursor, invalidation.ErrNoContinuity, any other
+//     error, a bad entry; also at once for the first subscribe, a live
+//     malformed or unknown-version envelope, a live id going backwards,
+//     and a gap after a peer's envelope arrived outside the log) the engine
+//     reads the log's head as its new cursor and then, with GapStrategy
+//     "clear", calls Target.InvalidateAll: every entry up to the head was
+//     published before the clear. Clears are counted by reason
+//     (Stats.ClearsByReason, the Clear* constants). The node does not
+//     serve between the gap and the end of its catch-up or clear, even with
+//     MaxStaleness 0. With GapStrategy "none" nothing clears, and a
+//     catch-up still applies what it can. Without a cursor the first live
+//     logged message sets it: no gap since the last clear means nothing
+//     before it was missed. Duplicates (seq <= last seen) are applied
+//     again, harmlessly. The per-origin table is bounded (MaxOrigins) so
+//     garbage cannot grow memory; an origin it forgot counts as a gap on
+//     its next message unless that is the sender's first, so eviction
+//     never hides a loss.
 //  4. Bounded staleness: with MaxStaleness > 0 the node serves only while
 //     its subscription was proven alive (HandleLinkUp, HandleAlive,
 //     HandleAliveAt) within MaxStaleness. A round-trip proof counts from
@@ -47,8 +70,8 @@
 //     cuts the bound. ServingAt takes
 //     a clock reading the caller already has (the cache shares the one it
 //     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
-//     only after the link is proven alive again and, with GapStrategy
-//     "clear", the cache was cleared. The engine asks the driver for a ping
+//     only after the link is proven alive again and the gap was recovered
+//     (rule 3: caught up, or cleared with GapStrategy "clear"). The engine asks the driver for a ping
 //     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0
 //     disables the bound: Serving is always true.
 //  5. The Target is called synchronously on the driver's subscription

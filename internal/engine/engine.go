@@ -126,6 +126,14 @@ type Stats struct {
 	// reasons that occurred are present; the map is the caller's.
 	ClearsByReason map[string]uint64
 
+	// PublishLatency* time each published batch from the request of its
+	// oldest broadcast to the driver accepting it (outbox wait, retries and
+	// the publish round trip): a count, a sum and cumulative counts per
+	// LatencyBounds.
+	PublishLatencyCount   uint64
+	PublishLatencySum     time.Duration
+	PublishLatencyBuckets [LatencyBuckets]uint64
+
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
 	Serving     bool          // Serving() at the time of the snapshot
@@ -139,6 +147,7 @@ type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
 	catchUps, keysReplayed                                           atomic.Uint64
+	pubLatency                                                       latencyHist
 	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
 
@@ -160,6 +169,8 @@ type Engine struct {
 	mu           sync.Mutex
 	pending      outbox        // keys queued since the publisher took the last batch
 	pendingClear bool          // a clear is queued; it subsumes keys
+	pendingSince int64         // clock.Mono() when the pending batch got its first broadcast, if pendingTimed
+	pendingTimed bool          // pendingSince is set (the pending batch is not empty)
 	inflight     int           // keys (clear = 1) of the batch being published
 	queued       uint64        // Stats.BroadcastsQueued
 	awake        bool          // the publisher was kicked and has not found the outbox empty since
@@ -397,6 +408,10 @@ func (e *Engine) BroadcastClear() error {
 // caller more than the append).
 func (e *Engine) enqueuedLocked() error {
 	e.enqGen++
+	if !e.pendingTimed {
+		// One clock reading per batch, not per broadcast.
+		e.pendingSince, e.pendingTimed = e.clock.Mono(), true
+	}
 	kick := !e.awake
 	e.awake = true
 	e.mu.Unlock()
@@ -474,9 +489,9 @@ func (e *Engine) publishLoop() {
 				e.mu.Unlock()
 				break
 			}
-			clearAll, gen := e.pendingClear, e.enqGen
+			clearAll, gen, since := e.pendingClear, e.enqGen, e.pendingSince
 			batch, e.pending = e.pending, batch
-			e.pendingClear = false
+			e.pendingClear, e.pendingTimed = false, false
 			e.inflight = batch.len()
 			if clearAll {
 				e.inflight = 1 // its keys were dropped by BroadcastClear
@@ -499,6 +514,7 @@ func (e *Engine) publishLoop() {
 				return
 			}
 			seq = next
+			e.st.pubLatency.observe(time.Duration(e.clock.Mono() - since))
 			if clearAll {
 				e.st.clearsSent.Add(1)
 			} else {
@@ -633,6 +649,7 @@ func (e *Engine) Stats() Stats {
 		LinkUp:            e.linkUpNow.Load(),
 		Serving:           e.Serving(),
 	}
+	s.PublishLatencyCount, s.PublishLatencySum, s.PublishLatencyBuckets = e.st.pubLatency.snapshot()
 	for i := range e.st.clears {
 		if n := e.st.clears[i].Load(); n > 0 {
 			if s.ClearsByReason == nil {

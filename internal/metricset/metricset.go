@@ -26,6 +26,8 @@ const (
 	Counter Kind = iota
 	// Gauge is a value at the time of the snapshot.
 	Gauge
+	// Histogram is a distribution read by Metric.Hist (Read is nil).
+	Histogram
 )
 
 // Metric is one exported metric.
@@ -45,6 +47,9 @@ type Metric struct {
 	// Read calls emit once per series of st: the Label's value ("" when
 	// Label is "") and the series' value.
 	Read func(st *invacache.Stats, emit func(label string, v float64))
+	// Hist reads a Histogram: the count, the sum (in Unit) and the
+	// cumulative count per upper bound (in Unit).
+	Hist func(st *invacache.Stats) (count uint64, sum float64, buckets map[float64]uint64)
 }
 
 // PromName is the metric's Prometheus name: invacache_<name>[_<unit>][_total].
@@ -143,6 +148,16 @@ var All = []Metric{
 	{Name: "publish_retries", Kind: Counter, Distributed: true,
 		Help: "Publish attempts after a failure.",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.PublishRetries) })},
+	{Name: "publish_latency", Unit: "seconds", Kind: Histogram, Distributed: true,
+		Help: "Time from the request of a published batch's oldest broadcast to the driver accepting the batch (outbox wait, retries, publish round trip).",
+		Hist: func(st *invacache.Stats) (uint64, float64, map[float64]uint64) {
+			inv := &st.Invalidation
+			b := make(map[float64]uint64, len(inv.PublishLatencyBuckets))
+			for i, le := range invacache.PublishLatencyBounds() {
+				b[le.Seconds()] = inv.PublishLatencyBuckets[i]
+			}
+			return inv.PublishLatencyCount, inv.PublishLatencySum.Seconds(), b
+		}},
 	{Name: "outbox_depth", Kind: Gauge, Distributed: true,
 		Help: "Keys and clears (a clear counts 1) queued or being published now.",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.OutboxDepth) })},
@@ -191,8 +206,10 @@ func Fixture() (distributed, local invacache.Stats) {
 			PublishRetries: 13, PublishFailures: 12, BroadcastsDropped: 9,
 			MessagesReceived: 30, MessagesApplied: 24, IgnoredOwn: 16, RawKeys: 8,
 			Malformed: 14, Gaps: 17, ClearsOnGap: 15, CatchUps: 21, KeysReplayed: 22,
-			ClearsByReason: map[string]uint64{"first_subscribe": 1, "no_continuity": 14, "peer_clear": 2},
-			OutboxDepth:    19, LinkUp: true, Serving: false,
+			ClearsByReason:      map[string]uint64{"first_subscribe": 1, "no_continuity": 14, "peer_clear": 2},
+			PublishLatencyCount: 5, PublishLatencySum: 1250 * time.Millisecond,
+			PublishLatencyBuckets: [16]uint64{0, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4},
+			OutboxDepth:           19, LinkUp: true, Serving: false,
 			LastAlive: time.Now().Add(-1500 * time.Millisecond), SinceAlive: 1500 * time.Millisecond,
 		},
 	}

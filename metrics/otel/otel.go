@@ -14,7 +14,10 @@
 // "invacache.link_alive_age" in seconds); an OpenTelemetry Prometheus
 // exporter turns them into the names that the metrics/prometheus module
 // exports (invacache_hits_total, invacache_link_alive_age_seconds), so one
-// dashboard serves both. Counters are cumulative over a cache's life.
+// dashboard serves both. One exception: OpenTelemetry has no asynchronous
+// histogram, so the publish latency histogram of the Prometheus module is
+// observed as two counters, invacache.publish_latency.count and
+// invacache.publish_latency.sum (seconds): their ratio is the mean. Counters are cumulative over a cache's life.
 // Instruments of the invalidation link are observed only for caches
 // attached to a bus.
 package otel
@@ -79,17 +82,36 @@ func Register(mp metric.MeterProvider, caches ...Cache) (*Registration, error) {
 	}
 	caches = append([]Cache(nil), caches...)
 	meter := mp.Meter(ScopeName)
-	insts := make([]metric.Observable, len(metricset.All))
+	// insts[i] are the instruments of metricset.All[i]: one, or for a
+	// histogram its count and sum (OpenTelemetry has no asynchronous
+	// histogram).
+	insts := make([][]metric.Observable, len(metricset.All))
+	var all []metric.Observable
 	for i, m := range metricset.All {
+		desc, unit := metric.WithDescription(m.Help), metric.WithUnit(m.OTelUnit())
 		var err error
-		if m.Kind == metricset.Counter {
-			insts[i], err = meter.Int64ObservableCounter(m.OTelName(), metric.WithDescription(m.Help), metric.WithUnit(m.OTelUnit()))
-		} else {
-			insts[i], err = meter.Float64ObservableGauge(m.OTelName(), metric.WithDescription(m.Help), metric.WithUnit(m.OTelUnit()))
+		switch m.Kind {
+		case metricset.Counter:
+			var c metric.Int64ObservableCounter
+			c, err = meter.Int64ObservableCounter(m.OTelName(), desc, unit)
+			insts[i] = []metric.Observable{c}
+		case metricset.Gauge:
+			var g metric.Float64ObservableGauge
+			g, err = meter.Float64ObservableGauge(m.OTelName(), desc, unit)
+			insts[i] = []metric.Observable{g}
+		case metricset.Histogram:
+			var c metric.Int64ObservableCounter
+			var sum metric.Float64ObservableCounter
+			c, err = meter.Int64ObservableCounter(m.OTelName()+".count", metric.WithDescription("Count of: "+m.Help), metric.WithUnit("1"))
+			if err == nil {
+				sum, err = meter.Float64ObservableCounter(m.OTelName()+".sum", metric.WithDescription("Sum of: "+m.Help), unit)
+			}
+			insts[i] = []metric.Observable{c, sum}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("otel: instrument %s: %w", m.OTelName(), err)
 		}
+		all = append(all, insts[i]...)
 	}
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, k := range caches {
@@ -99,13 +121,20 @@ func Register(mp metric.MeterProvider, caches ...Cache) (*Registration, error) {
 				if !m.Exported(&st) {
 					continue
 				}
+				if m.Kind == metricset.Histogram {
+					count, sum, _ := m.Hist(&st)
+					opt := metric.WithAttributes(name)
+					o.ObserveInt64(insts[i][0].(metric.Int64ObservableCounter), int64(min(count, math.MaxInt64)), opt)
+					o.ObserveFloat64(insts[i][1].(metric.Float64ObservableCounter), sum, opt)
+					continue
+				}
 				m.Read(&st, func(label string, v float64) {
 					attrs := []attribute.KeyValue{name}
 					if m.Label != "" {
 						attrs = append(attrs, attribute.String(m.Label, label))
 					}
 					opt := metric.WithAttributes(attrs...)
-					switch inst := insts[i].(type) {
+					switch inst := insts[i][0].(type) {
 					case metric.Int64ObservableCounter:
 						o.ObserveInt64(inst, int64(min(v, math.MaxInt64)), opt)
 					case metric.Float64ObservableGauge:
@@ -115,7 +144,7 @@ func Register(mp metric.MeterProvider, caches ...Cache) (*Registration, error) {
 			}
 		}
 		return nil
-	}, insts...)
+	}, all...)
 	if err != nil {
 		return nil, fmt.Errorf("otel: register callback: %w", err)
 	}

@@ -52,6 +52,14 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) (map[string]float64, map[s
 				for _, p := range d.DataPoints {
 					points[key(m.Name, p.Attributes)] = float64(p.Value)
 				}
+			case metricdata.Sum[float64]:
+				if !d.IsMonotonic || d.Temporality != metricdata.CumulativeTemporality {
+					t.Errorf("%s: monotonic=%v temporality=%v, want a cumulative monotonic sum", m.Name, d.IsMonotonic, d.Temporality)
+				}
+				kinds[m.Name] = "counter " + m.Unit
+				for _, p := range d.DataPoints {
+					points[key(m.Name, p.Attributes)] = p.Value
+				}
 			case metricdata.Gauge[float64]:
 				kinds[m.Name] = "gauge " + m.Unit
 				for _, p := range d.DataPoints {
@@ -117,6 +125,8 @@ func TestRegisterManualReader(t *testing.T) {
 		"invacache.clears{name=users,reason=id_backwards}":        0,
 		"invacache.clears{name=users,reason=unlogged_peer}":       0,
 		"invacache.clears{name=users,reason=peer_clear}":          2,
+		"invacache.publish_latency.count{name=users}":             5,
+		"invacache.publish_latency.sum{name=users}":               1.25,
 		"invacache.catch_ups{name=users}":                         21,
 		"invacache.keys_replayed{name=users}":                     22,
 		"invacache.link_up{name=users}":                           1,
@@ -134,9 +144,10 @@ func TestRegisterManualReader(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"invacache.hits":           "counter 1",
-		"invacache.entries":        "gauge 1",
-		"invacache.link_alive_age": "gauge s",
+		"invacache.hits":                "counter 1",
+		"invacache.entries":             "gauge 1",
+		"invacache.link_alive_age":      "gauge s",
+		"invacache.publish_latency.sum": "counter s",
 	} {
 		if kinds[name] != want {
 			t.Errorf("%s: kind and unit %q, want %q", name, kinds[name], want)

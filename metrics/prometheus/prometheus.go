@@ -125,6 +125,11 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 			if !m.Exported(&st) {
 				continue
 			}
+			if m.Kind == metricset.Histogram {
+				count, sum, buckets := m.Hist(&st)
+				ch <- prom.MustNewConstHistogram(c.descs[i], count, sum, buckets, k.Name)
+				continue
+			}
 			vt := prom.GaugeValue
 			if m.Kind == metricset.Counter {
 				vt = prom.CounterValue

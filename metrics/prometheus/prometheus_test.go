@@ -108,6 +108,27 @@ invacache_outbox_depth{name="users"} 19
 # HELP invacache_publish_failures_total Errors returned by the driver's Publish (the outbox retries).
 # TYPE invacache_publish_failures_total counter
 invacache_publish_failures_total{name="users"} 12
+# HELP invacache_publish_latency_seconds Time from the request of a published batch's oldest broadcast to the driver accepting the batch (outbox wait, retries, publish round trip).
+# TYPE invacache_publish_latency_seconds histogram
+invacache_publish_latency_seconds_bucket{name="users",le="0.0001"} 0
+invacache_publish_latency_seconds_bucket{name="users",le="0.00025"} 1
+invacache_publish_latency_seconds_bucket{name="users",le="0.0005"} 2
+invacache_publish_latency_seconds_bucket{name="users",le="0.001"} 2
+invacache_publish_latency_seconds_bucket{name="users",le="0.0025"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.005"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.01"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.025"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.05"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.1"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.25"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="0.5"} 3
+invacache_publish_latency_seconds_bucket{name="users",le="1"} 4
+invacache_publish_latency_seconds_bucket{name="users",le="2.5"} 4
+invacache_publish_latency_seconds_bucket{name="users",le="5"} 4
+invacache_publish_latency_seconds_bucket{name="users",le="10"} 4
+invacache_publish_latency_seconds_bucket{name="users",le="+Inf"} 5
+invacache_publish_latency_seconds_sum{name="users"} 1.25
+invacache_publish_latency_seconds_count{name="users"} 5
 # HELP invacache_publish_retries_total Publish attempts after a failure.
 # TYPE invacache_publish_retries_total counter
 invacache_publish_retries_total{name="users"} 13
@@ -140,8 +161,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 45 {
-		t.Errorf("series gathered = %d, %v; want 45 (users: 8 cache + 29 link series; sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 46 {
+		t.Errorf("series gathered = %d, %v; want 46 (users: 8 cache + 30 link series (a histogram counts once); sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})
