@@ -74,7 +74,8 @@ type Cache[V any] interface {
 	Stats() Stats
 	// Close flushes queued broadcasts (bounded by FlushTimeout), stops every
 	// goroutine the cache started and releases the driver it opened. It is
-	// idempotent.
+	// idempotent. A shared load that GetOrLoadContext started on a goroutine
+	// of its own ends when its loader returns; Close does not wait for it.
 	Close() error
 }
 

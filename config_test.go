@@ -36,6 +36,7 @@ func TestNewCacheRejectsInvalidConfig(t *testing.T) {
 		{"backoff max below min", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", RetryBackoffMin: time.Second, RetryBackoffMax: time.Millisecond}}, "RetryBackoffMax"},
 		{"negative flush timeout", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", FlushTimeout: -time.Second}}, "FlushTimeout"},
 		{"tiny message limit", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxMessageBytes: 100}}, "MaxMessageBytes"},
+		{"message limit above what receivers decode", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", MaxMessageBytes: 2 << 20}}, "MaxMessageBytes"},
 		{"typed redis with other type", config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", Redis: &config.RedisInvalidationConfig{}}}, "Redis"},
 	}
 	for _, tt := range tests {

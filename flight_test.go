@@ -11,6 +11,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/memory"
 )
 
 // joined polls until n callers wait on the load of key.
@@ -36,25 +37,42 @@ func failAfter(t *testing.T) context.Context {
 func TestGetOrLoadAfterInvalidationDoesNotJoinOlderLoad(t *testing.T) {
 	tests := []struct {
 		name       string
+		tune       func(*config.InvalidationConfig)
 		invalidate func(t *testing.T, nodes []node)
 	}{
-		{"local Delete", func(t *testing.T, nodes []node) { nodes[1].Delete("k") }},
-		{"local Clear", func(t *testing.T, nodes []node) { nodes[1].Clear() }},
-		{"peer Delete", func(t *testing.T, nodes []node) {
+		{"local Delete", nil, func(t *testing.T, nodes []node) { nodes[1].Delete("k") }},
+		{"local Clear", nil, func(t *testing.T, nodes []node) { nodes[1].Clear() }},
+		{"peer Delete", nil, func(t *testing.T, nodes []node) {
 			before := nodes[1].Stats().Invalidation.MessagesApplied
 			nodes[0].Delete("k", option.WithDeleteInvalidation())
 			eventually(t, 5*time.Second, "node 1 should apply the Delete", func() bool {
 				return nodes[1].Stats().Invalidation.MessagesApplied > before
 			})
 		}},
-		{"peer Clear", func(t *testing.T, nodes []node) {
+		{"peer Clear", nil, func(t *testing.T, nodes []node) {
 			before := nodes[1].Stats().Invalidation.MessagesApplied
 			nodes[0].Clear(option.WithClearInvalidation())
 			eventually(t, 5*time.Second, "node 1 should apply the Clear", func() bool {
 				return nodes[1].Stats().Invalidation.MessagesApplied > before
 			})
 		}},
-		{"gap clear", func(t *testing.T, nodes []node) {
+		{"peer Delete caught up from the log", nil, func(t *testing.T, nodes []node) {
+			nodes[0].Delete("first", option.WithDeleteInvalidation()) // node 1 learns node 0's sequence
+			flush(t, nodes[0].Cache)
+			eventually(t, 5*time.Second, "node 1 should apply the first message", func() bool {
+				return nodes[1].Stats().Invalidation.MessagesApplied > 0
+			})
+			before := nodes[1].Stats().Invalidation.CatchUps
+			nodes[1].conn.DropNext(1)
+			nodes[0].Delete("k", option.WithDeleteInvalidation()) // lost on the way...
+			flush(t, nodes[0].Cache)
+			nodes[0].Delete("next", option.WithDeleteInvalidation()) // ...and replayed after this one
+			eventually(t, 5*time.Second, "node 1 should catch up from the log", func() bool {
+				return nodes[1].Stats().Invalidation.CatchUps > before
+			})
+		}},
+		// Without a log to catch up from, a resubscribe clears.
+		{"gap clear", func(ic *config.InvalidationConfig) { ic.Driver.(*memory.Conn).DisableReplay() }, func(t *testing.T, nodes []node) {
 			before := nodes[1].Stats().Invalidation.ClearsOnGap
 			nodes[1].conn.FailReplay(1) // no catch-up from the bus's log: clear
 			nodes[1].conn.Disconnect()
@@ -67,7 +85,7 @@ func TestGetOrLoadAfterInvalidationDoesNotJoinOlderLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			leakcheck.Check(t)
-			nodes := newNodes(t, 2, nil)
+			nodes := newNodes(t, 2, tt.tune)
 			c := nodes[1]
 			release := make(chan struct{})
 			old := make(chan string, 1)

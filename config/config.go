@@ -117,7 +117,8 @@ type InvalidationConfig struct {
 	// RetryBackoffMax caps the doubling retry delay. Default 1s.
 	RetryBackoffMax time.Duration `json:"retryBackoffMax" yaml:"retryBackoffMax"`
 	// MaxMessageBytes is the size below which batches of keys are split into
-	// messages. Default 65536; at least 1024.
+	// messages. Default 65536; at least 1024, at most 1 MiB (what receivers
+	// decode).
 	MaxMessageBytes int `json:"maxMessageBytes" yaml:"maxMessageBytes"`
 	// FlushTimeout bounds how long Close waits for queued broadcasts to
 	// leave. Default 2s.

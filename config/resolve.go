@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/internal/suggest"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
@@ -133,6 +134,8 @@ func (c *InvalidationConfig) resolve() error {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	case c.MaxMessageBytes < minMessageBytes:
 		return invalidField("Invalidation.MaxMessageBytes", "(%d) is below %d", c.MaxMessageBytes, minMessageBytes)
+	case c.MaxMessageBytes > wire.MaxPayloadBytes:
+		return invalidField("Invalidation.MaxMessageBytes", "(%d) is above %d, the largest message a receiver decodes", c.MaxMessageBytes, wire.MaxPayloadBytes)
 	}
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout

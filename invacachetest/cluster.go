@@ -102,13 +102,14 @@ func (c *Cluster[V]) Len() int { return len(c.nodes) }
 func (n *Node[V]) Disconnect() { n.link.Disconnect() }
 
 // Reconnect brings the link back. The replica handles the resubscribe as a
-// gap (it clears its cache, with the default GapStrategy) before it serves
-// again. No-op when not down.
+// gap (it catches up from the bus's log, or clears its cache with the
+// default GapStrategy) before it serves again. No-op when not down.
 func (n *Node[V]) Reconnect() { n.link.Reconnect() }
 
 // Drop silently loses the next count messages arriving at the replica, as
 // Pub/Sub does for a subscriber that misses them. The next message from the
-// same writer reveals the sequence gap.
+// same writer reveals the sequence gap: the replica catches up from the
+// bus's log, or clears.
 func (n *Node[V]) Drop(count int) { n.link.DropNext(count) }
 
 // FailPublish makes the replica's next count publishes fail; the replica

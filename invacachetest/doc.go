@@ -22,13 +22,15 @@
 // Each Node's link to the bus can be broken the ways a Redis link breaks:
 //
 //   - Drop(n): the next n messages are lost (Pub/Sub is at-most-once). The
-//     next message from the same writer reveals the sequence gap and the
-//     replica clears.
+//     next message from the same writer reveals the sequence gap.
 //   - Disconnect / Reconnect: the connection closes; the replica stops
-//     serving at once and clears when it resubscribes.
+//     serving at once and handles the resubscribe as a gap.
 //   - Stall / Unstall: messages and pings are held (a half-open TCP link, a
 //     stuck server). Past MaxStaleness the replica stops serving cached
-//     values; it clears and serves again once the link is proven alive.
+//     values; it serves again once the link is proven alive.
+//
+// The bus keeps a replay log, as the Redis driver does: after a gap a
+// replica catches up from it when it can, and clears its cache otherwise.
 //   - FailPublish(n): the replica's next n publishes fail; they are retried.
 //
 // Cache.WaitServing waits until a replica serves again after a fault.

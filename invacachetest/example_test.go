@@ -75,7 +75,7 @@ func Example() {
 		}
 		write("user:1")
 		read("user:1") // a stale read within the bound is allowed
-		// the next invalidation reveals the gap: the reader clears
+		// the next invalidation reveals the gap: the reader catches up or clears
 	}
 	fmt.Println("reads:", checker.Reads(), "stale:", checker.Stale())
 	// Output:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -38,6 +39,7 @@ func chaosCommand() command {
 			broadcast := true
 			fs.BoolVar(&broadcast, "broadcast", true, "writers broadcast their writes; --broadcast=false updates only the writer's cache, a negative control that the check must catch")
 			fs.BoolVar(&verbose, "verbose", false, "log the library's warnings to stderr")
+			asJSON := fs.Bool("json", false, "print the report as one JSON object on one line instead of the text report (field names in snake_case, durations in nanoseconds)")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
@@ -52,7 +54,14 @@ func chaosCommand() command {
 					c.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 					quietRedisLog(c.Logger)
 				}
-				rep, err := chaos.Run(ctx, c, e.stdout)
+				text := e.stdout
+				if *asJSON {
+					text = io.Discard
+				}
+				rep, err := chaos.Run(ctx, c, text)
+				if *asJSON && rep != nil {
+					writeJSONLine(e.stdout, snakeJSON("chaos", rep))
+				}
 				if errors.Is(err, chaos.ErrInvalidConfig) {
 					return usagef("%v", err)
 				}

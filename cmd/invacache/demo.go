@@ -86,18 +86,30 @@ func (o *demoOptions) validate() error {
 		return usagef("--nodes: need at least 2 nodes, got %d", o.nodes)
 	case o.keys < 1:
 		return usagef("--keys: need at least 1 key, got %d", o.keys)
-	case o.readers < 0 || o.writers < 0:
-		return usagef("--readers/--writers: negative count")
-	case o.readRate < 1 || o.writeRate < 1:
-		return usagef("--read-rate/--write-rate: must be at least 1 per second")
+	case o.readers < 0:
+		return usagef("--readers: %d is negative", o.readers)
+	case o.writers < 0:
+		return usagef("--writers: %d is negative", o.writers)
+	case o.readRate < 1:
+		return usagef("--read-rate: %d, want at least 1 per second", o.readRate)
+	case o.writeRate < 1:
+		return usagef("--write-rate: %d, want at least 1 per second", o.writeRate)
 	case o.deleteShare < 0 || o.deleteShare > 1:
 		return usagef("--delete-share: %v is not between 0 and 1", o.deleteShare)
 	case o.zipf <= 1:
 		return usagef("--zipf: %v must be greater than 1", o.zipf)
-	case o.duration <= 0 || o.interval <= 0:
-		return usagef("--duration/--interval: must be positive")
-	case o.maxStaleness < 0 || o.publishWindow < 0 || o.slack < 0 || o.dbLatency < 0:
-		return usagef("--max-staleness/--publish-window/--slack/--db-latency: negative duration")
+	case o.duration <= 0:
+		return usagef("--duration: %v is not positive", o.duration)
+	case o.interval <= 0:
+		return usagef("--interval: %v is not positive", o.interval)
+	case o.maxStaleness < 0:
+		return usagef("--max-staleness: %v is negative", o.maxStaleness)
+	case o.publishWindow < 0:
+		return usagef("--publish-window: %v is negative", o.publishWindow)
+	case o.slack < 0:
+		return usagef("--slack: %v is negative", o.slack)
+	case o.dbLatency < 0:
+		return usagef("--db-latency: %v is negative", o.dbLatency)
 	case o.faultMode != "stop" && o.faultMode != "blackhole":
 		return usagef("--fault-mode: %q is not \"stop\" or \"blackhole\"", o.faultMode)
 	}

@@ -271,3 +271,69 @@ func TestBenchJSONAndPlotCheckedFirst(t *testing.T) {
 		t.Errorf("plot was not replaced by the histogram: %.200s", svg)
 	}
 }
+
+// Every usage error names the flag (in the --flag form) or the config key.
+func TestErrorsNameTheFlag(t *testing.T) {
+	leakcheck.Check(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("invalidation:\n  maxStaleness: 2s\n  redis:\n    adress: localhost:6379\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"demo", "--readers", "-1"}, 2, "--readers: -1 is negative"},
+		{[]string{"demo", "--write-rate", "0"}, 2, "--write-rate: 0"},
+		{[]string{"demo", "--interval", "0s"}, 2, "--interval: 0s is not positive"},
+		{[]string{"demo", "--slack", "-1s"}, 2, "--slack: -1s is negative"},
+		{[]string{"demo", "--nodes=x"}, 2, `invalid value "x" for flag --nodes`},
+		{[]string{"bench", "--samples", "0"}, 2, "--samples: 0 is not positive"},
+		{[]string{"bench", "--warmup", "-1"}, 2, "--warmup: -1 is negative"},
+		{[]string{"monitor", "--max-keys", "0"}, 2, "--max-keys: 0"},
+		{[]string{"monitor", "--dial-timeout", "0s"}, 2, "--dial-timeout: 0s is not positive"},
+		{[]string{"invalidate", "--db", "-1", "k"}, 2, "--db: -1 is negative"},
+		{[]string{"invalidate", "--config", cfg, "k"}, 1, "invalidation.redis.adress"},
+	}
+	for _, tc := range tests {
+		oneErrorLine(t, tc.args, tc.code, tc.want)
+	}
+}
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{
+		"HeapInUse": "heap_in_use", "MaxStalenessObserved": "max_staleness_observed", "P99": "p99",
+		"AOF": "aof", "GoroutinesPerCycle": "goroutines_per_cycle", "HitRatio": "hit_ratio",
+		"kill": "kill", "first_subscribe": "first_subscribe", "ClearsOnGap": "clears_on_gap", "FaultIDs": "fault_ids",
+	} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// chaos --json prints the report as one JSON object whose keys are
+// snake_case.
+func TestChaosJSON(t *testing.T) {
+	leakcheck.Check(t)
+	out, errOut, code := runCLI(t, "chaos", "--json", "--duration", "6s", "--nodes", "2", "--faults", "cut", "--read-rate", "200", "--write-rate", "10")
+	if code != 0 {
+		t.Fatalf("chaos --json: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("chaos --json printed %d lines, want 1:\n%s", strings.Count(out, "\n"), out)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("chaos --json: %v\n%s", err, out)
+	}
+	if rep["event"] != "chaos" || !(rep["reads"].(float64) > 0) || rep["violations"] != 0.0 {
+		t.Errorf("chaos --json: event %v, reads %v, violations %v; want chaos, > 0, 0\n%s", rep["event"], rep["reads"], rep["violations"], out)
+	}
+	for k := range rep {
+		if k != strings.ToLower(k) {
+			t.Errorf("key %q is not snake_case", k)
+		}
+	}
+}

@@ -3,9 +3,9 @@ module github.com/halilbulentorhon/invacache-go/example/httpservice
 go 1.26.0
 
 require (
-	github.com/halilbulentorhon/invacache-go v0.0.0
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.0.0
-	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.0.0
+	github.com/halilbulentorhon/invacache-go v0.1.0
+	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.1.0
+	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
@@ -13,6 +13,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/maypok86/otter/v2 v2.4.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect

@@ -39,8 +39,18 @@
 // invalidations this reader cannot see, and the engine treats it as a gap.
 // New operation kinds come with a new version; a version-1 reader rejects an
 // unknown operation letter as ErrMalformed. Anything else wrong with an
-// envelope is ErrMalformed; an envelope longer than MaxPayloadBytes is
-// ErrTooLarge. Decode never panics, whatever the input (it is fuzzed).
+// envelope is ErrMalformed; an envelope longer than MaxPayloadBytes or with
+// more than MaxOps operations is ErrTooLarge. Decode never panics, whatever
+// the input (it is fuzzed).
+//
+// # Decoding is bounded
+//
+// Decode returns what a message means, not each operation it spells: a
+// clear subsumes what came before it and a repeated key is deleted once, so
+// a message decodes to at most a clear and one delete of distinct keys. It
+// makes one pass over the payload and allocates in proportion to the
+// distinct keys, so a payload of repeats (a flood of " C", one key a
+// hundred thousand times) costs no more than reading it.
 //
 // # Batches
 //

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
+	"strings"
 )
 
 // Version is the envelope version this package writes and reads.
@@ -14,11 +16,15 @@ const Version = 1
 // types, so anything else is a raw key.
 const Magic = "\x00ivc"
 
-// MaxPayloadBytes bounds the envelopes Decode accepts. Decoding expands a
-// payload into one string header per key, so an absurd payload is refused
-// (ErrTooLarge) instead of being turned into millions of allocations. Raw
-// keys are not limited: they decode to a single string.
-const MaxPayloadBytes = 64 << 20
+// MaxPayloadBytes bounds the envelopes Decode accepts (ErrTooLarge past
+// it); config.Resolve keeps InvalidationConfig.MaxMessageBytes within it.
+// Raw keys are not limited: they decode to a single string.
+const MaxPayloadBytes = 1 << 20
+
+// MaxOps bounds the operations of one envelope (ErrTooLarge past it). A
+// sender writes one per payload, a clear or one delete with its keys; the
+// bound keeps a payload of two-byte operations from being a long loop.
+const MaxOps = 1024
 
 // Errors returned by Decode, wrapped with the position and what was expected.
 var (
@@ -77,8 +83,14 @@ func PeekOrigin(payload []byte) (origin uint64, ok bool) {
 }
 
 // Decode parses one payload. A payload without Magic is a raw key (empty:
-// clear) and never fails. Keys of an envelope share one string allocation.
-// Decode never panics and never retains payload.
+// clear) and never fails. Decode never panics and never retains payload.
+//
+// The operations come back collapsed to what they mean: a clear subsumes
+// everything before it and a key named twice is deleted once, so Ops is at
+// most a clear followed by one delete of the distinct keys after the last
+// clear, in first-seen order. Memory is proportional to those distinct keys
+// (they share one allocation), not to the payload's size: a payload of
+// repeated operations costs one pass over its bytes.
 func Decode(payload []byte) (Message, error) {
 	if !IsEnvelope(payload) {
 		if len(payload) == 0 {
@@ -113,7 +125,14 @@ func Decode(payload []byte) (Message, error) {
 	if m.Seq, ok = d.number(20); !ok {
 		return Message{}, d.fail("sequence number")
 	}
-	for d.i < len(d.p) {
+	var (
+		clear bool
+		keys  = keySet{p: payload}
+	)
+	for ops := 0; d.i < len(d.p); ops++ {
+		if ops == MaxOps {
+			return Message{}, fmt.Errorf("%w: more than %d operations", ErrTooLarge, MaxOps)
+		}
 		if !d.byte(' ') {
 			return Message{}, d.fail("space before operation")
 		}
@@ -123,10 +142,10 @@ func Decode(payload []byte) (Message, error) {
 		switch d.p[d.i] {
 		case 'C':
 			d.i++
-			m.Ops = append(m.Ops, Op{Clear: true})
+			clear = true
+			keys.reset() // deleting before a clear changes nothing
 		case 'D':
 			d.i++
-			start := len(d.keys)
 			// A key starts with a digit, an operation with a letter.
 			for d.i+1 < len(d.p) && d.p[d.i] == ' ' && isDigit(d.p[d.i+1]) {
 				d.i++
@@ -137,37 +156,157 @@ func Decode(payload []byte) (Message, error) {
 				if n > uint64(len(d.p)-d.i) {
 					return Message{}, d.fail(fmt.Sprintf("%d key bytes", n))
 				}
-				d.addKey(d.str(d.i, d.i+int(n)))
+				keys.add(d.i, d.i+int(n))
 				d.i += int(n)
 			}
-			var op Op
-			if len(d.keys) > start {
-				op.Keys = d.keys[start:len(d.keys):len(d.keys)]
-			}
-			m.Ops = append(m.Ops, op)
 		default:
 			return Message{}, d.fail("operation C or D")
 		}
+	}
+	switch ks := keys.strings(); {
+	case clear && len(ks) > 0:
+		m.Ops = []Op{{Clear: true}, {Keys: ks}}
+	case clear:
+		m.Ops = []Op{{Clear: true}}
+	case len(ks) > 0:
+		m.Ops = []Op{{Keys: ks}}
 	}
 	return m, nil
 }
 
 // decoder walks an envelope; i is the next unread byte.
 type decoder struct {
-	p    []byte
-	i    int
-	s    string   // p as one string, made at the first key
-	keys []string // the keys of all ops; each op holds a sub-slice
+	p []byte
+	i int
 }
 
-// addKey appends k to the keys of the message. The first key sizes the list
-// from the number of spaces left (each key follows one), capped so that
-// keys full of spaces cannot make it balloon.
-func (d *decoder) addKey(k string) {
-	if d.keys == nil {
-		d.keys = make([]string, 0, min(bytes.Count(d.p[d.i:], []byte{' '})+1, 4096))
+// keySet collects the distinct keys of an envelope as spans of the
+// payload, found again by an open-addressing hash table once there are more
+// than a few. Its memory, and that of the strings it returns, follows the
+// distinct keys whatever the payload repeats.
+type keySet struct {
+	p     []byte  // the payload the spans point into
+	spans []span  // the distinct keys, in first-seen order
+	table []int32 // span index + 1 per slot, 0 = free; a power of two, at least twice the keys; nil below linearKeys keys
+	seed  maphash.Seed
+}
+
+// span is p[from:to] (payloads are < 2 GiB).
+type span struct{ from, to int32 }
+
+// linearKeys is how many keys are compared one by one before the table is
+// built: most messages name a few.
+const linearKeys = 8
+
+// presizeKeys caps the keys the lists are sized for up front (from the
+// spaces left in the payload, which bound the keys), so that a payload of
+// repeats does not reserve room for keys it never names.
+const presizeKeys = 128
+
+func (s *keySet) key(i int) []byte { return s.p[s.spans[i].from:s.spans[i].to] }
+
+// add appends p[from:to] unless that key is already in the set.
+func (s *keySet) add(from, to int) {
+	k := s.p[from:to]
+	n := len(s.spans)
+	if n < linearKeys {
+		for i := range n {
+			if bytes.Equal(s.key(i), k) {
+				return
+			}
+		}
+		if s.spans == nil {
+			s.spans = make([]span, 0, min(bytes.Count(s.p[from:], []byte{' '})+1, presizeKeys))
+		}
+	} else {
+		if 2*(n+1) > len(s.table) {
+			s.grow(n)
+		}
+		slot, found := s.find(k)
+		if found {
+			return
+		}
+		s.table[slot] = int32(n + 1)
 	}
-	d.keys = append(d.keys, k)
+	s.spans = append(s.spans, span{int32(from), int32(to)})
+}
+
+// find returns k's slot, or the free slot where it belongs.
+func (s *keySet) find(k []byte) (slot int, found bool) {
+	mask := len(s.table) - 1
+	for i := int(maphash.Bytes(s.seed, k)) & mask; ; i = (i + 1) & mask {
+		j := s.table[i]
+		if j == 0 {
+			return i, false
+		}
+		if bytes.Equal(s.key(int(j-1)), k) {
+			return i, true
+		}
+	}
+}
+
+// grow makes a table for more than n keys (at least the capacity of the
+// key list) and indexes the n in the set.
+func (s *keySet) grow(n int) {
+	size := max(4*linearKeys, 2*len(s.table))
+	for size < 2*max(n+1, cap(s.spans)) {
+		size *= 2
+	}
+	if s.table == nil {
+		s.seed = maphash.MakeSeed()
+	}
+	s.table = make([]int32, size)
+	for i := range n {
+		slot, _ := s.find(s.key(i))
+		s.table[slot] = int32(i + 1)
+	}
+}
+
+// reset empties the set. Clearing the table costs its size, so a table much
+// larger than the keys it holds is dropped instead: a payload alternating
+// clears and a key cannot make each clear pay for an earlier, larger set.
+func (s *keySet) reset() {
+	if s.table != nil {
+		if 8*len(s.spans) >= len(s.table) {
+			clear(s.table)
+		} else {
+			s.table = nil
+		}
+	}
+	s.spans = s.spans[:0]
+}
+
+// strings returns the keys as substrings of one string: a copy of the
+// payload when the keys make up at least half of it, else of the keys'
+// bytes alone.
+func (s *keySet) strings() []string {
+	if len(s.spans) == 0 {
+		return nil
+	}
+	total := 0
+	for _, sp := range s.spans {
+		total += int(sp.to - sp.from)
+	}
+	out := make([]string, len(s.spans))
+	if 2*total >= len(s.p) {
+		all := string(s.p)
+		for i, sp := range s.spans {
+			out[i] = all[sp.from:sp.to]
+		}
+		return out
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, sp := range s.spans {
+		b.Write(s.p[sp.from:sp.to])
+	}
+	all, from := b.String(), 0
+	for i, sp := range s.spans {
+		to := from + int(sp.to-sp.from)
+		out[i] = all[from:to]
+		from = to
+	}
+	return out
 }
 
 func (d *decoder) fail(expected string) error {
@@ -180,18 +319,6 @@ func (d *decoder) byte(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// str returns p[from:to] as a substring of one shared copy of p, so a
-// message with many keys costs one allocation for all of them.
-func (d *decoder) str(from, to int) string {
-	if from == to {
-		return ""
-	}
-	if d.s == "" {
-		d.s = string(d.p)
-	}
-	return d.s[from:to]
 }
 
 // number reads a canonical decimal uint64 of at most maxDigits digits.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -23,8 +24,7 @@ func TestDecodeGrammar(t *testing.T) {
 		{"no ops", Magic + "1 " + o + " 0", Message{Version: 1, Origin: 255}, nil},
 		{"clear", Magic + "1 " + o + " 7 C", Message{Version: 1, Origin: 255, Seq: 7, Ops: []Op{{Clear: true}}}, nil},
 		{"keys", Magic + "1 " + o + " 18446744073709551615 D 1:a 3:b c 0:", Message{Version: 1, Origin: 255, Seq: 1<<64 - 1, Ops: []Op{{Keys: []string{"a", "b c", ""}}}}, nil},
-		{"key with digits and spaces", Magic + "1 " + o + " 1 D 4: 1:x C", Message{Version: 1, Origin: 255, Seq: 1, Ops: []Op{{Keys: []string{" 1:x"}}, {Clear: true}}}, nil},
-		{"empty delete op", Magic + "1 " + o + " 1 D D 1:k", Message{Version: 1, Origin: 255, Seq: 1, Ops: []Op{{}, {Keys: []string{"k"}}}}, nil},
+		{"key with digits and spaces", Magic + "1 " + o + " 1 C D 4: 1:x", Message{Version: 1, Origin: 255, Seq: 1, Ops: []Op{{Clear: true}, {Keys: []string{" 1:x"}}}}, nil},
 		{"binary key", Magic + "1 " + o + " 1 D 2:\x00\xff", Message{Version: 1, Origin: 255, Seq: 1, Ops: []Op{{Keys: []string{"\x00\xff"}}}}, nil},
 		{"newer version", Magic + "2 whatever", Message{Version: 2}, ErrUnknownVersion},
 		{"newer version alone", Magic + "17", Message{Version: 17}, ErrUnknownVersion},
@@ -186,13 +186,27 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		// Collapsed: at most a clear, then one delete of distinct keys.
+		if len(m.Ops) > 2 || (len(m.Ops) == 2 && (!m.Ops[0].Clear || m.Ops[1].Clear)) {
+			t.Fatalf("Decode(%q) ops %+v are not collapsed", p, m.Ops)
+		}
+		if n := len(m.Ops); n > 0 && !m.Ops[n-1].Clear {
+			seen := map[string]bool{}
+			for _, k := range m.Ops[n-1].Keys {
+				if seen[k] {
+					t.Fatalf("Decode(%q) repeats key %q", p, k)
+				}
+				seen[k] = true
+			}
+		}
+		// The collapsed message is a fixed point of encoding.
 		re := AppendMessage(nil, m)
 		m2, err := Decode(re)
 		if err != nil || !Equal(m, m2) {
 			t.Fatalf("re-encoding of %q = %q decodes to %+v, %v; want %+v", p, re, m2, err, m)
 		}
-		if !bytes.Equal(re, p) {
-			t.Fatalf("encoding is not canonical: %q re-encodes to %q", p, re)
+		if re2 := AppendMessage(nil, m2); !bytes.Equal(re, re2) {
+			t.Fatalf("encoding is not canonical: %q re-encodes to %q", re, re2)
 		}
 	})
 }
@@ -221,7 +235,8 @@ func FuzzRoundTrip(f *testing.F) {
 		if next != seq+uint64(len(payloads)) {
 			t.Fatalf("next = %d, want %d", next, seq+uint64(len(payloads)))
 		}
-		if !clear && strings.Join(got, " ") != joined {
+		// Each payload names its keys once; together they name them all.
+		if !clear && !sameSet(got, keys) {
 			t.Fatalf("keys %q, want %q", got, keys)
 		}
 	})
@@ -328,4 +343,175 @@ func BenchmarkPeekOrigin(b *testing.B) {
 			b.Fatal("not an envelope")
 		}
 	}
+}
+
+// A clear subsumes every operation before it and repeated keys name one
+// key: Decode returns at most a clear followed by one delete of the
+// distinct keys after the last clear, in first-seen order (issue 10 item 5:
+// each " C" became an Op and a full clear).
+func TestDecodeCollapsesOps(t *testing.T) {
+	const h = Magic + "1 00000000000000ff 1"
+	m := func(ops ...Op) Message { return Message{Version: 1, Origin: 255, Seq: 1, Ops: ops} }
+	tests := []struct {
+		name string
+		in   string
+		want Message
+	}{
+		{"clears collapse", h + strings.Repeat(" C", 500), m(Op{Clear: true})},
+		{"keys before a clear are subsumed", h + " D 1:a C D 1:b", m(Op{Clear: true}, Op{Keys: []string{"b"}})},
+		{"delete ops merge", h + " D 1:a D 1:b 1:a", m(Op{Keys: []string{"a", "b"}})},
+		{"repeated keys name one", h + " D" + strings.Repeat(" 3:k:1", 1000) + " 3:k:2", m(Op{Keys: []string{"k:1", "k:2"}})},
+		{"empty delete ops vanish", h + " D D", m()},
+		{"empty delete op before keys", h + " D D 1:k", m(Op{Keys: []string{"k"}})},
+		{"clear then repeats", h + " D 1:x C D 1:a C D 1:b 1:b 1:c", m(Op{Clear: true}, Op{Keys: []string{"b", "c"}})},
+		{"many distinct keys", h + " D" + func() string {
+			var b strings.Builder
+			for i := range 100 {
+				fmt.Fprintf(&b, " 3:%03d", i%40)
+			}
+			return b.String()
+		}(), m(Op{Keys: func() []string {
+			var ks []string
+			for i := range 40 {
+				ks = append(ks, fmt.Sprintf("%03d", i))
+			}
+			return ks
+		}()})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if !Equal(got, tt.want) {
+				t.Errorf("Decode(%.60q...) = %.300v, want %+v", tt.in, fmt.Sprintf("%+v", got), tt.want)
+			}
+		})
+	}
+}
+
+// Past MaxOps operations or MaxPayloadBytes bytes an envelope is refused.
+func TestDecodeCaps(t *testing.T) {
+	const h = Magic + "1 00000000000000ff 1"
+	if _, err := Decode([]byte(h + strings.Repeat(" C", MaxOps))); err != nil {
+		t.Errorf("Decode of MaxOps clears: %v, want nil", err)
+	}
+	if _, err := Decode([]byte(h + strings.Repeat(" C", MaxOps+1))); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Decode of MaxOps+1 clears: err = %v, want ErrTooLarge", err)
+	}
+}
+
+// capPayload returns an envelope of at most MaxPayloadBytes: ops, then
+// keys cycling through distinct names, as many as fit.
+func capPayload(ops string, distinct int) []byte {
+	p := []byte(Magic + "1 00000000000000ff 1" + ops + " D")
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("key:%d", i%distinct)
+		if len(p)+keyLen(k) > MaxPayloadBytes {
+			return p
+		}
+		p = appendKey(p, k)
+	}
+}
+
+// allocBytesPerCall measures the bytes f allocates, averaged over runs.
+func allocBytesPerCall(f func()) uint64 {
+	const runs = 4
+	var a, b runtime.MemStats
+	f() // warm up
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&b)
+	return (b.TotalAlloc - a.TotalAlloc) / runs
+}
+
+// A payload at the size cap allocates in proportion to the distinct keys
+// it names, not to its size (issue 10 item 5: an 8 MiB payload allocated
+// 788 MiB).
+func TestDecodeAllocationFollowsDistinctKeys(t *testing.T) {
+	clearsAndKeys := strings.Repeat(" D 5:key:0 5:key:0 C", MaxOps/2-1)
+	tests := []struct {
+		name     string
+		p        []byte
+		distinct int
+	}{
+		{"one key repeated", capPayload("", 1), 1},
+		{"ten keys repeated", capPayload("", 10), 10},
+		{"a thousand keys repeated", capPayload("", 1000), 1000},
+		{"clears between repeats", capPayload(clearsAndKeys, 1), 1},
+		{"all distinct", capPayload("", MaxPayloadBytes), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Decode(tt.p)
+			if err != nil {
+				t.Fatalf("Decode(%d bytes): %v", len(tt.p), err)
+			}
+			keys := m.Ops[len(m.Ops)-1].Keys
+			distinct := map[string]bool{}
+			for _, k := range keys {
+				distinct[k] = true
+			}
+			var keyBytes int
+			for k := range distinct {
+				keyBytes += len(k)
+			}
+			// A fixed allowance plus a per-key cost well above a string
+			// header, its bytes and an index entry.
+			limit := uint64(16<<10 + 4*keyBytes + 128*len(distinct))
+			got := allocBytesPerCall(func() { _, _ = Decode(tt.p) })
+			if got > limit {
+				t.Errorf("Decode of %d bytes naming %d distinct keys (%d key bytes) allocated %d bytes, want <= %d", len(tt.p), len(distinct), keyBytes, got, limit)
+			}
+			if tt.distinct > 0 && len(keys) != tt.distinct {
+				t.Errorf("Decode returned %d keys, want the %d distinct ones", len(keys), tt.distinct)
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeAtCap decodes payloads of MaxPayloadBytes: the cost of the
+// worst message a peer (or anyone who can publish) can send.
+func BenchmarkDecodeAtCap(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		p    []byte
+	}{
+		{"one-key-repeated", capPayload("", 1)},
+		{"1000-keys-repeated", capPayload("", 1000)},
+		{"all-distinct", capPayload("", MaxPayloadBytes)},
+		{"clears", []byte(Magic + "1 00000000000000ff 1" + strings.Repeat(" C", MaxOps))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Decode(bc.p)
+			}
+		})
+	}
+}
+
+func sameSet(a, b []string) bool {
+	in := func(xs []string) map[string]bool {
+		m := map[string]bool{}
+		for _, x := range xs {
+			m[x] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	if len(ma) != len(mb) {
+		return false
+	}
+	for k := range ma {
+		if !mb[k] {
+			return false
+		}
+	}
+	return true
 }
