@@ -12,7 +12,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/engine"
-	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/internal/store"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 
@@ -218,13 +217,30 @@ func (c *cache[V]) Get(key string) (V, error) {
 	if c.closed.Load() {
 		return zero, ErrClosed
 	}
-	// With invalidation, the staleness bound costs one clock reading.
-	if c.eng != nil && !c.eng.ServingAt(monotime.Now()) {
+	if c.eng == nil {
+		if v, ok := c.store.Get(key); ok {
+			return v, nil
+		}
+		return zero, ErrNotFound
+	}
+	// With invalidation, the serving state is checked before the lookup (so
+	// the value read is not one a catch-up or clear removed before serving
+	// resumed), and the staleness deadline at the time the store read for
+	// the entry's expiry: one clock reading per Get. A miss reads the clock
+	// again only to tell which kind of miss it is.
+	if !c.eng.MayServe() {
 		c.unservedMisses.Add(1)
 		return zero, ErrNotFound
 	}
-	if v, ok := c.store.Get(key); ok {
+	v, at, ok := c.store.GetAt(key)
+	switch {
+	case ok && c.eng.ServingAt(at):
+		c.store.CountHit()
 		return v, nil
+	case ok || !c.eng.Serving():
+		c.unservedMisses.Add(1)
+	default:
+		c.store.CountMiss()
 	}
 	return zero, ErrNotFound
 }

@@ -43,6 +43,14 @@
 // runs several replicas with injected faults in one test and checks reads
 // against the staleness bound.
 //
+// The local store is github.com/maypok86/otter/v2 (adaptive W-TinyLFU
+// eviction, lock-free reads, timer-wheel expiry). InMemoryConfig.Capacity is
+// otter's maximum size; ShardCount and SweeperInterval are accepted for
+// compatibility and have no effect. On top of otter the cache keeps per-entry
+// TTL, a clear epoch (nothing written before a Clear, or a gap clear, is
+// served after it, even when writes race the clear), race-safe loads, Stats,
+// and a Close that stops otter's goroutines.
+//
 // Drivers register by name: a blank import of
 // github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis selects
 // Type "redis". The in-process bus (Type "memory") lives in package

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,27 +14,66 @@ const (
 	tpKeySpace  = 1_000_000 // distinct ranks the stream draws from
 	tpZipfS     = 1.01
 	tpCapacity  = 100_000
-	tpTTL       = time.Hour // every entry carries a deadline
+	tpArrayLen  = 1 << 15 // the all-cached shape: keys, and capacity
+	tpTTL       = time.Hour
 )
 
-// workloads: setEvery 0 = only Get, 4 = every 4th op is a Set, 1 = only Set.
-var workloads = []struct {
+// tpShape is a key stream with the capacity it is measured at.
+type tpShape struct {
 	name     string
+	stream   func() []string
+	capacity int
+}
+
+var (
+	shapeZipf = tpShape{"Zipf 1.01 over 1M keys, capacity 100k", throughputStream, tpCapacity}
+	// shapeArray is otter's own benchmark shape: every key cached, so every
+	// Get is a hit.
+	shapeArray = tpShape{"2^15-key array, capacity 2^15 (all cached)", arrayStream, tpArrayLen}
+)
+
+// tpRow is one throughput experiment: a shape, the goroutines per CPU
+// (testing.B.SetParallelism) and the operation mix: setEvery 0 = only Get,
+// 4 = every 4th op is a Set, 1 = only Set.
+type tpRow struct {
+	name     string
+	shape    *tpShape
+	par      int
 	setEvery int
-}{
-	{"get100", 0},
-	{"get75set25", 4},
-	{"set100", 1},
+	impls    []string
+}
+
+// tpRows are the report's throughput rows (GOMAXPROCS 2: par 1 = 2
+// goroutines, par 4 = 8).
+var tpRows = []tpRow{
+	{"Get, Zipf, 2 goroutines", &shapeZipf, 1, 0, implNames},
+	{"Get, Zipf, 8 goroutines", &shapeZipf, 4, 0, implNames},
+	{"Get, array (all hits), 2 goroutines", &shapeArray, 1, 0, implNames},
+	{"Get with invalidation on, Zipf, 2 goroutines", &shapeZipf, 1, 0, []string{"invacache+bus", "otter"}},
+	{"Get with invalidation on, array, 2 goroutines", &shapeArray, 1, 0, []string{"invacache+bus", "otter"}},
+	{"75% Get / 25% Set, Zipf, 2 goroutines", &shapeZipf, 1, 4, implNames},
+	{"100% Set, Zipf, 2 goroutines", &shapeZipf, 1, 1, implNames},
 }
 
 var (
 	tpStreamOnce sync.Once
 	tpStream     []string
+	tpArrayOnce  sync.Once
+	tpArray      []string
 )
 
 func throughputStream() []string {
 	tpStreamOnce.Do(func() { tpStream = zipfStream(tpStreamLen, tpKeySpace, tpZipfS, 42) })
 	return tpStream
+}
+
+// arrayStream is the 2^15 keys in a random order.
+func arrayStream() []string {
+	tpArrayOnce.Do(func() {
+		ranks := rand.New(rand.NewPCG(3, 4)).Perm(tpArrayLen)
+		tpArray = keysOf(ranks)
+	})
+	return tpArray
 }
 
 // prefill replays the stream once read-through, so the cache is full and
@@ -44,16 +84,16 @@ func prefill(c storeImpl, stream []string) {
 			c.Set(k, i)
 		}
 	}
-	_ = c.Len() // ristretto: wait for its buffers to drain
+	_ = c.Len() // ristretto: wait for its buffers to drain; otter/InvaCache: run maintenance
 }
 
-// runThroughput drives c from GOMAXPROCS goroutines (parallelism 1), each
-// walking the stream from its own offset.
-func runThroughput(b *testing.B, c storeImpl, stream []string, setEvery int) {
+// runThroughput drives c from par x GOMAXPROCS goroutines, each walking the
+// stream from its own offset.
+func runThroughput(b *testing.B, c storeImpl, stream []string, par, setEvery int) {
 	mask := len(stream) - 1
 	var starts atomic.Uint64
 	b.ReportAllocs()
-	b.SetParallelism(1)
+	b.SetParallelism(par)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(starts.Add(1)*0x9E3779B97F4A7C15>>1) & mask
@@ -78,16 +118,18 @@ func runOps(c storeImpl, stream []string, i, n, setEvery int) {
 	}
 }
 
-// BenchmarkStoreThroughput runs every implementation adjacently per
-// workload. Use -cpu 2 for the 2-goroutine figures in the report.
+// BenchmarkStoreThroughput runs every implementation adjacently per row,
+// every entry with a TTL (tpTTL). For the report's figures use
+// TestStoreReport; for a quick look:
+//
+//	cd bench && GOWORK=off go test -run '^$' -bench StoreThroughput -cpu 2 .
 func BenchmarkStoreThroughput(b *testing.B) {
-	stream := throughputStream()
-	for _, w := range workloads {
-		b.Run(w.name, func(b *testing.B) {
-			for _, name := range implNames {
-				c := newImpl(name, tpCapacity, tpTTL)
-				prefill(c, stream)
-				b.Run(name, func(b *testing.B) { runThroughput(b, c, stream, w.setEvery) })
+	for _, row := range tpRows {
+		b.Run(row.name, func(b *testing.B) {
+			for _, name := range row.impls {
+				c := newImpl(name, row.shape.capacity, tpTTL)
+				prefill(c, row.shape.stream())
+				b.Run(name, func(b *testing.B) { runThroughput(b, c, row.shape.stream(), row.par, row.setEvery) })
 				c.Close()
 			}
 		})

@@ -97,8 +97,11 @@ type otterImpl struct{ c *otter.Cache[string, int] }
 
 func (o otterImpl) Get(k string) (int, bool) { return o.c.GetIfPresent(k) }
 func (o otterImpl) Set(k string, v int)      { o.c.Set(k, v) }
-func (o otterImpl) Len() int                 { return o.c.EstimatedSize() }
-func (o otterImpl) Close()                   { o.c.StopAllGoroutines() }
+func (o otterImpl) Len() int {
+	o.c.CleanUp() // as InvaCache's Len: run pending maintenance first
+	return o.c.EstimatedSize()
+}
+func (o otterImpl) Close() { o.c.StopAllGoroutines() }
 
 type ristrettoImpl struct {
 	c   *ristretto.Cache[string, int]

@@ -1,10 +1,16 @@
 package bench
 
 import (
+	"bufio"
+	"compress/gzip"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // zipfTable samples ranks 0..n-1 with P(r) proportional to (r+1)^-s by
@@ -115,4 +121,71 @@ func hitRatio(c storeImpl, trace []string, warm int) float64 {
 		}
 	}
 	return float64(hits) / float64(total)
+}
+
+// traceDir is where the real traces are read from: $INVACACHE_TRACES, or
+// shared/traces beside the repository (../shared/traces from its root), as
+// on the project's machines and in CI. Users' clones do not have it; the
+// trace rows are then skipped.
+func traceDir() string {
+	if d := os.Getenv("INVACACHE_TRACES"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "shared", "traces")
+}
+
+// traceFile describes one trace of shared/traces (formats in its README).
+type traceFile struct {
+	name       string // in the report
+	file       string
+	arc        bool  // ARC format ("start count 0 0" runs); else LIRS (one id a line)
+	capacities []int // from the traces' README
+}
+
+var traceFiles = []traceFile{
+	{"ARC OLTP", "arc-oltp.lis.gz", true, []int{1000, 2500, 5000, 10_000}},
+	{"LIRS glimpse", "lirs-gli.trace.gz", false, []int{250, 500, 1000, 2000}},
+	{"LIRS loop", "lirs-loop.trace.gz", false, []int{250, 500, 750, 1000}},
+}
+
+// readTrace returns the trace's keys, or an error (os.ErrNotExist when the
+// traces are absent).
+func readTrace(tf traceFile) ([]string, error) {
+	f, err := os.Open(filepath.Join(traceDir(), tf.file))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tf.file, err)
+	}
+	var ranks []int
+	sc := bufio.NewScanner(zr)
+	for line := 1; sc.Scan(); line++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] == "*" {
+			continue
+		}
+		start, err := strconv.Atoi(fields[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", tf.file, line, err)
+		}
+		count := 1
+		if tf.arc {
+			if len(fields) < 2 {
+				return nil, fmt.Errorf("%s:%d: want \"start count ...\"", tf.file, line)
+			}
+			if count, err = strconv.Atoi(fields[1]); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", tf.file, line, err)
+			}
+		}
+		for i := range count {
+			ranks = append(ranks, start+i)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", tf.file, err)
+	}
+	return keysOf(ranks), nil
 }

@@ -3,8 +3,8 @@ module github.com/halilbulentorhon/invacache-go/example
 go 1.26.0
 
 require (
-	github.com/halilbulentorhon/invacache-go v0.0.0
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.0.0
+	github.com/halilbulentorhon/invacache-go v0.1.0
+	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.1.0
 )
 
 require (

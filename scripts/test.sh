@@ -23,6 +23,10 @@ for mod in $(find . -name go.mod -not -path './.git/*' | sort); do
 		failed+=("$dir")
 	fi
 done
+echo "=== release check (scripts/release-check.sh)"
+if ! bash scripts/release-check.sh; then
+	failed+=("release-check")
+fi
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "test.sh: FAILED modules: ${failed[*]}" >&2
 	exit 1

@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/halilbulentorhon/invacache-go v0.0.0
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.0.0
-	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.0.0
+	github.com/halilbulentorhon/invacache-go v0.1.0
+	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.1.0
+	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0

@@ -3,9 +3,9 @@ module github.com/halilbulentorhon/invacache-go/example/httpservice
 go 1.26.0
 
 require (
-	github.com/halilbulentorhon/invacache-go v0.0.0
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.0.0
-	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.0.0
+	github.com/halilbulentorhon/invacache-go v0.1.0
+	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis v0.1.0
+	github.com/halilbulentorhon/invacache-go/metrics/prometheus v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -304,6 +304,12 @@ func (e *Engine) ServingAt(now int64) bool {
 	return e.timer == nil || now < e.deadline.Load()
 }
 
+// MayServe is the serving state without the staleness deadline. The cache
+// checks it before a lookup, so the value it reads comes after whatever was
+// applied before serving resumed, and checks the deadline with ServingAt at
+// the time of the lookup after it.
+func (e *Engine) MayServe() bool { return e.serving.Load() }
+
 // WaitLinkUp returns nil once the subscription has been established at
 // least once, ctx's error when ctx ends first, ErrClosed after Close.
 func (e *Engine) WaitLinkUp(ctx context.Context) error {

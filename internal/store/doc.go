@@ -25,8 +25,7 @@
 // after Close maintenance runs on the calling goroutine.
 //
 // Statistics. Hits are counted in striped counters picked by the calling
-// goroutine's stack address, so parallel readers do not write one cache
-// line; misses, evictions (for size) and expirations in plain atomics (a
-// miss costs a load anyway; removals are counted by otter's atomic deletion
-// listener).
+// goroutine's stack address, as otter stripes its read buffer, so parallel
+// readers do not write one shared cache line; so are misses. Evictions (for
+// size) and expirations are counted by otter's atomic deletion listener.
 package store

@@ -13,6 +13,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 )
 
 // Config configures a Store.
@@ -23,7 +24,7 @@ type Config struct {
 	// never expire. Must not be negative.
 	DefaultTTL time.Duration
 
-	clock otter.Clock // tests: otter's time source; nil = real time
+	clock otter.Clock // tests: otter's time source; nil = monoClock
 }
 
 // Stats are cumulative counters of a Store.
@@ -59,8 +60,8 @@ type Store[V any] struct {
 	// served.
 	epoch atomic.Uint64
 
-	hits                          stripedCounter
-	misses, evictions, expiration atomic.Uint64
+	hits, misses          stripedCounter
+	evictions, expiration atomic.Uint64
 
 	exec executor
 }
@@ -73,9 +74,13 @@ func New[V any](cfg Config) (*Store[V], error) {
 	if cfg.DefaultTTL < 0 {
 		return nil, fmt.Errorf("store: DefaultTTL (%v) must not be negative: %w", cfg.DefaultTTL, ErrInvalidConfig)
 	}
-	s := &Store[V]{seed: maphash.MakeSeed(), defaultTTL: cfg.DefaultTTL, hits: newStripedCounter()}
+	s := &Store[V]{seed: maphash.MakeSeed(), defaultTTL: cfg.DefaultTTL, hits: newStripedCounter(), misses: newStripedCounter()}
 	if s.defaultTTL == 0 {
 		s.defaultTTL = never
+	}
+	clock := cfg.clock
+	if clock == nil {
+		clock = monoClock{}
 	}
 	c, err := otter.New(&otter.Options[string, item[V]]{
 		MaximumSize: cfg.Capacity,
@@ -86,7 +91,7 @@ func New[V any](cfg Config) (*Store[V], error) {
 		}),
 		OnAtomicDeletion: s.onDeletion,
 		Executor:         s.exec.run,
-		Clock:            cfg.clock,
+		Clock:            clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: %v: %w", err, ErrInvalidConfig)
@@ -118,10 +123,29 @@ func (s *Store[V]) Get(key string) (V, bool) {
 		s.hits.inc()
 		return it.v, true
 	}
-	s.misses.Add(1)
+	s.misses.inc()
 	var zero V
 	return zero, false
 }
+
+// GetAt is Get without counting, that also returns the time of the lookup
+// (monotime.Now, read once by otter for the entry's expiry): a caller that
+// needs the time too, as the staleness bound does, reads the clock once. It
+// counts nothing; the caller reports the outcome with CountHit or
+// CountMiss. The time is 0 on a miss.
+func (s *Store[V]) GetAt(key string) (v V, now int64, ok bool) {
+	e, ok := s.c.GetEntry(key)
+	if ok && e.Value.epoch == s.epoch.Load() {
+		return e.Value.v, e.SnapshotAtNano, true
+	}
+	return v, 0, false
+}
+
+// CountHit counts a hit found with GetAt.
+func (s *Store[V]) CountHit() { s.hits.inc() }
+
+// CountMiss counts a miss found with GetAt.
+func (s *Store[V]) CountMiss() { s.misses.inc() }
 
 // Peek is Get without counting a hit or a miss, for a second look at a
 // key whose miss was counted already.
@@ -200,7 +224,7 @@ func (s *Store[V]) Len() int {
 func (s *Store[V]) Stats() Stats {
 	return Stats{
 		Hits:        s.hits.sum(),
-		Misses:      s.misses.Load(),
+		Misses:      s.misses.sum(),
 		Evictions:   s.evictions.Load(),
 		Expirations: s.expiration.Load(),
 	}
@@ -213,6 +237,17 @@ func (s *Store[V]) Close() {
 	s.c.StopAllGoroutines()
 	s.exec.close()
 }
+
+// monoClock is otter's time source: the project's one monotonic time base,
+// so the time otter reads for an entry's expiry serves the staleness bound
+// too (GetAt).
+type monoClock struct{}
+
+func (monoClock) NowNano() int64 { return monotime.Now() }
+
+// Tick drives otter's periodic clean-up goroutine, which Close stops; the
+// ticker is collected once that goroutine no longer holds its channel.
+func (monoClock) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }
 
 // executor runs otter's tasks on goroutines it counts, so Close can wait for
 // them; after close it runs them on the caller's goroutine.
@@ -257,7 +292,9 @@ type paddedCounter struct {
 }
 
 func newStripedCounter() stripedCounter {
-	n := 1
+	// At least 64 stripes (8 KiB): two running goroutines then share one
+	// with a chance of 1/64 at most.
+	n := 64
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n <<= 1
 	}
@@ -268,8 +305,10 @@ func newStripedCounter() stripedCounter {
 // stripe, and goroutines have distinct stacks.
 func (c *stripedCounter) inc() {
 	var x byte
-	h := uint64(uintptr(unsafe.Pointer(&x))>>12) * 0x9E3779B97F4A7C15
-	c.stripes[(h>>40)&c.mask].n.Add(1)
+	h := uint64(uintptr(unsafe.Pointer(&x)) >> 11)
+	h ^= h >> 17
+	h *= 0x9E3779B97F4A7C15
+	c.stripes[(h>>32)&c.mask].n.Add(1)
 }
 
 func (c *stripedCounter) sum() uint64 {

@@ -352,3 +352,28 @@ func TestHitsFromManyGoroutinesAddUp(t *testing.T) {
 		t.Errorf("Stats.Hits = %d, want %d", got, goroutines*each)
 	}
 }
+
+// TestGetAtReturnsTheLookupTime: GetAt gives the time otter read for the
+// entry's expiry (so the cache reads the clock once per Get) and counts
+// nothing until told.
+func TestGetAtReturnsTheLookupTime(t *testing.T) {
+	clk := &fakeClock{}
+	clk.now.Store(12345)
+	s := newStore[int](t, Config{Capacity: 10, clock: clk})
+	s.Set("k", 1, time.Second)
+	if v, at, ok := s.GetAt("k"); !ok || v != 1 || at != 12345 {
+		t.Errorf("GetAt(k) = %d, %d, %v; want 1, 12345, true", v, at, ok)
+	}
+	clk.advance(2 * time.Second)
+	if v, at, ok := s.GetAt("k"); ok {
+		t.Errorf("GetAt(k) after expiry = %d, %d, true; want a miss", v, at)
+	}
+	if st := s.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Errorf("Stats after GetAt = %d hits, %d misses; want 0, 0", st.Hits, st.Misses)
+	}
+	s.CountHit()
+	s.CountMiss()
+	if st := s.Stats(); st.Hits != 1 || st.Misses != 1 {
+		t.Errorf("Stats after CountHit, CountMiss = %d hits, %d misses; want 1, 1", st.Hits, st.Misses)
+	}
+}

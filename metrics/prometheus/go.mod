@@ -5,7 +5,7 @@ go 1.26.0
 replace github.com/halilbulentorhon/invacache-go => ../..
 
 require (
-	github.com/halilbulentorhon/invacache-go v0.0.0-00010101000000-000000000000
+	github.com/halilbulentorhon/invacache-go v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 )
 
