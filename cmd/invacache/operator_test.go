@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -334,6 +335,28 @@ func TestChaosJSON(t *testing.T) {
 	for k := range rep {
 		if k != strings.ToLower(k) {
 			t.Errorf("key %q is not snake_case", k)
+		}
+	}
+}
+
+func TestVersionLine(t *testing.T) {
+	lib := &debug.Module{Path: libraryPath, Version: "v1.2.0"}
+	tests := []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"release", debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.0"}, Deps: []*debug.Module{lib}},
+			"invacache v1.2.0, library v1.2.0, go1.26.8"},
+		{"checkout", debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"},
+			Deps:     []*debug.Module{{Path: libraryPath, Version: "v0.0.0", Replace: &debug.Module{Path: "../.."}}},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}},
+			"invacache (devel), library v0.0.0 => ../.., go1.26.8, revision 0123456789ab (modified)"},
+		{"no version", debug.BuildInfo{GoVersion: "go1.26.8"}, "invacache (devel), go1.26.8"},
+	}
+	for _, tc := range tests {
+		if got := versionLine(&tc.bi); got != tc.want {
+			t.Errorf("%s: versionLine = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
