@@ -35,7 +35,7 @@ const fullJSON = `{
       "masterName": "",
       "shardedPubSub": false,
       "replayWindow": "1m",
-      "disableReplay": true
+      "disableReplay": false
     },
     "maxStaleness": "3s",
     "disableMaxStaleness": false,
@@ -77,7 +77,7 @@ invalidation:
     masterName: ""
     shardedPubSub: false
     replayWindow: 1m
-    disableReplay: true
+    disableReplay: false
   maxStaleness: 3s
   disableMaxStaleness: false
   gapStrategy: clear
@@ -98,7 +98,7 @@ func wantFull() config.InvaCacheConfig {
 			Redis: &config.RedisInvalidationConfig{
 				Address: "127.0.0.1:6379", Channel: "myapp:invalidation", PoolSize: 10, MaxRetries: 3,
 				DialTimeout: 5 * time.Second, TLS: &config.TLSConfig{}, Addresses: []string{},
-				ReplayWindow: time.Minute, DisableReplay: true,
+				ReplayWindow: time.Minute,
 			},
 			MaxStaleness:    3 * time.Second,
 			GapStrategy:     "clear",
