@@ -18,9 +18,9 @@ import (
 var (
 	report      = flag.Bool("report", false, "TestStoreReport: run the full store comparison and write STORE_RESULTS.md")
 	reportOut   = flag.String("report.out", "STORE_RESULTS.md", "TestStoreReport: output file")
-	reportRuns  = flag.Int("report.rounds", 11, "TestStoreReport: throughput rounds (median is reported)")
+	reportRuns  = flag.Int("report.rounds", 31, "TestStoreReport: throughput rounds (median is reported)")
 	reportParts = flag.String("report.parts", "throughput,hitratio,memory", "TestStoreReport: the sections to run")
-	reportTime  = flag.Duration("report.burst", 200*time.Millisecond, "TestStoreReport: measuring time of one implementation in one round")
+	reportTime  = flag.Duration("report.burst", 100*time.Millisecond, "TestStoreReport: measuring time of one implementation in one round")
 )
 
 const reportCommand = "cd bench && GOWORK=off go test -run TestStoreReport -v -timeout 30m -args -report"
