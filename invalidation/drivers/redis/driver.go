@@ -98,7 +98,7 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	h, err := acquireHub(settingsKey(c), o.logger, func() (*hub, error) {
+	h, err := hubs.acquire(keyOf(c), o.logger, func() (*hub, error) {
 		tracker := newConnTracker()
 		pub, err := newClient(c, tracker.dialer)
 		if err != nil {
@@ -126,11 +126,8 @@ func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	key := fmt.Sprintf("client|%T|%p|%v", client, client, c.ShardedPubSub)
-	if c.ShardedPubSub {
-		key += fmt.Sprintf("|ch|%q", c.Channel)
-	}
-	h, err := acquireHub(key, o.logger, func() (*hub, error) {
+	c.Client = client
+	h, err := hubs.acquire(clientKeyOf(c), o.logger, func() (*hub, error) {
 		return &hub{pub: client, sub: client, sharded: c.ShardedPubSub}, nil
 	})
 	if err != nil {
