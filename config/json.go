@@ -11,7 +11,7 @@ import (
 type jsonDuration time.Duration
 
 func (d *jsonDuration) UnmarshalJSON(b []byte) error {
-	v, err := ParseDuration(json.RawMessage(b))
+	v, err := parseDuration(json.RawMessage(b))
 	if err != nil {
 		return err
 	}
@@ -19,11 +19,11 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseDuration converts a duration from the forms configuration sources
+// parseDuration converts a duration from the forms configuration sources
 // produce: time.Duration, a string for time.ParseDuration, an integer number
 // of nanoseconds (int kinds, or float64 without a fraction as JSON decodes it),
 // or raw JSON of either form.
-func ParseDuration(v any) (time.Duration, error) {
+func parseDuration(v any) (time.Duration, error) {
 	switch x := v.(type) {
 	case time.Duration:
 		return x, nil
@@ -55,11 +55,11 @@ func ParseDuration(v any) (time.Duration, error) {
 	case json.RawMessage:
 		var s string
 		if err := json.Unmarshal(x, &s); err == nil {
-			return ParseDuration(s)
+			return parseDuration(s)
 		}
 		var n json.Number
 		if err := json.Unmarshal(x, &n); err == nil {
-			return ParseDuration(n)
+			return parseDuration(n)
 		}
 		return 0, fmt.Errorf("config: %s is not a duration: %w", string(x), ErrInvalidConfig)
 	default:

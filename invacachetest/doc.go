@@ -28,11 +28,10 @@
 //   - Stall / Unstall: messages and pings are held (a half-open TCP link, a
 //     stuck server). Past MaxStaleness the replica stops serving cached
 //     values; it serves again once the link is proven alive.
+//   - FailPublish(n): the replica's next n publishes fail; they are retried.
 //
 // The bus keeps a replay log, as the Redis driver does: after a gap a
 // replica catches up from it when it can, and clears its cache otherwise.
-//   - FailPublish(n): the replica's next n publishes fail; they are retried.
-//
 // Cache.WaitServing waits until a replica serves again after a fault.
 //
 // # Checking reads against the staleness bound

@@ -13,6 +13,24 @@ if ! command -v redis-server >/dev/null 2>&1; then
 		{ echo "test.sh: could not install redis-server; install it (apt-get install redis-server) and rerun" >&2; exit 1; }
 fi
 
+# Sharded Pub/Sub (SPUBLISH/SSUBSCRIBE) is tested and needs Redis 7 (Debian 12 and
+# Ubuntu 24.04 ship it; Ubuntu 22.04 ships 6.0).
+redis_version=$(redis-server --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
+if [ -n "$redis_version" ] && [ "${redis_version%%.*}" -lt 7 ]; then
+	echo "test.sh: redis-server $redis_version is too old: the tests need redis-server 7 or later (https://redis.io/docs/latest/operate/oss_and_stack/install/install-redis/)" >&2
+	exit 1
+fi
+
+# -race needs cgo and a C compiler.
+if ! command -v "$(go env CC)" >/dev/null 2>&1; then
+	echo "test.sh: no C compiler ($(go env CC)), which go test -race needs; installing gcc with apt-get" >&2
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gcc libc6-dev >/dev/null ||
+		{ echo "test.sh: could not install gcc; install a C compiler (apt-get install gcc) and rerun" >&2; exit 1; }
+fi
+export CGO_ENABLED=1
+
 # Each module is tested on its own (no go.work), as a user of it would build it.
 export GOWORK=off
 failed=()

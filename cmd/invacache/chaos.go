@@ -34,7 +34,7 @@ func chaosCommand() command {
 			fs.DurationVar(&c.Slack, "slack", 400*time.Millisecond, "bound: allowance for scheduling noise")
 			fs.StringVar(&topology, "topology", "standalone", "Redis deployment: standalone (one server, a fault proxy per node), cluster (3 masters + 1 replica each, classic Pub/Sub), cluster-sharded (the same, sharded Pub/Sub), sentinel (master, replica, 3 sentinels)")
 			fs.BoolVar(&c.Processes, "procs", false, "run every node in its own OS process (this binary re-executed); they report reads and writes to the checker over a pipe")
-			fs.BoolVar(&c.Baseline, "baseline", true, "first run the same workload for the same duration without faults, and report both")
+			fs.BoolVar(&c.Baseline, "baseline", true, "then run the same workload without faults for as long as the fault run lasted, and report both side by side")
 			fs.BoolVar(&c.AOF, "aof", false, "run Redis with an append-only file (appendfsync always), so a killed server keeps its data")
 			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation; standalone: kill,cut,blackhole,slow,partition; cluster and sentinel: kill,failover,cut")
 			fs.DurationVar(&c.FaultPause, "fault-pause", 300*time.Millisecond, "quiet time between faults")

@@ -318,7 +318,7 @@ func TestSnake(t *testing.T) {
 // snake_case.
 func TestChaosJSON(t *testing.T) {
 	leakcheck.Check(t)
-	out, errOut, code := runCLI(t, "chaos", "--json", "--duration", "6s", "--nodes", "2", "--faults", "cut", "--read-rate", "200", "--write-rate", "10")
+	out, errOut, code := runCLI(t, "chaos", "--json", "--duration", "6s", "--baseline=false", "--nodes", "2", "--faults", "cut", "--read-rate", "200", "--write-rate", "10")
 	if code != 0 {
 		t.Fatalf("chaos --json: exit %d, stderr %q\n%s", code, errOut, out)
 	}

@@ -377,3 +377,46 @@ func TestGetAtReturnsTheLookupTime(t *testing.T) {
 		t.Errorf("Stats after CountHit, CountMiss = %d hits, %d misses; want 1, 1", st.Hits, st.Misses)
 	}
 }
+
+// TestStatsCountEveryRemoval: with no Deletes, every entry written and no
+// longer held was evicted or expired, and the counters say which, exactly.
+func TestStatsCountEveryRemoval(t *testing.T) {
+	leakcheck.Check(t)
+	clk := &fakeClock{}
+	const capacity, written, short = 100, 1000, 30
+	s := newStore[int](t, Config{Capacity: capacity, clock: clk})
+	for i := range written {
+		s.Set(strconv.Itoa(i), i, 0)
+	}
+	held := s.Len()
+	st := s.Stats()
+	if held != capacity || st.Evictions != written-capacity || st.Expirations != 0 {
+		t.Errorf("after %d Sets into %d slots: Len = %d, evictions/expirations = %d/%d; want %d, %d/0",
+			written, capacity, held, st.Evictions, st.Expirations, capacity, written-capacity)
+	}
+	for i := range short { // short-lived entries, each admitted or evicted by the policy
+		s.Set("short"+strconv.Itoa(i), i, time.Second)
+	}
+	s.Len()
+	var liveShort uint64 // the policy may have rejected some
+	for i := range short {
+		if _, ok := s.Peek("short" + strconv.Itoa(i)); ok {
+			liveShort++
+		}
+	}
+	if liveShort == 0 {
+		t.Fatalf("no short-lived entry held; the test needs some")
+	}
+	clk.advance(time.Minute)
+	held = s.Len()
+	st = s.Stats()
+	if got := st.Evictions + st.Expirations + uint64(held); got != written+short || st.Expirations != liveShort {
+		t.Errorf("evictions %d + expirations %d + held %d = %d; want the sum %d and expirations %d (short-lived entries held)",
+			st.Evictions, st.Expirations, held, got, written+short, liveShort)
+	}
+	for i := range short {
+		if _, ok := s.Get("short" + strconv.Itoa(i)); ok {
+			t.Errorf("Get(short%d) after its TTL hit; want a miss", i)
+		}
+	}
+}

@@ -14,7 +14,9 @@
 // invalidation link (invacache_invalidation_*, invacache_publish_*,
 // invacache_outbox_depth, invacache_gaps_total, invacache_clears_total,
 // invacache_link_up, invacache_serving, invacache_link_alive_age_seconds)
-// are exported only for caches attached to a bus. See Metrics for the list.
+// are exported only for caches attached to a bus. Each series' HELP text says
+// what it counts; metrics/README.md in the repository lists them all, with the
+// Grafana dashboard that uses them (metrics/grafana/invacache.json).
 package prometheus
 
 import (

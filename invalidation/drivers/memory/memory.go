@@ -14,11 +14,14 @@ import (
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
-// Errors returned by Publish and Subscribe.
+// Errors returned by Publish, Subscribe, LogHead and Replay.
 var (
-	ErrClosed       = errors.New("memory: closed")
+	// ErrClosed: the Conn or its Bus is closed.
+	ErrClosed = errors.New("memory: closed")
+	// ErrDisconnected: the Conn is down (Disconnect).
 	ErrDisconnected = errors.New("memory: disconnected")
-	ErrInjected     = errors.New("memory: injected publish failure")
+	// ErrInjected: a failure asked for with FailPublish or FailReplay.
+	ErrInjected = errors.New("memory: injected failure")
 )
 
 // DefaultPingInterval is used when SubscribeOptions.PingInterval is zero.
@@ -42,9 +45,8 @@ func init() {
 	invalidation.MustRegister("memory", open)
 }
 
-// Config is the typed configuration of the "memory" driver type (also
-// accepted as a pointer in invalidation.Spec.Typed).
-type Config struct {
+// settings are the "memory" driver type's DriverConfig keys.
+type settings struct {
 	// Bus names the process-wide bus (Named); empty means DefaultBusName.
 	Bus string
 	// DisableReplay turns the replay log off for this link (Conn.DisableReplay).
@@ -52,35 +54,28 @@ type Config struct {
 }
 
 func open(spec invalidation.Spec) (invalidation.Driver, error) {
-	var cfg Config
-	switch t := spec.Typed.(type) {
-	case nil:
-		for k, v := range spec.Options {
-			switch {
-			case strings.EqualFold(k, "Bus"):
-				s, ok := v.(string)
-				if !ok {
-					return nil, fmt.Errorf("memory: DriverConfig key %q: want a string, got %T: %w", k, v, config.ErrInvalidConfig)
-				}
-				cfg.Bus = s
-			case strings.EqualFold(k, "DisableReplay"):
-				b, ok := v.(bool)
-				if !ok {
-					return nil, fmt.Errorf("memory: DriverConfig key %q: want a bool, got %T: %w", k, v, config.ErrInvalidConfig)
-				}
-				cfg.DisableReplay = b
-			default:
-				return nil, fmt.Errorf("memory: unknown DriverConfig key %q (known: Bus, DisableReplay): %w", k, config.ErrInvalidConfig)
+	if spec.Typed != nil {
+		// The configuration has a typed field for Redis only.
+		return nil, fmt.Errorf("memory: typed settings of type %T: the memory driver takes DriverConfig (Bus, DisableReplay): %w", spec.Typed, config.ErrInvalidConfig)
+	}
+	var cfg settings
+	for k, v := range spec.Options {
+		switch {
+		case strings.EqualFold(k, "Bus"):
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("memory: DriverConfig key %q: want a string, got %T: %w", k, v, config.ErrInvalidConfig)
 			}
+			cfg.Bus = s
+		case strings.EqualFold(k, "DisableReplay"):
+			b, ok := v.(bool)
+			if !ok {
+				return nil, fmt.Errorf("memory: DriverConfig key %q: want a bool, got %T: %w", k, v, config.ErrInvalidConfig)
+			}
+			cfg.DisableReplay = b
+		default:
+			return nil, fmt.Errorf("memory: unknown DriverConfig key %q (known: Bus, DisableReplay): %w", k, config.ErrInvalidConfig)
 		}
-	case Config:
-		cfg = t
-	case *Config:
-		if t != nil {
-			cfg = *t
-		}
-	default:
-		return nil, fmt.Errorf("memory: typed settings of type %T, want memory.Config: %w", spec.Typed, config.ErrInvalidConfig)
 	}
 	if cfg.Bus == "" {
 		cfg.Bus = DefaultBusName

@@ -206,10 +206,9 @@ func TestRegistry(t *testing.T) {
 	}{
 		{"default bus", invalidation.Spec{Type: "memory"}, ""},
 		{"named bus", invalidation.Spec{Type: "memory", Options: map[string]any{"Bus": "t1"}}, ""},
-		{"typed", invalidation.Spec{Type: "memory", Typed: &memory.Config{Bus: "t1"}}, ""},
 		{"unknown key", invalidation.Spec{Type: "memory", Options: map[string]any{"Address": "x"}}, `"Address"`},
 		{"wrong type", invalidation.Spec{Type: "memory", Options: map[string]any{"Bus": 3}}, `"Bus"`},
-		{"wrong typed", invalidation.Spec{Type: "memory", Typed: 3}, "memory.Config"},
+		{"typed settings", invalidation.Spec{Type: "memory", Typed: 3}, "DriverConfig (Bus, DisableReplay)"},
 		{"replay disabled", invalidation.Spec{Type: "memory", Options: map[string]any{"bus": "t1", "DisableReplay": true}}, ""},
 		{"replay disabled not a bool", invalidation.Spec{Type: "memory", Options: map[string]any{"DisableReplay": "yes"}}, `"DisableReplay"`},
 	}

@@ -22,9 +22,9 @@
 //     a handler) is a link down and up too, never a silent reconnect;
 //   - a PING is sent through the subscription connection every
 //     SubscribeOptions.PingInterval (default 1s), carrying its send time;
-//     each PONG is HandleAliveAt(that send time) (HandleAlive for handlers
-//     without the method): a PONG that waited behind a backlog proves only
-//     what was published before its PING, so it counts from then;
+//     each PONG is HandleAliveAt(that send time): a PONG that waited behind
+//     a backlog proves only what was published before its PING, so it
+//     counts from then;
 //   - with no PONG to a PING sent within max(3×PingInterval, 1s) on a
 //     connection holding a confirmed subscription, the link is declared dead
 //     (ErrLinkDead): the connection is closed and a new one subscribes. This

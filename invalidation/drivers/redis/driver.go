@@ -277,7 +277,7 @@ func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
 }
 
 // Subscribe attaches h to the driver's channel. It does not wait for Redis:
-// h.HandleLinkUp reports the (re)established subscription, h.HandleAlive
+// h.HandleLinkUp reports the (re)established subscription, h.HandleAliveAt
 // every PONG through it, h.HandleLinkDown its loss. Handler methods are
 // called from the shared connection's reader goroutine, one at a time; a
 // handler must not call Close of its own Subscription.

@@ -24,8 +24,9 @@
 // on loopback TCP and reports its reads, acknowledgements and stats to the
 // run over a pipe; the run's checker judges every read.
 //
-// Baseline (Config.Baseline): the same workload for the same time without
-// faults runs first, on a fresh deployment, and the report sets hit ratio,
+// Baseline (Config.Baseline): after the fault run, the same workload runs
+// without faults on a fresh deployment for as long as the fault run lasted
+// (a fault cycle may run past Duration), and the report sets hit ratio,
 // database loads, clears and catch-ups side by side. Whole-cache clears and
 // catch-ups are also counted per fault kind (from injection to recovery).
 //

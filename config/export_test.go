@@ -1,0 +1,4 @@
+package config
+
+// ParseDuration exposes parseDuration to the external tests.
+var ParseDuration = parseDuration
