@@ -1,10 +1,14 @@
 package redis
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 )
@@ -68,5 +72,64 @@ func TestSilentReconnectRaisesGap(t *testing.T) {
 	if downs, ups := r.count("down"), r.count("up"); downs == 0 || ups < 2 {
 		t.Errorf("subscription connection %s replaced by %v, a message lost, yet downs=%d ups=%d: want a link down and up (a gap)",
 			before, pubsubIDs(t, srv), downs, ups)
+	}
+}
+
+// aclServer starts a server whose user "app" may use only the channels
+// matching app:*.
+func aclServer(t testing.TB) *redisserver.Server {
+	t.Helper()
+	return redisserver.StartT(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "app", Password: "pw", Rules: []string{"~*", "resetchannels", "&app:*", "+@all"}}},
+	})
+}
+
+// A channel Redis refuses (NOPERM) fails only its own subscribers: the
+// healthy channel on the same shared connection stays up, and the refused
+// one comes up once the ACL allows it (issue 10 item 4: the refusal took
+// every channel of the connection down, forever).
+func TestRefusedChannelFailsOnlyItsOwn(t *testing.T) {
+	leakcheck.Check(t)
+	srv := aclServer(t)
+	cfg := Config{Address: srv.Addr(), Username: "app", Password: "pw"}
+	cfg.Channel = "app:" + testChannel(t)
+	good := newTestDriver(t, cfg)
+	cfg.Channel = "other:" + testChannel(t)
+	bad := newTestDriver(t, cfg)
+	if good.Client() != bad.Client() {
+		t.Fatal("drivers of equal settings do not share")
+	}
+	rg, rb := &recorder{}, &recorder{}
+	subscribe(t, good, rg, 20*time.Millisecond)
+	waitUp(t, rg, 1)
+	subscribe(t, bad, rb, 20*time.Millisecond)
+	waitFor(t, 5*time.Second, "the refused channel's link down", func() bool { return rb.count("down") >= 1 })
+	err := rb.lastDownErr()
+	if !errors.Is(err, ErrNoPermission) || !errors.Is(err, config.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), bad.Channel()) || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("HandleLinkDown(%v), want ErrNoPermission and config.ErrInvalidConfig naming %q and NOPERM", err, bad.Channel())
+	}
+	// While the refused channel is retried (100ms, 200ms, 400ms, 800ms...),
+	// the healthy one keeps delivering without a gap.
+	for i := 0; i < 15; i++ {
+		roundTrip(t, good, rg, fmt.Sprintf("m%d", i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := rg.count("down"); got != 0 {
+		t.Errorf("healthy channel: %d link downs (last %v), want 0", got, rg.lastDownErr())
+	}
+	if got := rb.count("up"); got != 0 {
+		t.Errorf("refused channel: %d link ups, want 0", got)
+	}
+	if got := pubsubClients(t, srv); got != 1 {
+		t.Errorf("pubsub connections = %d, want 1 (still shared)", got)
+	}
+	if _, err := srv.Do("ACL", "SETUSER", "app", "&other:*"); err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, rb, 1)
+	roundTrip(t, bad, rb, "allowed")
+	if got := rg.count("down"); got != 0 {
+		t.Errorf("healthy channel: %d link downs, want 0", got)
 	}
 }
