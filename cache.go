@@ -79,9 +79,10 @@ type Cache[V any] interface {
 	Close() error
 }
 
-// genStripes is the number of load-generation counters (rule 5). Keys share
-// a counter by hash, so an invalidation of one key may make a concurrent
-// load of another key skip caching: harmless, and rare at this size.
+// genStripes is the number of load-generation counters (contract rule 5:
+// loads never resurrect old data). Keys share a counter by hash, so an
+// invalidation of one key may make a concurrent load of another key skip
+// caching: harmless, and rare at this size.
 const genStripes = 4096
 
 // flightShards spreads in-flight loads over independent locks.
@@ -216,7 +217,8 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 	return nil
 }
 
-// serving reports whether cached values may be returned (rule 4).
+// serving reports whether cached values may be returned (contract rule 4:
+// bounded staleness).
 func (c *cache[V]) serving() bool {
 	return c.eng == nil || c.eng.Serving()
 }
@@ -359,7 +361,7 @@ func (c *cache[V]) leave(f *flight[V], fs *flightShard[V], key string) {
 
 // load runs the loader and caches its value unless the key was invalidated,
 // the cache cleared, the node stopped serving or every waiter left (ctx
-// ended) while it ran (rule 5).
+// ended) while it ran (contract rule 5).
 func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader ContextLoaderFunc[V]) (V, error) {
 	stripe := &c.gens[h%genStripes]
 	gen, epoch := stripe.Load(), c.epoch.Load()

@@ -266,9 +266,17 @@ func TestClearReasons(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range []string{invacache.ClearReasonFirstSubscribe, invacache.ClearReasonNoContinuity, invacache.ClearReasonReplayDisabled, invacache.ClearReasonPeer} {
+	// The exported constants are exactly the reasons the engine reports.
+	consts := []string{invacache.ClearReasonFirstSubscribe, invacache.ClearReasonReplayDisabled,
+		invacache.ClearReasonNoCursor, invacache.ClearReasonNoContinuity, invacache.ClearReasonReplayError,
+		invacache.ClearReasonMalformed, invacache.ClearReasonUnknownVersion, invacache.ClearReasonIDBackwards,
+		invacache.ClearReasonUnloggedPeer, invacache.ClearReasonPeer}
+	for _, r := range consts {
 		if !seen[r] {
 			t.Errorf("ClearReasons() lacks %q", r)
 		}
+	}
+	if len(consts) != len(reasons) {
+		t.Errorf("ClearReasons() = %v, the ClearReason constants are %v: want the same set", reasons, consts)
 	}
 }

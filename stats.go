@@ -7,37 +7,38 @@ import (
 )
 
 // Reasons for a whole-cache clear: the keys of
-// InvalidationStats.ClearsByReason.
+// InvalidationStats.ClearsByReason, and the "reason" label of the metrics
+// modules' clears series.
 const (
 	// ClearReasonFirstSubscribe: the node's first link-up (what it cached
 	// before it was subscribed may be stale).
-	ClearReasonFirstSubscribe = engine.ClearFirstSubscribe
+	ClearReasonFirstSubscribe = "first_subscribe"
 	// ClearReasonReplayDisabled: a gap, and the driver keeps no replay log
 	// (the Redis driver's DisableReplay, or a driver without a log).
-	ClearReasonReplayDisabled = engine.ClearReplayDisabled
+	ClearReasonReplayDisabled = "replay_disabled"
 	// ClearReasonNoCursor: a gap before the node knew its position in the
 	// log (reading the log's head failed at its last clear).
-	ClearReasonNoCursor = engine.ClearNoCursor
+	ClearReasonNoCursor = "no_cursor"
 	// ClearReasonNoContinuity: the log could not prove that it holds every
 	// entry the node missed: trimmed past its cursor (away longer than the
 	// replay window), recreated (a Redis restart without persistence), or
 	// shorter (a failover to a replica that lost the log's tail).
-	ClearReasonNoContinuity = engine.ClearNoContinuity
+	ClearReasonNoContinuity = "no_continuity"
 	// ClearReasonReplayError: reading the log failed (network, timeout).
-	ClearReasonReplayError = engine.ClearReplayError
+	ClearReasonReplayError = "replay_error"
 	// ClearReasonMalformed: an envelope that failed to decode, received
 	// live or read from the log.
-	ClearReasonMalformed = engine.ClearMalformed
+	ClearReasonMalformed = "malformed"
 	// ClearReasonUnknownVersion: an envelope of a wire version this node
 	// cannot read (a newer peer), live or from the log.
-	ClearReasonUnknownVersion = engine.ClearUnknownVersion
+	ClearReasonUnknownVersion = "unknown_version"
 	// ClearReasonIDBackwards: a log entry id not after the previous one.
-	ClearReasonIDBackwards = engine.ClearIDBackwards
+	ClearReasonIDBackwards = "id_backwards"
 	// ClearReasonUnloggedPeer: a gap after a peer published outside the
 	// log (replay disabled on that peer): the log cannot cover its messages.
-	ClearReasonUnloggedPeer = engine.ClearUnloggedPeer
+	ClearReasonUnloggedPeer = "unlogged_peer"
 	// ClearReasonPeer: a peer's Clear with invalidation. Not a gap.
-	ClearReasonPeer = engine.ClearPeer
+	ClearReasonPeer = "peer_clear"
 )
 
 // ClearReasons returns every key InvalidationStats.ClearsByReason may hold,

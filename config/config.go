@@ -147,6 +147,13 @@ type RedisInvalidationConfig struct {
 	MasterName string `json:"masterName,omitempty" yaml:"masterName,omitempty"`
 	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis 7) on a cluster.
 	ShardedPubSub bool `json:"shardedPubSub,omitempty" yaml:"shardedPubSub,omitempty"`
+	// ReplayWindow is how long the driver's replay log (a Redis Stream next
+	// to the channel) keeps an entry: a node away for less catches up
+	// instead of clearing. Default 1m, between 1s and 24h. In files: "1m".
+	ReplayWindow time.Duration `json:"replayWindow,omitempty" yaml:"replayWindow,omitempty"`
+	// DisableReplay turns the replay log off: plain PUBLISH, and every gap
+	// clears the node's cache. Default false.
+	DisableReplay bool `json:"disableReplay,omitempty" yaml:"disableReplay,omitempty"`
 }
 
 // TLSConfig configures TLS for the Redis driver.

@@ -96,13 +96,15 @@ func (c *InvalidationConfig) UnmarshalJSON(b []byte) error {
 	return wrapJSON("invalidation", json.Unmarshal(b, &aux))
 }
 
-// UnmarshalJSON accepts dialTimeout as a string ("5s") or nanoseconds.
+// UnmarshalJSON accepts dialTimeout and replayWindow as strings ("5s") or
+// nanoseconds.
 func (c *RedisInvalidationConfig) UnmarshalJSON(b []byte) error {
 	type plain RedisInvalidationConfig
 	aux := struct {
 		*plain
-		DialTimeout *jsonDuration `json:"dialTimeout"`
-	}{plain: (*plain)(c), DialTimeout: (*jsonDuration)(&c.DialTimeout)}
+		DialTimeout  *jsonDuration `json:"dialTimeout"`
+		ReplayWindow *jsonDuration `json:"replayWindow"`
+	}{plain: (*plain)(c), DialTimeout: (*jsonDuration)(&c.DialTimeout), ReplayWindow: (*jsonDuration)(&c.ReplayWindow)}
 	return wrapJSON("invalidation.redis", json.Unmarshal(b, &aux))
 }
 

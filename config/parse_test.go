@@ -33,7 +33,9 @@ const fullJSON = `{
       "tls": {"enabled": false, "caFile": "", "certFile": "", "keyFile": "", "serverName": "", "insecureSkipVerify": false},
       "addresses": [],
       "masterName": "",
-      "shardedPubSub": false
+      "shardedPubSub": false,
+      "replayWindow": "1m",
+      "disableReplay": false
     },
     "maxStaleness": "3s",
     "disableMaxStaleness": false,
@@ -74,6 +76,8 @@ invalidation:
     addresses: []
     masterName: ""
     shardedPubSub: false
+    replayWindow: 1m
+    disableReplay: false
   maxStaleness: 3s
   disableMaxStaleness: false
   gapStrategy: clear
@@ -94,6 +98,7 @@ func wantFull() config.InvaCacheConfig {
 			Redis: &config.RedisInvalidationConfig{
 				Address: "127.0.0.1:6379", Channel: "myapp:invalidation", PoolSize: 10, MaxRetries: 3,
 				DialTimeout: 5 * time.Second, TLS: &config.TLSConfig{}, Addresses: []string{},
+				ReplayWindow: time.Minute,
 			},
 			MaxStaleness:    3 * time.Second,
 			GapStrategy:     "clear",

@@ -1,7 +1,8 @@
 // Package engine is the invalidation protocol between a local cache (the
 // Target) and a broadcast bus (an invalidation.Driver). It owns everything
 // that makes invalidation trustworthy whatever the driver, implementing the
-// rules of DESIGN.md §3:
+// rules of the consistency contract (numbered as in the README's "What
+// "invalidation works" means"):
 //
 //  1. Self-suppression: messages carrying this node's origin id are counted
 //     (Stats.IgnoredOwn) and ignored. The origin is read from the header

@@ -260,10 +260,15 @@ func TestCacheRedisRestart(t *testing.T) {
 	}
 }
 
-// CLIENT KILL of the subscriptions: the nodes resubscribe and clear.
+// CLIENT KILL of the subscriptions: the nodes resubscribe and, without the
+// replay log, clear (with it they catch up: cache_replay_test.go).
 func TestCacheConnectionsCut(t *testing.T) {
 	leakcheck.Check(t)
-	srv, _, cs := nodes(t, 2)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	cs := []invacache.Cache[string]{}
+	for range 2 {
+		cs = append(cs, node(t, map[string]any{"Address": srv.Addr(), "Channel": "cut", "DisableReplay": true}))
+	}
 	setAll(t, cs, "k", "v")
 	gaps := cs[1].Stats().Invalidation.ClearsOnGap
 	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
@@ -403,8 +408,11 @@ func TestManyCachesShareAndClose(t *testing.T) {
 	if got := clients("pubsub"); got != 1 {
 		t.Errorf("%d caches hold %d subscription connections, want 1", n, got)
 	}
-	if got := clients("normal") - 1; got > poolSize { // minus the CLIENT LIST connection
-		t.Errorf("%d caches hold %d publish connections, want at most PoolSize %d", n, got, poolSize)
+	// go-redis may dial one connection past PoolSize while many callers
+	// wait (a dial finishing for a caller that has left); it drops it on
+	// release.
+	if got := clients("normal") - 1; got > poolSize+1 { // minus the CLIENT LIST connection
+		t.Errorf("%d caches hold %d publish connections, want at most PoolSize %d (+1)", n, got, poolSize)
 	}
 	for _, c := range cs {
 		if err := c.Close(); err != nil {

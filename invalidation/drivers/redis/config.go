@@ -23,6 +23,8 @@ const (
 	DefaultPoolSize    = 10
 	DefaultMaxRetries  = 3
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultReplayWindow is how long the replay log keeps an entry.
+	DefaultReplayWindow = time.Minute
 )
 
 // Bounds of the numeric settings; a value outside them is an
@@ -41,6 +43,11 @@ const (
 	// how long NewCache waits for the first link.
 	MinDialTimeout = time.Millisecond
 	MaxDialTimeout = time.Minute
+	// MinReplayWindow and MaxReplayWindow bound ReplayWindow: below a
+	// second a reconnect rarely catches up; past a day the log's memory is
+	// bounded by LogMaxEntries alone.
+	MinReplayWindow = time.Second
+	MaxReplayWindow = 24 * time.Hour
 )
 
 // Config is the Redis driver's configuration; the driver defines it and
@@ -87,6 +94,18 @@ type Config struct {
 	// DialTimeout is the connect timeout; NewCache waits at most this long
 	// for the first subscription. Default 5s.
 	DialTimeout time.Duration `json:"dialTimeout" yaml:"dialTimeout"`
+	// ReplayWindow is how long the replay log keeps an entry (a Redis
+	// Stream next to the channel, trimmed on the ids Redis assigns): a node
+	// that lost its link for less than this catches up from the log instead
+	// of clearing its cache. Default 1m, between 1s and 24h. The log also
+	// never holds more than LogMaxEntries entries.
+	ReplayWindow time.Duration `json:"replayWindow,omitempty" yaml:"replayWindow,omitempty"`
+	// DisableReplay turns the replay log off: Publish is a plain PUBLISH
+	// (SPUBLISH), nothing is written to a stream, and a node clears its
+	// cache on every gap. Set it when the Redis user may not run scripts or
+	// stream commands (EVALSHA, EVAL, XADD, XTRIM, XINFO, XRANGE, GET, SET,
+	// DEL, EXISTS on the log's keys). Default false: replay on.
+	DisableReplay bool `json:"disableReplay,omitempty" yaml:"disableReplay,omitempty"`
 	// Client is an existing go-redis client to use instead of connecting
 	// with the settings above (of which only Channel, ShardedPubSub and
 	// DialTimeout then apply). It stays the caller's: Close does not close
@@ -127,6 +146,7 @@ func fromCore(r config.RedisInvalidationConfig) Config {
 		Username: r.Username, Password: r.Password, DB: r.DB,
 		Channel: r.Channel, ShardedPubSub: r.ShardedPubSub,
 		PoolSize: r.PoolSize, MaxRetries: r.MaxRetries, DialTimeout: r.DialTimeout,
+		ReplayWindow: r.ReplayWindow, DisableReplay: r.DisableReplay,
 	}
 	if r.Addresses != nil {
 		c.Addresses = append([]string(nil), r.Addresses...)
@@ -157,6 +177,9 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = DefaultReplayWindow
 	}
 	if c.Addresses != nil {
 		c.Addresses = append([]string(nil), c.Addresses...)
@@ -191,6 +214,9 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.DialTimeout < MinDialTimeout || c.DialTimeout > MaxDialTimeout {
 		return c, invalidf("DialTimeout", "must be between %v and %v (0 means %v), got %v", MinDialTimeout, MaxDialTimeout, DefaultDialTimeout, c.DialTimeout)
+	}
+	if c.ReplayWindow < MinReplayWindow || c.ReplayWindow > MaxReplayWindow {
+		return c, invalidf("ReplayWindow", "must be between %v and %v (0 means %v), got %v", MinReplayWindow, MaxReplayWindow, DefaultReplayWindow, c.ReplayWindow)
 	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return c, invalidf("Channel", "must not be blank, got %q", c.Channel)

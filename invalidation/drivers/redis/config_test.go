@@ -62,6 +62,10 @@ func TestParseMapGood(t *testing.T) {
 		{"DialTimeout int ns", map[string]any{"DialTimeout": int(4e9)}, Config{DialTimeout: 4 * time.Second}},
 		{"DialTimeout uint64 ns", map[string]any{"DialTimeout": uint64(1e9)}, Config{DialTimeout: time.Second}},
 		{"DialTimeout json.Number", map[string]any{"DialTimeout": json.Number("1000000000")}, Config{DialTimeout: time.Second}},
+		{"ReplayWindow Duration", map[string]any{"ReplayWindow": time.Minute}, Config{ReplayWindow: time.Minute}},
+		{"replayWindow string", map[string]any{"replayWindow": "1m"}, Config{ReplayWindow: time.Minute}},
+		{"DisableReplay", map[string]any{"DisableReplay": true}, Config{DisableReplay: true}},
+		{"disableReplay", map[string]any{"disableReplay": true}, Config{DisableReplay: true}},
 		{"Username", map[string]any{"Username": "app"}, Config{Username: "app"}},
 		{"username", map[string]any{"username": "app"}, Config{Username: "app"}},
 		{"TLS map", map[string]any{"TLS": map[string]any{"Enabled": true, "CAFile": "ca.pem", "CertFile": "c.pem", "KeyFile": "k.pem", "ServerName": "redis", "InsecureSkipVerify": true}},
@@ -152,7 +156,7 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout}
+	want := Config{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout, ReplayWindow: DefaultReplayWindow}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
@@ -197,9 +201,10 @@ func TestFactory(t *testing.T) {
 		spec.Type = "redis"
 		return invalidation.Open(spec)
 	}
-	// The seed's sample values, as Go code writes them.
+	// The seed's sample values, as Go code writes them (but a closed port:
+	// New probes a reachable Redis, and the shared one is not ours).
 	d, err := open(invalidation.Spec{Options: map[string]any{
-		"Address": "localhost:6379", "Password": "", "DB": 0, "Channel": "invacache:invalidation",
+		"Address": "127.0.0.1:1", "Password": "", "DB": 0, "Channel": "invacache:invalidation",
 		"PoolSize": 10, "MaxRetries": 3, "DialTimeout": 5 * time.Second,
 	}})
 	if err != nil {
@@ -211,7 +216,7 @@ func TestFactory(t *testing.T) {
 	_ = d.Close()
 
 	// Typed settings win over the map.
-	d, err = open(invalidation.Spec{Typed: &config.RedisInvalidationConfig{Channel: "typed", DialTimeout: time.Second}, Options: map[string]any{"Adress": "ignored"}})
+	d, err = open(invalidation.Spec{Typed: &config.RedisInvalidationConfig{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second}, Options: map[string]any{"Adress": "ignored"}})
 	if err != nil {
 		t.Fatalf("typed: %v", err)
 	}
@@ -239,8 +244,8 @@ func TestJSONFileForms(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cache.json")
 	if err := os.WriteFile(path, []byte(`{"invalidation": {"type": "redis", "maxStaleness": "2s",
-		"driverConfig": {"address": "localhost:6379", "db": 1, "poolSize": 20, "dialTimeout": "2s",
-		"addresses": [], "tls": {"enabled": false}}}}`), 0o600); err != nil {
+		"driverConfig": {"address": "127.0.0.1:1", "db": 1, "poolSize": 20, "dialTimeout": "2s",
+		"addresses": [], "tls": {"enabled": false}, "replayWindow": "2m", "disableReplay": false}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(path)
@@ -259,9 +264,12 @@ func TestJSONFileForms(t *testing.T) {
 	if got := d.(*Driver).ConnectTimeout(); got != 2*time.Second {
 		t.Errorf("DialTimeout = %v, want 2s", got)
 	}
+	if got := d.(*Driver).window; got != 2*time.Minute {
+		t.Errorf("ReplayWindow = %v, want 2m", got)
+	}
 
 	var typed config.InvalidationConfig
-	if err := json.Unmarshal([]byte(`{"type":"redis","redis":{"address":"localhost:6379","dialTimeout":"3s","poolSize":5}}`), &typed); err != nil {
+	if err := json.Unmarshal([]byte(`{"type":"redis","redis":{"address":"127.0.0.1:1","dialTimeout":"3s","poolSize":5,"replayWindow":"30s","disableReplay":true}}`), &typed); err != nil {
 		t.Fatal(err)
 	}
 	d2, err := factory(invalidation.Spec{Type: "redis", Typed: typed.Redis})
@@ -271,6 +279,9 @@ func TestJSONFileForms(t *testing.T) {
 	defer d2.Close()
 	if got := d2.(*Driver).ConnectTimeout(); got != 3*time.Second {
 		t.Errorf("DialTimeout = %v, want 3s", got)
+	}
+	if got := d2.(*Driver); got.window != 30*time.Second || !got.noReplay {
+		t.Errorf("ReplayWindow, DisableReplay = %v, %v; want 30s, true", got.window, got.noReplay)
 	}
 }
 
@@ -310,6 +321,9 @@ func TestNumericOptionsBounded(t *testing.T) {
 		{"DB", "2147483647", Config{DB: 1 << 40}, map[string]any{"db": float64(1 << 40)}},
 		{"DialTimeout", "1m0s", Config{DialTimeout: MaxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
 		{"DialTimeout", "1ms", Config{DialTimeout: time.Nanosecond}, map[string]any{"dialTimeout": "1us"}},
+		{"ReplayWindow", "24h0m0s", Config{ReplayWindow: MaxReplayWindow + 1}, map[string]any{"ReplayWindow": "25h"}},
+		{"ReplayWindow", "1s", Config{ReplayWindow: time.Millisecond}, map[string]any{"replayWindow": time.Millisecond}},
+		{"ReplayWindow", "1s", Config{ReplayWindow: -time.Minute}, map[string]any{"replayWindow": "-1m"}},
 	}
 	check := func(t *testing.T, key, bound string, build func() (*Driver, error)) {
 		t.Helper()
@@ -347,8 +361,8 @@ func TestNumericOptionsBounded(t *testing.T) {
 	}
 	// The bounds themselves are accepted.
 	for _, c := range []Config{
-		{PoolSize: MaxPoolSize, MaxRetries: MaxMaxRetries, DB: MaxDB, DialTimeout: MaxDialTimeout, Address: "127.0.0.1:1"},
-		{MaxRetries: -1, DialTimeout: MinDialTimeout, Address: "127.0.0.1:1"},
+		{PoolSize: MaxPoolSize, MaxRetries: MaxMaxRetries, DB: MaxDB, DialTimeout: MaxDialTimeout, Address: "127.0.0.1:1", ReplayWindow: MaxReplayWindow},
+		{MaxRetries: -1, DialTimeout: MinDialTimeout, Address: "127.0.0.1:1", ReplayWindow: MinReplayWindow},
 	} {
 		if _, err := c.resolve(); err != nil {
 			t.Errorf("resolve(%+v): %v, want the bounds accepted", c, err)

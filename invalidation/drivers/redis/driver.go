@@ -63,7 +63,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // Driver is the Redis Pub/Sub invalidation driver. It implements
-// invalidation.Driver and invalidation.ConnectTimeouter. Drivers built from
+// invalidation.Driver, invalidation.Replayer (its replay log; see the
+// package doc) and invalidation.ConnectTimeouter. Drivers built from
 // equal connection settings, in one process, share one publish pool and one
 // subscription connection; each Subscribe attaches one handler to it.
 type Driver struct {
@@ -76,6 +77,14 @@ type Driver struct {
 	subs     map[*subscription]struct{} // guarded by mu
 	closed   bool                       // guarded by mu
 	inflight sync.WaitGroup             // publishes left running by a cancelled ctx; Add under mu while !closed
+
+	// The replay log (see replay.go).
+	noReplay            bool
+	window              time.Duration
+	streamKey, epochKey string
+	addedMu             sync.Mutex
+	addedEpoch          string // guarded by addedMu: epoch of added
+	added               int64  // guarded by addedMu: greatest entries-added seen
 }
 
 var (
@@ -114,14 +123,28 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newDriver(h, c), nil
+	return finish(newDriver(h, c))
+}
+
+// finish checks, when replay is on and Redis answers, that the user may run
+// what the log needs; on failure it releases the driver.
+func finish(d *Driver) (*Driver, error) {
+	if d.noReplay {
+		return d, nil
+	}
+	if err := d.probeReplay(); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // newWithClient is New for a caller's client: of cfg only Channel,
-// ShardedPubSub and DialTimeout apply.
+// ShardedPubSub, DialTimeout, ReplayWindow and DisableReplay apply.
 func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 	client := cfg.Client
-	c, err := Config{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub}.resolve()
+	c, err := Config{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub,
+		ReplayWindow: cfg.ReplayWindow, DisableReplay: cfg.DisableReplay}.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +156,7 @@ func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newDriver(h, c), nil
+	return finish(newDriver(h, c))
 }
 
 func buildOptions(opts []Option) options {
@@ -150,7 +173,10 @@ func buildOptions(opts []Option) options {
 }
 
 func newDriver(h *hub, c Config) *Driver {
-	return &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{}}
+	d := &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{},
+		noReplay: c.DisableReplay, window: c.ReplayWindow}
+	d.streamKey, d.epochKey = logKeys(c.Channel)
+	return d
 }
 
 // Channel returns the Pub/Sub channel the driver publishes to and listens on.
@@ -165,8 +191,11 @@ func (d *Driver) Client() goredis.UniversalClient { return d.hub.pub }
 // driver keeps connecting in the background.
 func (d *Driver) ConnectTimeout() time.Duration { return d.dialTimeout }
 
-// Publish sends the payloads in one pipeline (PUBLISH, or SPUBLISH with
-// ShardedPubSub) and returns the first error. It does not retry beyond the
+// Publish sends the payloads in one round trip and returns the first error:
+// one call of the replay log's script, which appends each payload to the log
+// and publishes it in a frame with its log position (PUBLISH, or SPUBLISH
+// with ShardedPubSub); with DisableReplay, a pipeline of plain PUBLISH
+// (SPUBLISH). It does not retry beyond the
 // client's MaxRetries: the engine's outbox retries with backoff. It returns
 // when ctx is done even if the network is stuck (a blackholed link): the
 // I/O then finishes in the background within the client's read timeout.
@@ -234,6 +263,9 @@ func (d *Driver) publish(ctx context.Context, payloads [][]byte) error {
 }
 
 func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
+	if !d.noReplay {
+		return d.sendLogged(ctx, payloads)
+	}
 	var c goredis.Cmdable = d.hub.pub
 	if cc, ok := d.hub.pub.(*goredis.ClusterClient); ok && !d.sharded {
 		// PUBLISH has no key, so go-redis spreads it over the masters; a

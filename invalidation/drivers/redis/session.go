@@ -598,7 +598,7 @@ func (sub *subscription) call(ev int, payload []byte, err error) {
 	}
 	switch ev {
 	case evMessage:
-		sub.h.HandleMessage(payload)
+		dispatch(sub.h, payload)
 	case evUp:
 		sub.h.HandleLinkUp()
 	case evDown:

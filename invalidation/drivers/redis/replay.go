@@ -1,0 +1,370 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
+)
+
+// LogMaxEntries caps the replay log's entries whatever ReplayWindow says, so
+// a write storm cannot grow it without bound (trimmed approximately, by
+// whole stream nodes: it may hold slightly more).
+const LogMaxEntries = 1_000_000
+
+// replayChunk is how many entries Replay reads per round trip: a backlog is
+// never held in memory whole.
+const replayChunk = 512
+
+// replayTimeout bounds each round trip of LogHead and Replay: they run on
+// the subscription's delivery goroutine.
+const replayTimeout = 10 * time.Second
+
+// logKeys returns the keys of the replay log of channel: the stream and the
+// epoch, both in the cluster hash slot of the channel, so that the publish
+// script (which also PUBLISHes or SPUBLISHes to the channel) runs on the
+// node that owns the channel's slot. A channel with a hash tag keeps it; a
+// channel without one is wrapped in braces; a channel whose braces make
+// wrapping impossible ("a}b") gets a numbered suffix chosen so that the
+// key's slot equals the channel's.
+func logKeys(channel string) (stream, epoch string) {
+	return logKey(channel, "log"), logKey(channel, "epoch")
+}
+
+func logKey(channel, suffix string) string {
+	if hashTag(channel) != channel || !strings.Contains(channel, "}") {
+		if hashTag(channel) != channel {
+			// Appending keeps the channel's own (first) hash tag.
+			return channel + ":" + suffix
+		}
+		// No tag and no '}': the braces make the whole channel the tag.
+		return "{" + channel + "}:" + suffix
+	}
+	// No tag, but a '}' that would end one early: the key is hashed whole
+	// (the suffix adds no brace, so it adds no tag), so search a suffix
+	// whose CRC lands in the channel's slot. Deterministic: every node
+	// finds the same key.
+	want := keySlot(channel)
+	for i := 0; ; i++ {
+		k := channel + ":" + suffix + ":" + strconv.Itoa(i)
+		if keySlot(k) == want {
+			return k
+		}
+	}
+}
+
+// hashTag returns what Redis Cluster hashes for key: the text between the
+// first '{' and the first '}' after it when that is not empty, else key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+// keySlot is Redis Cluster's hash slot of key: CRC16 (XMODEM) of its hash
+// tag, modulo 16384.
+func keySlot(key string) int {
+	var crc uint16
+	for _, b := range []byte(hashTag(key)) {
+		crc ^= uint16(b) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) & 16383
+}
+
+// luaInit makes sure the log exists with an epoch, in ep: a missing epoch
+// key or a missing stream (a Redis restarted without persistence, a key
+// evicted or deleted) starts a new log, empty, under the candidate epoch
+// the client passed in ARGV[1]. The new stream starts with a marker entry
+// (field "i", no payload; Replay skips it), so the log is never empty:
+// trimming keeps the newest entry (MINID is a window below it), so the
+// entry a cursor names is in the log until trimming passes it. That is how
+// Replay sees trimming past a cursor (XINFO's max-deleted-entry-id counts
+// XDEL only, not trimming).
+const luaInit = `
+local ep = redis.call('GET', KEYS[2])
+if not ep or redis.call('EXISTS', KEYS[1]) == 0 then
+  ep = ARGV[1]
+  redis.call('DEL', KEYS[1])
+  redis.call('XADD', KEYS[1], '*', 'i', '')
+  redis.call('SET', KEYS[2], ep)
+end
+`
+
+// publishScript logs and publishes a batch (group commit: one round trip).
+// KEYS: stream, epoch. ARGV: candidate epoch, window ms, max entries,
+// channel, "s" for SPUBLISH else PUBLISH, then the payloads. Each payload is
+// appended to the stream, then published in a frame carrying the epoch and
+// the id Redis assigned: a payload is in the log iff it was published.
+// Trimming: MAXLEN per entry, and MINID once per batch at the last id's
+// milliseconds minus the window, on ids Redis assigned (no host's clock).
+var publishScript = goredis.NewScript(luaInit + `
+local pub = 'PUBLISH'
+if ARGV[5] == 's' then pub = 'SPUBLISH' end
+local id
+for i = 6, #ARGV do
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
+  redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
+end
+if id then
+  local min = tonumber(string.match(id, '^(%d+)')) - tonumber(ARGV[2])
+  if min > 0 then
+    redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min))
+  end
+end
+return ep
+`)
+
+// headScript ensures the log exists and returns {epoch, last-generated-id}.
+// KEYS: stream, epoch. ARGV: candidate epoch, max entries. The XTRIM is a
+// no-op that makes the construction probe check that permission too.
+var headScript = goredis.NewScript(luaInit + `
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return {ep, info[i + 1]} end
+end
+return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later is needed)')
+`)
+
+func newEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
+
+// sendLogged publishes payloads through the publish script.
+func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
+	args := make([]any, 0, 5+len(payloads))
+	mode := "p"
+	if d.sharded {
+		mode = "s"
+	}
+	args = append(args, newEpoch(), d.window.Milliseconds(), LogMaxEntries, d.channel, mode)
+	for _, p := range payloads {
+		args = append(args, p)
+	}
+	if err := publishScript.Run(ctx, d.hub.pub, []string{d.streamKey, d.epochKey}, args...).Err(); err != nil {
+		return fmt.Errorf("redis: publish (replay log script): %w", err)
+	}
+	return nil
+}
+
+var _ invalidation.Replayer = (*Driver)(nil)
+
+// LogHead returns the replay log's epoch and last id, creating the log (with
+// a new epoch) when it does not exist. It reads on the publish client, never
+// on the subscription connection. With DisableReplay it returns an error
+// wrapping invalidation.ErrReplayDisabled.
+func (d *Driver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
+	if d.noReplay {
+		return invalidation.LogPos{}, fmt.Errorf("redis: LogHead: %w", invalidation.ErrReplayDisabled)
+	}
+	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	defer cancel()
+	return d.head(ctx, d.hub.pub)
+}
+
+func (d *Driver) head(ctx context.Context, c goredis.Scripter) (invalidation.LogPos, error) {
+	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), LogMaxEntries).StringSlice()
+	if err != nil {
+		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %w", err)
+	}
+	if len(v) != 2 {
+		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %d values, want 2", len(v))
+	}
+	id, ok := wire.ParseLogID(v[1])
+	if !ok {
+		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: bad id %q", v[1])
+	}
+	d.noteAdded(v[0], 0)
+	return invalidation.LogPos{Epoch: v[0], ID: id}, nil
+}
+
+// noteAdded remembers the greatest entries-added seen in epoch and reports
+// whether added went backwards (a promoted replica that lost the tail).
+func (d *Driver) noteAdded(epoch string, added int64) (backwards bool) {
+	d.addedMu.Lock()
+	defer d.addedMu.Unlock()
+	if epoch != d.addedEpoch {
+		d.addedEpoch, d.added = epoch, added
+		return false
+	}
+	if added < d.added {
+		return true
+	}
+	d.added = added
+	return false
+}
+
+// errGap builds an error wrapping invalidation.ErrNoContinuity.
+func errGap(format string, args ...any) error {
+	return fmt.Errorf("redis: replay: %s: %w", fmt.Sprintf(format, args...), invalidation.ErrNoContinuity)
+}
+
+// Replay calls fn for every entry of the log after `after`, up to the log's
+// last id when it starts, in chunks of 512 read on the publish client. It
+// first proves continuity, else returns an error wrapping
+// invalidation.ErrNoContinuity without calling fn: the epoch key holds
+// after.Epoch; the stream exists; no entry after the cursor was deleted
+// (XINFO STREAM's max-deleted-entry-id ≤ after.ID); the log reaches the
+// cursor (last-generated-id ≥ after.ID); the cursor's own entry is still in
+// the log (unless max-deleted-entry-id is the cursor), which proves that
+// trimming, which cuts the log's front, has not passed it, and that a
+// promoted replica did not lose it with the log's tail (a zero cursor needs
+// a log that never lost an entry); and the stream's entries-added did not
+// go backwards since this driver last looked.
+// While reading, an entry without a payload, an id not after the previous
+// one or a change of epoch is a gap too. With DisableReplay it returns an
+// error wrapping invalidation.ErrReplayDisabled.
+func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(pos invalidation.LogPos, payload []byte) error) (invalidation.LogPos, error) {
+	if d.noReplay {
+		return after, fmt.Errorf("redis: Replay: %w", invalidation.ErrReplayDisabled)
+	}
+	c := d.hub.pub
+	head, err := d.proveContinuity(ctx, c, after)
+	if err != nil {
+		return after, err
+	}
+	last := after
+	for last.ID.Compare(head) < 0 {
+		var (
+			epoch *goredis.StringCmd
+			rng   *goredis.XMessageSliceCmd
+		)
+		rctx, cancel := context.WithTimeout(ctx, replayTimeout)
+		_, err := c.Pipelined(rctx, func(p goredis.Pipeliner) error {
+			epoch = p.Get(rctx, d.epochKey)
+			rng = p.XRangeN(rctx, d.streamKey, "("+last.ID.String(), head.String(), replayChunk)
+			return nil
+		})
+		cancel()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return last, fmt.Errorf("redis: replay: read the log after %s: %w", last.ID, err)
+		}
+		if ep := epoch.Val(); ep != after.Epoch {
+			return last, errGap("the log's epoch changed to %q during the replay from %q", ep, after.Epoch)
+		}
+		msgs := rng.Val()
+		if len(msgs) == 0 {
+			return last, errGap("the log ends at %s, before its head %s when the replay started", last.ID, head)
+		}
+		for _, m := range msgs {
+			id, ok := wire.ParseLogID(m.ID)
+			if !ok || id.Compare(last.ID) <= 0 {
+				return last, errGap("log entry id %q is not after %s", m.ID, last.ID)
+			}
+			pos := invalidation.LogPos{Epoch: after.Epoch, ID: id}
+			p, ok := m.Values["p"].(string)
+			if !ok {
+				if _, marker := m.Values["i"]; marker && len(m.Values) == 1 {
+					last = pos // the log's first entry (see luaInit)
+					continue
+				}
+				return last, errGap("log entry %s has no payload", m.ID)
+			}
+			if err := fn(pos, []byte(p)); err != nil {
+				return last, fmt.Errorf("redis: replay: entry %s: %w", m.ID, err)
+			}
+			last = pos
+		}
+	}
+	return last, nil
+}
+
+// proveContinuity checks that the log holds every entry after `after` and
+// returns its last id.
+func (d *Driver) proveContinuity(ctx context.Context, c goredis.UniversalClient, after invalidation.LogPos) (invalidation.LogID, error) {
+	var (
+		epoch  *goredis.StringCmd
+		info   *goredis.XInfoStreamCmd
+		cursor *goredis.XMessageSliceCmd
+	)
+	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	defer cancel()
+	_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		epoch = p.Get(ctx, d.epochKey)
+		info = p.XInfoStream(ctx, d.streamKey)
+		cursor = p.XRangeN(ctx, d.streamKey, after.ID.String(), after.ID.String(), 1)
+		return nil
+	})
+	switch {
+	case errors.Is(epoch.Err(), goredis.Nil):
+		return invalidation.LogID{}, errGap("the log's epoch key %s does not exist (the log was lost)", d.epochKey)
+	case epoch.Err() != nil:
+		return invalidation.LogID{}, fmt.Errorf("redis: replay: read the log's epoch: %w", epoch.Err())
+	case epoch.Val() != after.Epoch:
+		return invalidation.LogID{}, errGap("the log's epoch is %q, the cursor's %q (the log was recreated)", epoch.Val(), after.Epoch)
+	case info.Err() != nil && strings.Contains(info.Err().Error(), "no such key"):
+		return invalidation.LogID{}, errGap("the log's stream %s does not exist", d.streamKey)
+	case err != nil && !errors.Is(err, goredis.Nil):
+		return invalidation.LogID{}, fmt.Errorf("redis: replay: read the log's state: %w", err)
+	}
+	st := info.Val()
+	maxDeleted, ok1 := wire.ParseLogID(st.MaxDeletedEntryID)
+	last, ok2 := wire.ParseLogID(st.LastGeneratedID)
+	switch {
+	case !ok1 || !ok2:
+		return invalidation.LogID{}, errGap("XINFO STREAM %s has no max-deleted-entry-id or last-generated-id (Redis 7 or later is needed)", d.streamKey)
+	case maxDeleted.Compare(after.ID) > 0:
+		return invalidation.LogID{}, errGap("the log was trimmed through %s, past the cursor %s", maxDeleted, after.ID)
+	case last.Compare(after.ID) < 0:
+		return invalidation.LogID{}, errGap("the log ends at %s, before the cursor %s (a failover lost its tail?)", last, after.ID)
+	case after.ID.IsZero() && (st.EntriesAdded != st.Length || !maxDeleted.IsZero()):
+		return invalidation.LogID{}, errGap("the log lost entries (%d added, %d held) and the cursor is at its start", st.EntriesAdded, st.Length)
+	case !after.ID.IsZero() && maxDeleted != after.ID && len(cursor.Val()) == 0:
+		return invalidation.LogID{}, errGap("the cursor's entry %s is not in the log (trimmed: away longer than ReplayWindow; or a failover lost the log's tail)", after.ID)
+	case d.noteAdded(after.Epoch, st.EntriesAdded):
+		return invalidation.LogID{}, errGap("the log's entries-added went backwards to %d (a failover lost the log's tail?)", st.EntriesAdded)
+	}
+	return last, nil
+}
+
+// probeReplay checks, when Redis answers, that the user may run what the
+// replay log needs (scripts, the stream and epoch keys, XINFO, XRANGE), so
+// that a forbidden command fails NewCache with advice instead of every
+// publish. An unreachable Redis is not an error: the driver connects later.
+func (d *Driver) probeReplay() error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.dialTimeout)
+	defer cancel()
+	c := d.hub.pub
+	_, err := d.head(ctx, c)
+	if err != nil && !isReplyError(err) {
+		return nil // not reachable now (or closing): nothing to learn
+	}
+	errs := []error{err}
+	cmds, _ := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.XInfoStream(ctx, d.streamKey)
+		p.XRangeN(ctx, d.streamKey, "-", "+", 1)
+		p.Get(ctx, d.epochKey)
+		return nil
+	})
+	for _, cmd := range cmds {
+		errs = append(errs, cmd.Err())
+	}
+	for _, err := range errs {
+		if err != nil && strings.Contains(err.Error(), "NOPERM") {
+			return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks (%v); grant EVALSHA, EVAL, XADD, XTRIM, XINFO, XRANGE, GET, SET, DEL and EXISTS on the keys %q and %q, or set DisableReplay: %w",
+				err, d.streamKey, d.epochKey, ErrReplayPermission)
+		}
+	}
+	return nil
+}
+
+// ErrReplayPermission is wrapped by New's error (and so NewCache's) when
+// Redis answers but the user may not run what the replay log needs; the
+// message names the refused command. Grant it, or set DisableReplay.
+var ErrReplayPermission = errors.New("redis: permission denied for the replay log")
