@@ -95,3 +95,10 @@ func (h *hub) refreshTopology() {
 		cc.ReloadState(context.Background())
 	}
 }
+
+// isReplyError reports an error reply from Redis, as opposed to a network
+// or client error.
+func isReplyError(err error) bool {
+	var re goredis.Error
+	return errors.As(err, &re) && !errors.Is(err, goredis.ErrClosed)
+}
