@@ -12,6 +12,7 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
@@ -199,7 +200,7 @@ func TestReplayContinuityChecks(t *testing.T) {
 		// Implied by the cursor entry's presence (an entry after the
 		// log's last id cannot be in it); kept for its precise message.
 		{"log ends before the cursor", func(t *testing.T, cur invalidation.LogPos, ids []string) invalidation.LogPos {
-			last, _ := parseID(ids[len(ids)-1])
+			last, _ := wire.ParseLogID(ids[len(ids)-1])
 			cur.ID = invalidation.LogID{Ms: last.Ms + 1000}
 			return cur
 		}},
@@ -241,7 +242,7 @@ func TestReplayContinuityChecks(t *testing.T) {
 				t.Fatalf("log ids %q", ids)
 			}
 			ids = ids[1:] // the marker
-			first, _ := parseID(ids[0])
+			first, _ := wire.ParseLogID(ids[0])
 			cur := invalidation.LogPos{Epoch: do(t, srv, "GET", ek), ID: first}
 			// The unharmed log replays.
 			if got, _, err := replayAll(t, d, cur); err != nil || len(got) != 3 {
