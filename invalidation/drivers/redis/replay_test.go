@@ -173,7 +173,7 @@ func TestReplayContinuityChecks(t *testing.T) {
 		}},
 		{"epoch changed, nothing to replay", func(t *testing.T, cur invalidation.LogPos, ids []string) invalidation.LogPos {
 			do(t, srv, "SET", ek, "another")
-			cur.ID, _ = parseID(ids[len(ids)-1])
+			cur.ID, _ = wire.ParseLogID(ids[len(ids)-1])
 			return cur
 		}},
 		{"epoch key gone", func(t *testing.T, cur invalidation.LogPos, _ []string) invalidation.LogPos {
