@@ -194,3 +194,63 @@ func TestCacheDisableReplayClears(t *testing.T) {
 	}
 	checkPair(t, a, b)
 }
+
+// A GetOrLoad loading while the node was cut off must not cache its value
+// when a replayed entry invalidated the key.
+func TestCacheLoadAcrossCatchUpNotCached(t *testing.T) {
+	leakcheck.Check(t)
+	_, px, a, b := pairViaProxy(t, redisserver.Options{}, nil)
+	catchUps := b.Stats().Invalidation.CatchUps
+	inLoader, release := make(chan struct{}), make(chan struct{})
+	done := make(chan string)
+	go func() {
+		v, _ := b.GetOrLoad("loaded", func(string) (string, time.Duration, error) {
+			close(inLoader)
+			<-release
+			return "old", 0, nil
+		})
+		done <- v
+	}()
+	<-inLoader
+	px.Refuse()
+	px.Cut()
+	eventually(t, 5*time.Second, "link down", func() bool { return !b.Stats().Invalidation.LinkUp })
+	if err := a.Set("loaded", "new", option.WithInvalidation()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, a)
+	px.Accept()
+	eventually(t, 15*time.Second, "catch-up", func() bool {
+		st := b.Stats().Invalidation
+		return st.CatchUps > catchUps && st.Serving
+	})
+	close(release)
+	if got := <-done; got != "old" {
+		t.Errorf("GetOrLoad = %q, want the loaded value", got)
+	}
+	if v, err := b.Get("loaded"); err == nil {
+		t.Errorf("Get after a load that raced a replayed invalidation = %q; want a miss", v)
+	}
+	if !holds(b, "keep", "v") {
+		t.Error("the node cleared instead of catching up")
+	}
+}
+
+// A Redis restarted with AOF persistence (appendfsync always) kept its log:
+// the node catches up instead of clearing.
+func TestCacheCatchUpAfterRestartWithAOF(t *testing.T) {
+	leakcheck.Check(t)
+	srv, px, a, b := pairViaProxy(t, redisserver.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}}, nil)
+	catchUps, clears := b.Stats().Invalidation.CatchUps, gapClears(b)
+	px.Refuse() // b stays away until the write after the restart
+	srv.Kill()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete("gone", option.WithDeleteInvalidation()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, a)
+	px.Accept()
+	checkCaughtUp(t, b, catchUps, clears)
+}
