@@ -15,10 +15,10 @@ import (
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
-// LogMaxEntries caps the replay log's entries whatever ReplayWindow says, so
+// logMaxEntries caps the replay log's entries whatever ReplayWindow says, so
 // a write storm cannot grow it without bound (trimmed approximately, by
 // whole stream nodes: it may hold slightly more).
-const LogMaxEntries = 1_000_000
+const logMaxEntries = 1_000_000
 
 // replayChunk is how many entries Replay reads per round trip: a backlog is
 // never held in memory whole.
@@ -153,7 +153,7 @@ func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
 	if d.sharded {
 		mode = "s"
 	}
-	args = append(args, newEpoch(), d.window.Milliseconds(), LogMaxEntries, d.channel, mode)
+	args = append(args, newEpoch(), d.window.Milliseconds(), logMaxEntries, d.channel, mode)
 	for _, p := range payloads {
 		args = append(args, p)
 	}
@@ -179,7 +179,7 @@ func (d *Driver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
 }
 
 func (d *Driver) head(ctx context.Context, c goredis.Scripter) (invalidation.LogPos, error) {
-	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), LogMaxEntries).StringSlice()
+	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), logMaxEntries).StringSlice()
 	if err != nil {
 		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %w", err)
 	}
