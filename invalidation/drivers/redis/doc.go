@@ -60,14 +60,41 @@
 //
 // # Publishing
 //
-// Publish sends a batch's payloads in one pipeline on the caller's goroutine
-// (no handoff on the latency path). go-redis honours a context's deadline
+// Publish sends a batch's payloads in one round trip on the caller's
+// goroutine, with no handoff on the latency path: the replay log's script
+// (below), or one pipeline of PUBLISH with DisableReplay. go-redis honours a context's deadline
 // but not its cancellation once a command is on the wire, so the driver
 // tracks its publish connections and, when the context is cancelled (the
 // engine does so on Close), interrupts those blocked waiting for a reply: a
 // stuck link never holds Publish past the cancellation. With a caller's
 // client (Config.Client) the I/O runs on a goroutine instead, which finishes
 // within that client's read timeout.
+//
+// # Replay log
+//
+// Pub/Sub is at-most-once, so the driver also logs what it publishes: one
+// Lua script per batch appends each payload to a Redis Stream next to the
+// channel ("{channel}:log", with the log's epoch in "{channel}:epoch", both
+// in the channel's cluster slot) and publishes it in a frame carrying the
+// epoch and the entry id Redis assigned. A payload is in the log if and only
+// if it was published. Subscribers hand each frame to
+// Handler.HandleLogMessage with its position, and the Driver implements
+// invalidation.Replayer: a cache that may have missed messages (a reconnect,
+// a sequence gap, a lapse of MaxStaleness) reads the entries after its
+// position, in chunks, and serves again without clearing. Only when the log
+// cannot prove that it still holds every entry since that position (trimmed
+// past it, recreated with a new epoch by a Redis restart without
+// persistence, or shorter after a failover to a replica that lost its tail)
+// does the cache clear (invacache.ClearReasonNoContinuity).
+//
+// ReplayWindow (default 1m) bounds how long an entry stays, trimmed on the
+// ids Redis assigns (no host's clock), and the log never holds more than a
+// million entries. The user needs EVALSHA/EVAL, XADD, XTRIM, XINFO, XRANGE,
+// GET, SET, DEL and EXISTS on the log's keys: New checks this when Redis
+// answers and fails with an error wrapping ErrReplayPermission that names
+// the refused command. DisableReplay turns the log off (plain PUBLISH; every
+// gap clears). Payloads published outside the log, such as an operator's
+// `redis-cli publish`, are delivered through HandleMessage as before.
 //
 // # Topologies
 //
