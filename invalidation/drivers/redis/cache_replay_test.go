@@ -48,13 +48,12 @@ func pairViaProxy(t *testing.T, srvOpts redisserver.Options, driver map[string]a
 func checkCaughtUp(t *testing.T, b invacache.Cache[string], catchUps uint64, clears map[string]uint64) {
 	t.Helper()
 	eventually(t, 15*time.Second, "catch-up", func() bool { return b.Stats().Invalidation.CatchUps > catchUps })
-	eventually(t, 10*time.Second, "serving again", func() bool { return b.Stats().Invalidation.Serving })
-	if !missing(b, "gone") {
-		t.Error("the key invalidated while the node was away is still served")
-	}
-	if !holds(b, "keep", "v") {
-		t.Errorf("the node lost an untouched key: it cleared instead of catching up; stats %+v", b.Stats().Invalidation)
-	}
+	// The invalidation arrives by the replay, or live right after it when
+	// it was published after the replay read the log's head (a flood, which
+	// may also get the slow node dropped again: it catches up again).
+	eventually(t, 15*time.Second, "serving, without the key invalidated while away, with the untouched key", func() bool {
+		return b.Stats().Invalidation.Serving && missing(b, "gone") && holds(b, "keep", "v")
+	})
 	if got := gapClears(b); !maps.Equal(got, clears) {
 		t.Errorf("clears by reason %v, want %v (no clear on a catch-up)", got, clears)
 	}
