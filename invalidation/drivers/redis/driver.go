@@ -331,10 +331,20 @@ func (d *Driver) Subscribe(h invalidation.Handler, opts invalidation.SubscribeOp
 		return nil, ErrClosed
 	}
 	d.subs[sub] = struct{}{}
-	d.mu.Unlock()
+	if testHookBeforeAttach != nil {
+		testHookBeforeAttach()
+	}
+	// Attached under d.mu, so a concurrent Close either refuses this
+	// Subscribe or finds the subscription attached and detaches it: never
+	// an orphan that keeps the shared session alive.
 	d.hub.attach(sub)
+	d.mu.Unlock()
 	return sub, nil
 }
+
+// testHookBeforeAttach, when set by a test, runs in Subscribe just before the
+// subscription attaches to the hub.
+var testHookBeforeAttach func()
 
 // Close detaches the handler; no handler method runs after it returns.
 func (sub *subscription) Close() error {

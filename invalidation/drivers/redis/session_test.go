@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
 var clientIDRe = regexp.MustCompile(`id=(\d+)`)
@@ -132,4 +134,97 @@ func TestRefusedChannelFailsOnlyItsOwn(t *testing.T) {
 	if got := rg.count("down"); got != 0 {
 		t.Errorf("healthy channel: %d link downs, want 0", got)
 	}
+}
+
+// gateRecorder blocks HandleMessage while its gate is closed.
+type gateRecorder struct {
+	recorder
+	gate chan struct{} // HandleMessage waits for it to close
+}
+
+func (g *gateRecorder) HandleMessage(p []byte) {
+	<-g.gate
+	g.recorder.HandleMessage(p)
+}
+
+// Hub suspect (a): the last subscriber of a channel leaves (UNSUBSCRIBE
+// sent) and a new one attaches before the reader has read the unsubscribe
+// reply. A PONG for a PING sent before the newcomer attached proves nothing
+// for it: marked up by it, the newcomer would serve while the server has the
+// channel unsubscribed, and lose what is published until the new SUBSCRIBE
+// arrives. Here the new SUBSCRIBE is delayed 400ms on the way to the server.
+func TestNewcomerNotUpOnStalePong(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	px := faultproxy.NewT(t, srv.Addr())
+	cfg := Config{Address: px.Addr(), DialTimeout: time.Second}
+	cfg.Channel = testChannel(t)
+	dx := newTestDriver(t, cfg)
+	cfg.Channel = testChannel(t)
+	d := newTestDriver(t, cfg)
+	const ping = 50 * time.Millisecond
+	blocker := &gateRecorder{gate: make(chan struct{})}
+	subscribe(t, dx, blocker, ping)
+	first := &recorder{}
+	firstSub := subscribe(t, d, first, ping)
+	waitUp(t, &blocker.recorder, 1)
+	waitUp(t, first, 1)
+
+	// The reader blocks in a handler; PONGs queue up behind it.
+	publish(t, dx, "block")
+	time.Sleep(3 * ping) // a few PINGs are sent and answered (well within the dead-link timeout)
+	if err := firstSub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the server to unsubscribe the channel", func() bool {
+		out, err := srv.Do("PUBSUB", "NUMSUB", d.Channel())
+		return err == nil && strings.HasSuffix(strings.TrimSpace(out), "0")
+	})
+	px.SetLatency(400*time.Millisecond, 0)
+	late := &recorder{}
+	subscribe(t, d, late, ping)
+	close(blocker.gate)
+	waitUp(t, late, 1)
+	if _, err := srv.Do("PUBLISH", d.Channel(), "after-up"); err != nil {
+		t.Fatal(err)
+	}
+	px.SetLatency(0, 0)
+	waitFor(t, 5*time.Second, "the message published after the newcomer's link-up", func() bool { return late.has("after-up") })
+}
+
+// Hub suspect (b): a Driver.Close running between Subscribe's registration
+// and its attach to the hub must not leave an orphan subscriber keeping the
+// shared session (and its connection) alive.
+func TestCloseDuringSubscribeLeavesNoOrphan(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	cfg := Config{Address: srv.Addr(), Channel: testChannel(t)}
+	keep := newTestDriver(t, cfg) // keeps the shared hub open
+	d := newTestDriver(t, cfg)
+	closed := make(chan struct{})
+	testHookBeforeAttach = func() {
+		testHookBeforeAttach = nil
+		go func() {
+			_ = d.Close()
+			close(closed)
+		}()
+		// Let Close run now if it can (it must not be able to finish
+		// before the subscription is attached).
+		select {
+		case <-closed:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() { testHookBeforeAttach = nil })
+	if _, err := d.Subscribe(&recorder{}, invalidation.SubscribeOptions{}); err != nil && !errors.Is(err, ErrClosed) {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	<-closed
+	keep.hub.mu.Lock()
+	orphan := keep.hub.sess != nil
+	keep.hub.mu.Unlock()
+	if orphan {
+		t.Error("a session is still running after the only subscribing driver closed: an orphan subscriber keeps it alive")
+	}
+	waitFor(t, 5*time.Second, "no subscription connection", func() bool { return pubsubClients(t, srv) == 0 })
 }
