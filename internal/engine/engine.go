@@ -187,6 +187,13 @@ type Engine struct {
 	closeDone chan struct{}      // closed when Close finished
 	linked    chan struct{}      // closed at the first HandleLinkUp
 	linkOnce  sync.Once
+	// refused is closed when the driver refused the subscription for a
+	// reason only a configuration change fixes (HandleLinkDown with an error
+	// wrapping config.ErrInvalidConfig) before the first HandleLinkUp;
+	// refusedErr is that error, written before the close.
+	refused    chan struct{}
+	refusedErr error
+	refuseOnce sync.Once
 	// servingOn is made by a WaitServing caller and closed (then set to
 	// nil) each time serving is turned on. Guarded by liveMu.
 	servingOn chan struct{}
@@ -253,6 +260,7 @@ func New(cfg Config, t Target) (*Engine, error) {
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
 		linked:    make(chan struct{}),
+		refused:   make(chan struct{}),
 		origins:   map[uint64]originState{},
 		gapLog:    map[string]*logWindow{},
 		noCursor:  ClearNoCursor,
@@ -311,7 +319,10 @@ func (e *Engine) ServingAt(now int64) bool {
 func (e *Engine) MayServe() bool { return e.serving.Load() }
 
 // WaitLinkUp returns nil once the subscription has been established at
-// least once, ctx's error when ctx ends first, ErrClosed after Close.
+// least once, ctx's error when ctx ends first, ErrClosed after Close. When
+// the driver refused the subscription for a configuration reason before it
+// was ever established (a link-down error wrapping config.ErrInvalidConfig,
+// such as a channel the Redis ACL user may not use), it returns that error.
 func (e *Engine) WaitLinkUp(ctx context.Context) error {
 	if e.pubCtx.Err() != nil {
 		return ErrClosed
@@ -319,6 +330,13 @@ func (e *Engine) WaitLinkUp(ctx context.Context) error {
 	select {
 	case <-e.linked:
 		return nil
+	default:
+	}
+	select {
+	case <-e.linked:
+		return nil
+	case <-e.refused:
+		return fmt.Errorf("engine: subscription refused: %w", e.refusedErr)
 	case <-e.pubCtx.Done():
 		return ErrClosed
 	case <-ctx.Done():

@@ -15,7 +15,11 @@
 // The driver's job is to report the subscription's state truthfully:
 //
 //   - every SUBSCRIBE confirmation (first or after a reconnect) is
-//     HandleLinkUp; every lost connection is HandleLinkDown;
+//     HandleLinkUp; every lost connection is HandleLinkDown. The driver
+//     matches each reply with the command that asked for it, so a reply no
+//     command on the current connection asked for (go-redis redialled and
+//     resubscribed by itself after a failed write, while the reader was in
+//     a handler) is a link down and up too, never a silent reconnect;
 //   - a PING is sent through the subscription connection every
 //     SubscribeOptions.PingInterval (default 1s), carrying its send time;
 //     each PONG is HandleAliveAt(that send time): a PONG that waited behind
