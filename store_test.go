@@ -151,7 +151,7 @@ func TestClearRacingSetsAndLoadsServesNothingOlder(t *testing.T) {
 	c := newLocal[int64](t, config.InMemoryConfig{Capacity: 10_000})
 	var next atomic.Int64    // values, increasing
 	var setDone atomic.Int64 // highest value whose Set returned (one setter)
-	var clears atomic.Int64 // Clears begun
+	var clears atomic.Int64  // Clears begun
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(3)

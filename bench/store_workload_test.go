@@ -131,6 +131,12 @@ func traceDir() string {
 	if d := os.Getenv("INVACACHE_TRACES"); d != "" {
 		return d
 	}
+	// From a git worktree one level deeper (wt/<branch>/bench), too.
+	for _, d := range []string{filepath.Join("..", "..", "shared", "traces"), filepath.Join("..", "..", "..", "shared", "traces")} {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
 	return filepath.Join("..", "..", "shared", "traces")
 }
 

@@ -24,8 +24,11 @@
 // its goroutines; Close stops the periodic one and waits for the others, and
 // after Close maintenance runs on the calling goroutine.
 //
-// Statistics. Hits are counted in striped counters picked by the calling
-// goroutine's stack address, as otter stripes its read buffer, so parallel
-// readers do not write one shared cache line; so are misses. Evictions (for
-// size) and expirations are counted by otter's atomic deletion listener.
+// Statistics. Hits and misses are counted in one slot per P: the counting
+// goroutine is pinned to its P (runtime.procPin, as sync.Pool does), so it
+// owns the slot and adds without an atomic read-modify-write, and parallel
+// readers never write one shared cache line. Under the race detector, which
+// cannot see that ownership, the slots are picked by stack address and
+// added to atomically. Evictions (for size) and expirations are counted by
+// otter's atomic deletion listener.
 package store

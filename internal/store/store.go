@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 
@@ -277,44 +275,4 @@ func (e *executor) close() {
 	e.closed = true
 	e.mu.Unlock()
 	e.wg.Wait()
-}
-
-// stripedCounter is a counter whose increments from different goroutines
-// usually land on different cache lines.
-type stripedCounter struct {
-	stripes []paddedCounter
-	mask    uint64
-}
-
-type paddedCounter struct {
-	n atomic.Uint64
-	_ [120]byte // two cache lines: adjacent-line prefetch would share one
-}
-
-func newStripedCounter() stripedCounter {
-	// At least 64 stripes (8 KiB): two running goroutines then share one
-	// with a chance of 1/64 at most.
-	n := 64
-	for n < 4*runtime.GOMAXPROCS(0) {
-		n <<= 1
-	}
-	return stripedCounter{stripes: make([]paddedCounter, n), mask: uint64(n - 1)}
-}
-
-// inc picks the stripe by the caller's stack address: a goroutine keeps its
-// stripe, and goroutines have distinct stacks.
-func (c *stripedCounter) inc() {
-	var x byte
-	h := uint64(uintptr(unsafe.Pointer(&x)) >> 11)
-	h ^= h >> 17
-	h *= 0x9E3779B97F4A7C15
-	c.stripes[(h>>32)&c.mask].n.Add(1)
-}
-
-func (c *stripedCounter) sum() uint64 {
-	var n uint64
-	for i := range c.stripes {
-		n += c.stripes[i].n.Load()
-	}
-	return n
 }

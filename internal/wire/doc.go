@@ -59,4 +59,12 @@
 // consecutive sequence numbers. A single key too long to fit still goes out,
 // alone in its payload: nothing is dropped. Encoding appends into
 // caller-owned buffers so a publisher can reuse them between batches.
+//
+// # Log frames
+//
+// A driver with a replay log sends each logged payload (an envelope or a
+// raw key) in a frame naming its log position: "\x00ivl1 EPOCH MS-SEQ "
+// then the payload (see FrameMagic). DecodeFrame splits one; a payload
+// without the frame magic is not logged (an operator's raw key, or a
+// node with replay turned off).
 package wire

@@ -11,13 +11,14 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
-// LogMaxEntries caps the replay log's entries whatever ReplayWindow says, so
+// logMaxEntries caps the replay log's entries whatever ReplayWindow says, so
 // a write storm cannot grow it without bound (trimmed approximately, by
 // whole stream nodes: it may hold slightly more).
-const LogMaxEntries = 1_000_000
+const logMaxEntries = 1_000_000
 
 // replayChunk is how many entries Replay reads per round trip: a backlog is
 // never held in memory whole.
@@ -152,7 +153,7 @@ func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
 	if d.sharded {
 		mode = "s"
 	}
-	args = append(args, newEpoch(), d.window.Milliseconds(), LogMaxEntries, d.channel, mode)
+	args = append(args, newEpoch(), d.window.Milliseconds(), logMaxEntries, d.channel, mode)
 	for _, p := range payloads {
 		args = append(args, p)
 	}
@@ -178,14 +179,14 @@ func (d *Driver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
 }
 
 func (d *Driver) head(ctx context.Context, c goredis.Scripter) (invalidation.LogPos, error) {
-	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), LogMaxEntries).StringSlice()
+	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), logMaxEntries).StringSlice()
 	if err != nil {
 		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %w", err)
 	}
 	if len(v) != 2 {
 		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %d values, want 2", len(v))
 	}
-	id, ok := parseID(v[1])
+	id, ok := wire.ParseLogID(v[1])
 	if !ok {
 		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: bad id %q", v[1])
 	}
@@ -262,7 +263,7 @@ func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(
 			return last, errGap("the log ends at %s, before its head %s when the replay started", last.ID, head)
 		}
 		for _, m := range msgs {
-			id, ok := parseID(m.ID)
+			id, ok := wire.ParseLogID(m.ID)
 			if !ok || id.Compare(last.ID) <= 0 {
 				return last, errGap("log entry id %q is not after %s", m.ID, last.ID)
 			}
@@ -313,8 +314,8 @@ func (d *Driver) proveContinuity(ctx context.Context, c goredis.UniversalClient,
 		return invalidation.LogID{}, fmt.Errorf("redis: replay: read the log's state: %w", err)
 	}
 	st := info.Val()
-	maxDeleted, ok1 := parseID(st.MaxDeletedEntryID)
-	last, ok2 := parseID(st.LastGeneratedID)
+	maxDeleted, ok1 := wire.ParseLogID(st.MaxDeletedEntryID)
+	last, ok2 := wire.ParseLogID(st.LastGeneratedID)
 	switch {
 	case !ok1 || !ok2:
 		return invalidation.LogID{}, errGap("XINFO STREAM %s has no max-deleted-entry-id or last-generated-id (Redis 7 or later is needed)", d.streamKey)
