@@ -250,23 +250,9 @@ func New(cfg Config, t Target) (*Engine, error) {
 	if t == nil {
 		return nil, fmt.Errorf("engine: Target is nil: %w", config.ErrInvalidConfig)
 	}
-	e := &Engine{
-		cfg:       cfg,
-		target:    t,
-		log:       cfg.Logger,
-		id:        rand.Uint64(),
-		progress:  make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		loopDone:  make(chan struct{}),
-		closeDone: make(chan struct{}),
-		linked:    make(chan struct{}),
-		refused:   make(chan struct{}),
-		origins:   map[uint64]originState{},
-		gapLog:    map[string]*logWindow{},
-		noCursor:  ClearNoCursor,
-	}
+	e := newEngine(cfg)
+	e.target = t
 	e.replayer, _ = cfg.Driver.(invalidation.Replayer)
-	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
 		e.timer = time.AfterFunc(time.Hour, e.expire)
@@ -283,6 +269,40 @@ func New(cfg Config, t Target) (*Engine, error) {
 	e.sub = sub
 	go e.publishLoop()
 	return e, nil
+}
+
+// NewPublisher starts an engine that only broadcasts: the outbox, the
+// envelope and the publisher loop of New, with no subscription and no
+// Target. It is for a process that invalidates every node's cache but holds
+// none (MaxStaleness and GapStrategy do not apply; Serving reports false).
+// Its origin id is its own, so receivers track its sequence apart.
+func NewPublisher(cfg Config) (*Engine, error) {
+	cfg.MaxStaleness = 0
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	e := newEngine(cfg)
+	go e.publishLoop()
+	return e, nil
+}
+
+func newEngine(cfg Config) *Engine {
+	e := &Engine{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		id:        rand.Uint64(),
+		progress:  make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		loopDone:  make(chan struct{}),
+		closeDone: make(chan struct{}),
+		linked:    make(chan struct{}),
+		refused:   make(chan struct{}),
+		origins:   map[uint64]originState{},
+		gapLog:    map[string]*logWindow{},
+		noCursor:  ClearNoCursor,
+	}
+	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
+	return e
 }
 
 // NodeID is this node's random origin id, carried by its messages.
@@ -628,7 +648,10 @@ func (e *Engine) Close() error {
 		e.timer.Stop()
 	}
 	e.liveMu.Unlock()
-	subErr := e.sub.Close()
+	var subErr error
+	if e.sub != nil { // nil for a publisher
+		subErr = e.sub.Close()
+	}
 
 	var err error
 	if dropped > 0 {
