@@ -59,8 +59,18 @@
 // DB, credentials, TLS, pool settings) share one publish pool and one
 // subscription connection, reference-counted: 200 caches on one Redis hold
 // one subscription connection and at most PoolSize publish connections. The
-// subscription connection multiplexes every channel in use; a handler for a
-// channel already subscribed learns of the link through the next PONG.
+// subscription connection multiplexes every channel in use, one SUBSCRIBE
+// per channel; a handler for a channel already subscribed learns of the link
+// through the next PONG, and only through a PONG to a PING sent after it
+// attached. A channel Redis refuses (NOPERM) fails only its own handlers
+// (ErrNoPermission, wrapping config.ErrInvalidConfig, which makes NewCache
+// fail) and is retried with backoff; the other channels stay up.
+//
+// # Publishing without a cache
+//
+// NewPublisher returns a Publisher: a cache's broadcast path (envelope,
+// outbox, retries, Publish) without a cache or a subscription, for a service
+// that writes to the database and must invalidate every replica.
 //
 // # Replay log
 //
