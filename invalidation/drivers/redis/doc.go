@@ -32,10 +32,11 @@
 //     subscriber that Redis dropped at client-output-buffer-limit while its
 //     backlog is still being read (go-redis notices the drop only after the
 //     backlog);
-//   - an error reply to SUBSCRIBE (MOVED after a cluster failover, NOPERM)
-//     also starts over on a new connection; on a cluster, every error makes
-//     the client reload its slot map, so the subscription follows the slot
-//     to the promoted replica;
+//   - NOPERM to a channel's SUBSCRIBE is that channel's HandleLinkDown only
+//     (ErrNoPermission; see Sharing connections); any other error reply
+//     (MOVED after a cluster failover) starts over on a new connection; on a
+//     cluster, every error makes the client reload its slot map, so the
+//     subscription follows the slot to the promoted replica;
 //   - reconnects back off from 20ms to 1s with jitter, never busy-looping.
 //
 // Messages are read with PubSub.Receive, never PubSub.Channel (which hides
@@ -51,7 +52,8 @@
 // node has no proof that it hears its peers), broadcasts wait in the outbox,
 // and the driver keeps connecting in the background; once subscribed, the
 // cache clears and serves normally. An unreachable Redis never blocks NewCache
-// longer than DialTimeout, and never fails it.
+// longer than DialTimeout, and never fails it; a Redis that refuses the
+// channel to the ACL user (NOPERM) fails it with ErrNoPermission.
 //
 // # Sharing connections
 //
