@@ -202,6 +202,15 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := eng.WaitLinkUp(ctx); err != nil {
+		if errors.Is(err, ErrInvalidConfig) {
+			// Refused for a reason only the configuration fixes (a channel
+			// the Redis ACL user may not use): fail now, not serve nothing.
+			_ = eng.Close()
+			if c.own {
+				_ = c.driver.Close()
+			}
+			return fmt.Errorf("invacache: invalidation driver %q: %w", inv.spec.Type, err)
+		}
 		c.logger.Warn("invacache: invalidation link not up yet; serving nothing from cache until it is",
 			"wait", wait, "err", err)
 	}

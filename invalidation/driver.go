@@ -36,8 +36,8 @@ type Driver interface {
 // SubscribeOptions tunes one subscription.
 type SubscribeOptions struct {
 	// PingInterval is how often the driver proves the subscription path
-	// alive with a round trip through it (HandleAlive). Zero means the
-	// driver's default.
+	// alive with a round trip through it (HandleAliveAt; HandleAlive for a
+	// proof with no earlier start). Zero means the driver's default.
 	PingInterval time.Duration
 }
 
@@ -60,7 +60,10 @@ type Handler interface {
 	// time or again after a reconnect. Messages published while it was down
 	// may be lost. It also proves the link alive at this moment.
 	HandleLinkUp()
-	// HandleLinkDown reports that the subscription was lost.
+	// HandleLinkDown reports that the subscription was lost. An err that
+	// wraps config.ErrInvalidConfig says only a configuration change can
+	// fix it (the Redis driver: the ACL user may not use the channel); if
+	// the subscription never came up, NewCache fails with it.
 	HandleLinkDown(err error)
 	// HandleAlive reports that the subscription path is proven alive now,
 	// for drivers whose proof has no earlier start (the in-process bus).

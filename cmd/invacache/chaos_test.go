@@ -122,6 +122,10 @@ func TestChaosBaseline(t *testing.T) {
 	if cmp == nil {
 		t.Fatalf("no hit ratio comparison with the baseline in the output")
 	}
+	if !regexp.MustCompile(`(?m)^    while serving +[\d.]+% +[\d.]+%`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^  not-serving misses +\d+ +\d+`).MatchString(out) {
+		t.Errorf("comparison lacks the hit ratio while serving or the not-serving misses")
+	}
 	if !regexp.MustCompile(`(?m)^  database loads +\d+ +\d+`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^  whole-cache clears +\d+ +\d+`).MatchString(out) {
 		t.Errorf("comparison lacks database loads or whole-cache clears")

@@ -192,11 +192,20 @@ func newClient(r redisdriver.Config) (redis.UniversalClient, error) {
 	return redisdriver.NewClient(r)
 }
 
-// nodeDriver is a cache node's Redis driver over a client of its own.
+// nodeDriver is a cache node's Redis driver over a client of its own. It
+// embeds the concrete driver, not the invalidation.Driver interface, so that
+// the driver's other methods (invalidation.Replayer, ConnectTimeout) stay
+// visible to the cache: behind an interface the node would lose its replay
+// log and clear on every gap.
 type nodeDriver struct {
-	invalidation.Driver
+	*redisdriver.Driver
 	client redis.UniversalClient
 }
+
+var (
+	_ invalidation.Replayer         = (*nodeDriver)(nil)
+	_ invalidation.ConnectTimeouter = (*nodeDriver)(nil)
+)
 
 func openNodeDriver(r redisdriver.Config, logger *slog.Logger) (*nodeDriver, error) {
 	c, err := newClient(r)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ func demoCommand() command {
 			fs.DurationVar(&o.interval, "interval", time.Second, "report interval")
 			fs.DurationVar(&o.dbLatency, "db-latency", time.Millisecond, "simulated database read latency")
 			fs.BoolVar(&o.fault, "fault", false, "stop the bus mid-run and restart it, to show recovery")
-			fs.StringVar(&o.faultMode, "fault-mode", "stop", "with --fault: \"stop\" (server gone: connections reset, reconnect clears) or \"blackhole\" (silent partition: MaxStaleness stops serving)")
+			fs.StringVar(&o.faultMode, "fault-mode", "stop", "with --fault: \"stop\" (server gone: connections reset; on reconnect nodes catch up from the replay log, or clear if it was lost) or \"blackhole\" (silent partition: MaxStaleness stops serving)")
 			fs.DurationVar(&o.faultAt, "fault-at", 0, "with --fault: when the bus stops (default duration/3)")
 			fs.DurationVar(&o.faultFor, "fault-for", 0, "with --fault: how long it stays down (default duration/3)")
 			fs.DurationVar(&o.maxStaleness, "max-staleness", 0, "the nodes' MaxStaleness (default: the config file's, else 2s)")
@@ -428,7 +429,7 @@ loop:
 			if err := bus.restart(); err != nil && faultErr == nil {
 				faultErr = err
 			}
-			fmt.Fprintf(w, "%6.1fs  -- fault: bus back; nodes resubscribe and clear their caches before serving again\n", time.Since(start).Seconds())
+			fmt.Fprintf(w, "%6.1fs  -- fault: bus back; nodes resubscribe and catch up from the replay log (or clear) before serving again\n", time.Since(start).Seconds())
 		case <-tick.C:
 			cur := takeSnapshot(nodes, &cnt, checker)
 			printDemoRow(w, start, prev, cur, prop.win.take())
@@ -456,9 +457,10 @@ loop:
 	fmt.Fprintf(w, "  broadcasts:   %d messages sent, %d received by peers (own echoes excluded)\n", final.sent, final.received)
 	fmt.Fprintf(w, "  propagation:  p50 %s, p99 %s, max %s over %d samples\n", fmtDur(all.pct(50)), fmtDur(all.pct(99)), fmtDur(all.max()), len(all))
 	if o.fault {
-		fmt.Fprintf(w, "  recovery:     %d resubscriptions after the fault (each one clears that node's cache before it serves again)\n", linkUps-linkUpsBeforeFault)
+		fmt.Fprintf(w, "  recovery:     %d resubscriptions after the fault (after each, that node catches up from the replay log or clears its cache before it serves again)\n", linkUps-linkUpsBeforeFault)
 	}
-	fmt.Fprintf(w, "  gaps:         %d possible losses detected by the nodes during the run, %d cache clears because of them\n", final.gaps-base.gaps, final.clearsOnGap-base.clearsOnGap)
+	fmt.Fprintf(w, "  gaps:         %d possible losses detected by the nodes during the run: %d caught up from the replay log (%d keys replayed), %d cache clears%s\n",
+		final.gaps-base.gaps, final.catchUps-base.catchUps, final.keysReplayed-base.keysReplayed, final.clearsOnGap-base.clearsOnGap, clearReasons(base.clears, final.clears))
 	fmt.Fprintf(w, "  stale bound:  %s\n", bound)
 	fmt.Fprintf(w, "stale reads: %d\n", final.stale)
 	if final.stale > 0 {
@@ -478,12 +480,14 @@ type demoSnapshot struct {
 	acks, sent, received, stale uint64
 	linksUp, serving, nodes     int
 	gaps, clearsOnGap           uint64
+	catchUps, keysReplayed      uint64
+	clears                      map[string]uint64 // whole-cache clears by reason, summed over the nodes
 }
 
 func takeSnapshot(nodes []*demoNode, cnt *workload.Counters, chk *invacachetest.Checker) demoSnapshot {
 	s := demoSnapshot{
 		at: time.Now(), reads: cnt.Reads.Load(), readErrors: cnt.ReadErrors.Load(),
-		acks: cnt.Acks.Load(), stale: chk.Stale(), nodes: len(nodes),
+		acks: cnt.Acks.Load(), stale: chk.Stale(), nodes: len(nodes), clears: map[string]uint64{},
 	}
 	for _, n := range nodes {
 		st := n.cache.Stats()
@@ -500,8 +504,29 @@ func takeSnapshot(nodes []*demoNode, cnt *workload.Counters, chk *invacachetest.
 		}
 		s.gaps += st.Invalidation.Gaps
 		s.clearsOnGap += st.Invalidation.ClearsOnGap
+		s.catchUps += st.Invalidation.CatchUps
+		s.keysReplayed += st.Invalidation.KeysReplayed
+		for r, n := range st.Invalidation.ClearsByReason {
+			s.clears[r] += n
+		}
 	}
 	return s
+}
+
+// clearReasons describes the gap clears between two snapshots by reason
+// (" (no_continuity 3)"), or "" when there were none. A peer's Clear is not
+// a gap and is left out.
+func clearReasons(before, after map[string]uint64) string {
+	var parts []string
+	for _, r := range invacache.ClearReasons() {
+		if n := after[r] - before[r]; n > 0 && r != invacache.ClearReasonPeer {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func printDemoRow(w io.Writer, start time.Time, prev, cur demoSnapshot, lat []time.Duration) {

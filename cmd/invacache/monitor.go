@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/internal/wire"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,7 +25,7 @@ type monitorOptions struct {
 func monitorCommand() command {
 	return command{
 		name:    "monitor",
-		summary: "decode the invalidation channel live: origin, sequence, operation, keys; flags raw keys, malformed payloads and sequence gaps",
+		summary: "decode the invalidation channel live: replay log id, origin, sequence, operation, keys; flags raw keys, malformed payloads, sequence gaps and replay log resets",
 		usage:   "[--redis ADDR] [--channel CH] [--duration D] [--count N]",
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addCommonFlags(fs, "Redis `address` (host:port; comma-separated for a cluster) (default \"localhost:6379\")")
@@ -32,7 +33,7 @@ func monitorCommand() command {
 			fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 			fs.IntVar(&o.count, "count", 0, "stop after this many messages (default: no limit)")
 			fs.IntVar(&o.maxKeys, "max-keys", 10, "keys printed per operation before eliding the rest (text output; --json lists every key)")
-			fs.BoolVar(&o.json, "json", false, "print one JSON object per line (event: subscribed, message, raw_key, raw_clear, malformed, gap, replay, link_down, summary)")
+			fs.BoolVar(&o.json, "json", false, "print one JSON object per line (event: subscribed, message, raw_key, raw_clear, malformed, gap, replay, log_reset, link_down, summary)")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
 					return usagef("unexpected argument %q", args[0])
@@ -63,6 +64,11 @@ type monitorStats struct {
 	keys, clears                        int
 	gaps, lost, replays                 int
 	origins                             map[uint64]uint64 // origin → last sequence seen
+
+	// The replay log: payloads that came in a log frame, the position of
+	// the last one, and how often the log's epoch changed (recreated).
+	logged, logResets int
+	lastLog           *invalidation.LogPos
 }
 
 func runMonitor(ctx context.Context, e *env, s settings, o monitorOptions) error {
@@ -135,10 +141,11 @@ func runMonitor(ctx context.Context, e *env, s settings, o monitorOptions) error
 	}
 	if out.json {
 		out.writeJSON(monitorSummary{Event: "summary", Messages: st.messages, Envelopes: st.envelopes, Keys: st.keys, Clears: st.clears,
-			Raw: st.raw, Malformed: st.malformed, Gaps: st.gaps, Lost: st.lost, Replays: st.replays, Origins: len(st.origins)})
+			Raw: st.raw, Malformed: st.malformed, Gaps: st.gaps, Lost: st.lost, Replays: st.replays, Origins: len(st.origins),
+			Logged: st.logged, LogResets: st.logResets})
 	} else {
-		fmt.Fprintf(out.w, "%d message(s): %d envelope(s) (%d key(s), %d clear(s)), %d raw, %d malformed; %d gap(s) (%d message(s) lost), %d replay(s); %d origin(s)\n",
-			st.messages, st.envelopes, st.keys, st.clears, st.raw, st.malformed, st.gaps, st.lost, st.replays, len(st.origins))
+		fmt.Fprintf(out.w, "%d message(s): %d envelope(s) (%d key(s), %d clear(s)), %d raw, %d malformed; %d gap(s) (%d message(s) lost), %d replay(s); %d origin(s); %d logged, %d log reset(s)\n",
+			st.messages, st.envelopes, st.keys, st.clears, st.raw, st.malformed, st.gaps, st.lost, st.replays, len(st.origins), st.logged, st.logResets)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) || errors.Is(ctx.Err(), context.DeadlineExceeded) || ctx.Err() == nil {
 		return nil
@@ -152,12 +159,19 @@ type monitorPrinter struct {
 	w       io.Writer
 	json    bool
 	maxKeys int // keys per operation in text output
+
+	// log is the replay log position of the payload being printed (nil
+	// when it came without a log frame); every event it causes carries it.
+	log *invalidation.LogPos
 }
 
 // monitorEvent is one line of monitor --json output.
 type monitorEvent struct {
 	Time        string      `json:"time"` // RFC 3339, nanoseconds
 	Event       string      `json:"event"`
+	LogEpoch    string      `json:"log_epoch,omitempty"`      // the payload's replay log position, when it came in a log frame
+	LogID       string      `json:"log_id,omitempty"`         // stream entry id "ms-seq"
+	PrevEpoch   string      `json:"prev_log_epoch,omitempty"` // log_reset
 	Channel     string      `json:"channel,omitempty"`
 	Server      string      `json:"server,omitempty"`
 	Origin      string      `json:"origin,omitempty"` // 16 hex digits
@@ -193,6 +207,8 @@ type monitorSummary struct {
 	Lost      int    `json:"lost"`
 	Replays   int    `json:"replays"`
 	Origins   int    `json:"origins"`
+	Logged    int    `json:"logged"`     // payloads that came in a replay log frame
+	LogResets int    `json:"log_resets"` // changes of the log's epoch
 }
 
 // event prints ev, or the text line format/args after a time stamp.
@@ -200,18 +216,47 @@ func (p *monitorPrinter) event(ev monitorEvent, format string, args ...any) {
 	now := time.Now()
 	if p.json {
 		ev.Time = now.Format(time.RFC3339Nano)
+		if p.log != nil {
+			ev.LogEpoch, ev.LogID = p.log.Epoch, p.log.ID.String()
+		}
 		p.writeJSON(ev)
 		return
 	}
-	fmt.Fprintf(p.w, "%s  %s\n", now.Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	log := ""
+	if p.log != nil {
+		log = "log=" + p.log.String() + " "
+	}
+	fmt.Fprintf(p.w, "%s  %s%s\n", now.Format("15:04:05.000"), log, fmt.Sprintf(format, args...))
 }
 
 func (p *monitorPrinter) writeJSON(v any) { writeJSONLine(p.w, v) }
 
 func origin(o uint64) string { return fmt.Sprintf("%016x", o) }
 
-// monitorPayload prints one payload and updates the counters.
+// monitorPayload prints one payload and updates the counters. A payload in
+// a replay log frame is decoded inside it, and its events carry its log
+// position.
 func monitorPayload(out *monitorPrinter, st *monitorStats, p []byte, afterReconnect bool) {
+	out.log = nil
+	if wire.IsFrame(p) {
+		pos, inner, ok := wire.DecodeFrame(p)
+		if !ok {
+			st.malformed++
+			n := len(p)
+			out.event(monitorEvent{Event: "malformed", Bytes: &n, Preview: preview(p, 48), Error: "not a well-formed replay log frame"},
+				"MALFORMED %d bytes %s: not a well-formed replay log frame (nodes treat it as a gap)", len(p), preview(p, 48))
+			return
+		}
+		st.logged++
+		out.log = &pos
+		if st.lastLog != nil && st.lastLog.Epoch != pos.Epoch {
+			st.logResets++
+			out.event(monitorEvent{Event: "log_reset", PrevEpoch: st.lastLog.Epoch},
+				"LOG RESET: epoch %s, was %s (the replay log was recreated: nodes that were away cannot catch up and clear)", pos.Epoch, st.lastLog.Epoch)
+		}
+		st.lastLog = &pos
+		p = inner
+	}
 	msg, err := wire.Decode(p)
 	if err != nil {
 		st.malformed++

@@ -9,6 +9,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 
 	"github.com/halilbulentorhon/invacache-go/internal/wire"
+	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
 // FuzzMonitorPayload: any payload is printed as one line (two with a gap)
@@ -21,6 +22,8 @@ func FuzzMonitorPayload(f *testing.F) {
 	f.Add([]byte("user:1"))
 	f.Add([]byte(wire.Magic))
 	f.Add([]byte(wire.Magic + "1 x"))
+	f.Add(wire.AppendFrame(nil, invalidation.LogPos{Epoch: "e", ID: invalidation.LogID{Ms: 1, Seq: 2}}, env[0]))
+	f.Add([]byte(wire.FrameMagic + "e 1-"))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		for _, asJSON := range []bool{false, true} {
 			st := &monitorStats{origins: map[uint64]uint64{5: 3}}

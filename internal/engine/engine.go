@@ -187,6 +187,13 @@ type Engine struct {
 	closeDone chan struct{}      // closed when Close finished
 	linked    chan struct{}      // closed at the first HandleLinkUp
 	linkOnce  sync.Once
+	// refused is closed when the driver refused the subscription for a
+	// reason only a configuration change fixes (HandleLinkDown with an error
+	// wrapping config.ErrInvalidConfig) before the first HandleLinkUp;
+	// refusedErr is that error, written before the close.
+	refused    chan struct{}
+	refusedErr error
+	refuseOnce sync.Once
 	// servingOn is made by a WaitServing caller and closed (then set to
 	// nil) each time serving is turned on. Guarded by liveMu.
 	servingOn chan struct{}
@@ -243,22 +250,9 @@ func New(cfg Config, t Target) (*Engine, error) {
 	if t == nil {
 		return nil, fmt.Errorf("engine: Target is nil: %w", config.ErrInvalidConfig)
 	}
-	e := &Engine{
-		cfg:       cfg,
-		target:    t,
-		log:       cfg.Logger,
-		id:        rand.Uint64(),
-		progress:  make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		loopDone:  make(chan struct{}),
-		closeDone: make(chan struct{}),
-		linked:    make(chan struct{}),
-		origins:   map[uint64]originState{},
-		gapLog:    map[string]*logWindow{},
-		noCursor:  ClearNoCursor,
-	}
+	e := newEngine(cfg)
+	e.target = t
 	e.replayer, _ = cfg.Driver.(invalidation.Replayer)
-	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
 	var opts invalidation.SubscribeOptions
 	if cfg.MaxStaleness > 0 {
 		e.timer = time.AfterFunc(time.Hour, e.expire)
@@ -275,6 +269,40 @@ func New(cfg Config, t Target) (*Engine, error) {
 	e.sub = sub
 	go e.publishLoop()
 	return e, nil
+}
+
+// NewPublisher starts an engine that only broadcasts: the outbox, the
+// envelope and the publisher loop of New, with no subscription and no
+// Target. It is for a process that invalidates every node's cache but holds
+// none (MaxStaleness and GapStrategy do not apply; Serving reports false).
+// Its origin id is its own, so receivers track its sequence apart.
+func NewPublisher(cfg Config) (*Engine, error) {
+	cfg.MaxStaleness = 0
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	e := newEngine(cfg)
+	go e.publishLoop()
+	return e, nil
+}
+
+func newEngine(cfg Config) *Engine {
+	e := &Engine{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		id:        rand.Uint64(),
+		progress:  make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		loopDone:  make(chan struct{}),
+		closeDone: make(chan struct{}),
+		linked:    make(chan struct{}),
+		refused:   make(chan struct{}),
+		origins:   map[uint64]originState{},
+		gapLog:    map[string]*logWindow{},
+		noCursor:  ClearNoCursor,
+	}
+	e.pubCtx, e.pubCancel = context.WithCancel(context.Background())
+	return e
 }
 
 // NodeID is this node's random origin id, carried by its messages.
@@ -311,7 +339,10 @@ func (e *Engine) ServingAt(now int64) bool {
 func (e *Engine) MayServe() bool { return e.serving.Load() }
 
 // WaitLinkUp returns nil once the subscription has been established at
-// least once, ctx's error when ctx ends first, ErrClosed after Close.
+// least once, ctx's error when ctx ends first, ErrClosed after Close. When
+// the driver refused the subscription for a configuration reason before it
+// was ever established (a link-down error wrapping config.ErrInvalidConfig,
+// such as a channel the Redis ACL user may not use), it returns that error.
 func (e *Engine) WaitLinkUp(ctx context.Context) error {
 	if e.pubCtx.Err() != nil {
 		return ErrClosed
@@ -319,6 +350,13 @@ func (e *Engine) WaitLinkUp(ctx context.Context) error {
 	select {
 	case <-e.linked:
 		return nil
+	default:
+	}
+	select {
+	case <-e.linked:
+		return nil
+	case <-e.refused:
+		return fmt.Errorf("engine: subscription refused: %w", e.refusedErr)
 	case <-e.pubCtx.Done():
 		return ErrClosed
 	case <-ctx.Done():
@@ -610,7 +648,10 @@ func (e *Engine) Close() error {
 		e.timer.Stop()
 	}
 	e.liveMu.Unlock()
-	subErr := e.sub.Close()
+	var subErr error
+	if e.sub != nil { // nil for a publisher
+		subErr = e.sub.Close()
+	}
 
 	var err error
 	if dropped > 0 {

@@ -207,6 +207,16 @@ func (h handler) HandleLinkDown(err error) {
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(false)
 	e.log.Warn("engine: subscription lost", "err", err)
+	if errors.Is(err, config.ErrInvalidConfig) {
+		select {
+		case <-e.linked:
+		default: // refused before it ever worked: WaitLinkUp reports it
+			e.refuseOnce.Do(func() {
+				e.refusedErr = err
+				close(e.refused)
+			})
+		}
+	}
 }
 
 // HandleAlive is a proof that the subscription path works now.

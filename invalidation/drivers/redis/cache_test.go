@@ -18,6 +18,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 	"github.com/halilbulentorhon/invacache-go/internal/wire"
+	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 )
 
 // node builds a cache on the Redis driver from a DriverConfig map (the
@@ -442,4 +443,30 @@ func TestCacheStartsWithRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	setAll(t, []invacache.Cache[string]{c}, "k", "v")
+}
+
+// A cache on a channel the ACL user may not use fails NewCache with an error
+// naming the channel and the permission, and the caches sharing its
+// connection on an allowed channel keep propagating (issue 10 item 4).
+func TestCacheOnRefusedChannelFailsAlone(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{
+		Users: []redisserver.User{{Name: "app", Password: "pw", Rules: []string{"~*", "resetchannels", "&app:*", "+@all"}}},
+	})
+	dc := func(ch string) map[string]any {
+		return map[string]any{"Address": srv.Addr(), "Username": "app", "Password": "pw", "Channel": ch}
+	}
+	a := node(t, dc("app:inv"))
+	b := node(t, dc("app:inv"))
+	checkPair(t, a, b)
+
+	_, err := invacache.NewCache[string](config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "redis", DriverConfig: dc("other:inv")}})
+	if err == nil || !errors.Is(err, invacache.ErrInvalidConfig) || !errors.Is(err, redis.ErrNoPermission) ||
+		!strings.Contains(err.Error(), `"other:inv"`) || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("NewCache on other:inv: err = %v, want ErrInvalidConfig and ErrNoPermission naming the channel and NOPERM", err)
+	}
+	checkPair(t, b, a)
+	if s := a.Stats().Invalidation; s.Gaps != 1 || !s.LinkUp {
+		t.Errorf("allowed cache: %d gaps, link up %v; want only its first subscribe and the link up", s.Gaps, s.LinkUp)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -115,22 +114,6 @@ func tlsConfig(t *TLSConfig) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// settingsKey identifies the connection settings a hub serves: drivers built
-// from equal settings share one publish pool and one subscription connection.
-func settingsKey(c Config) string {
-	k := fmt.Sprintf("cfg|%q|%q|%d|%q|%q|%d|%d|%d|%q|%v", c.Address, c.Addresses, c.DB, c.Username, c.Password,
-		c.PoolSize, c.MaxRetries, c.DialTimeout, c.MasterName, c.ShardedPubSub)
-	if c.TLS != nil && c.TLS.Enabled {
-		k += fmt.Sprintf("|tls|%+v", *c.TLS)
-	}
-	if c.ShardedPubSub {
-		// A sharded subscription lives on the node that owns the channel's
-		// slot, so each channel needs its own connection.
-		k += fmt.Sprintf("|ch|%q", c.Channel)
-	}
-	return k
 }
 
 type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)

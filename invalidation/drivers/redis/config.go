@@ -27,27 +27,27 @@ const (
 	DefaultReplayWindow = time.Minute
 )
 
-// Bounds of the numeric settings; a value outside them is an
-// ErrInvalidConfig naming the key.
+// Bounds of the numeric settings (the Config field docs state them); a
+// value outside them is an ErrInvalidConfig naming the key.
 const (
-	// MaxPoolSize bounds PoolSize: the pool only publishes, and go-redis
+	// maxPoolSize bounds PoolSize: the pool only publishes, and go-redis
 	// allocates (and pre-fills a semaphore of) PoolSize slots up front.
-	MaxPoolSize = 1000
-	// MaxMaxRetries bounds MaxRetries (-1 means no retries): the engine
+	maxPoolSize = 1000
+	// maxMaxRetries bounds MaxRetries (-1 means no retries): the engine
 	// retries failed publishes itself, with backoff, for as long as it
 	// lives.
-	MaxMaxRetries = 100
-	// MaxDB bounds DB (Redis numbers its databases with an int).
-	MaxDB = math.MaxInt32
-	// MinDialTimeout and MaxDialTimeout bound DialTimeout, which is also
+	maxMaxRetries = 100
+	// maxDB bounds DB (Redis numbers its databases with an int).
+	maxDB = math.MaxInt32
+	// minDialTimeout and maxDialTimeout bound DialTimeout, which is also
 	// how long NewCache waits for the first link.
-	MinDialTimeout = time.Millisecond
-	MaxDialTimeout = time.Minute
-	// MinReplayWindow and MaxReplayWindow bound ReplayWindow: below a
+	minDialTimeout = time.Millisecond
+	maxDialTimeout = time.Minute
+	// minReplayWindow and maxReplayWindow bound ReplayWindow: below a
 	// second a reconnect rarely catches up; past a day the log's memory is
-	// bounded by LogMaxEntries alone.
-	MinReplayWindow = time.Second
-	MaxReplayWindow = 24 * time.Hour
+	// bounded by logMaxEntries alone.
+	minReplayWindow = time.Second
+	maxReplayWindow = 24 * time.Hour
 )
 
 // Config is the Redis driver's configuration; the driver defines it and
@@ -76,7 +76,7 @@ type Config struct {
 	Password string `json:"password" yaml:"password"`
 	// DB is the database number of the client (Pub/Sub channels are global
 	// to a server, so it does not separate applications: Channel does).
-	// A cluster has only database 0.
+	// A cluster has only database 0. Between 0 and 2147483647.
 	DB int `json:"db" yaml:"db"`
 	// TLS enables TLS when non-nil and Enabled.
 	TLS *TLSConfig `json:"tls,omitempty" yaml:"tls,omitempty"`
@@ -86,19 +86,21 @@ type Config struct {
 	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis 7) on a cluster instead
 	// of PUBLISH/SUBSCRIBE, which a cluster broadcasts to every node.
 	ShardedPubSub bool `json:"shardedPubSub,omitempty" yaml:"shardedPubSub,omitempty"`
-	// PoolSize is the publish connection pool size. Default 10.
+	// PoolSize is the publish connection pool size. Default 10, at most
+	// 1000 (the pool only publishes, and go-redis allocates its slots up
+	// front).
 	PoolSize int `json:"poolSize" yaml:"poolSize"`
 	// MaxRetries is go-redis's retry count per command; -1 means none. The
-	// cache's outbox retries on top with backoff. Default 3.
+	// cache's outbox retries on top with backoff. Default 3, at most 100.
 	MaxRetries int `json:"maxRetries" yaml:"maxRetries"`
 	// DialTimeout is the connect timeout; NewCache waits at most this long
-	// for the first subscription. Default 5s.
+	// for the first subscription. Default 5s, between 1ms and 1m.
 	DialTimeout time.Duration `json:"dialTimeout" yaml:"dialTimeout"`
 	// ReplayWindow is how long the replay log keeps an entry (a Redis
 	// Stream next to the channel, trimmed on the ids Redis assigns): a node
 	// that lost its link for less than this catches up from the log instead
 	// of clearing its cache. Default 1m, between 1s and 24h. The log also
-	// never holds more than LogMaxEntries entries.
+	// never holds more than 1,000,000 entries.
 	ReplayWindow time.Duration `json:"replayWindow,omitempty" yaml:"replayWindow,omitempty"`
 	// DisableReplay turns the replay log off: Publish is a plain PUBLISH
 	// (SPUBLISH), nothing is written to a stream, and a node clears its
@@ -200,23 +202,23 @@ func (c Config) resolve() (Config, error) {
 			}
 		}
 	}
-	if c.DB < 0 || c.DB > MaxDB {
-		return c, invalidf("DB", "must be between 0 and %d, got %d", MaxDB, c.DB)
+	if c.DB < 0 || c.DB > maxDB {
+		return c, invalidf("DB", "must be between 0 and %d, got %d", maxDB, c.DB)
 	}
 	if c.DB != 0 && len(c.Addresses) > 0 && c.MasterName == "" {
 		return c, invalidf("DB", "a Redis Cluster (Addresses without MasterName) has only database 0, got %d", c.DB)
 	}
-	if c.PoolSize < 1 || c.PoolSize > MaxPoolSize {
-		return c, invalidf("PoolSize", "must be between 1 and %d (0 means %d), got %d", MaxPoolSize, DefaultPoolSize, c.PoolSize)
+	if c.PoolSize < 1 || c.PoolSize > maxPoolSize {
+		return c, invalidf("PoolSize", "must be between 1 and %d (0 means %d), got %d", maxPoolSize, DefaultPoolSize, c.PoolSize)
 	}
-	if c.MaxRetries < -1 || c.MaxRetries > MaxMaxRetries {
-		return c, invalidf("MaxRetries", "must be between -1 (no retries) and %d (0 means %d), got %d", MaxMaxRetries, DefaultMaxRetries, c.MaxRetries)
+	if c.MaxRetries < -1 || c.MaxRetries > maxMaxRetries {
+		return c, invalidf("MaxRetries", "must be between -1 (no retries) and %d (0 means %d), got %d", maxMaxRetries, DefaultMaxRetries, c.MaxRetries)
 	}
-	if c.DialTimeout < MinDialTimeout || c.DialTimeout > MaxDialTimeout {
-		return c, invalidf("DialTimeout", "must be between %v and %v (0 means %v), got %v", MinDialTimeout, MaxDialTimeout, DefaultDialTimeout, c.DialTimeout)
+	if c.DialTimeout < minDialTimeout || c.DialTimeout > maxDialTimeout {
+		return c, invalidf("DialTimeout", "must be between %v and %v (0 means %v), got %v", minDialTimeout, maxDialTimeout, DefaultDialTimeout, c.DialTimeout)
 	}
-	if c.ReplayWindow < MinReplayWindow || c.ReplayWindow > MaxReplayWindow {
-		return c, invalidf("ReplayWindow", "must be between %v and %v (0 means %v), got %v", MinReplayWindow, MaxReplayWindow, DefaultReplayWindow, c.ReplayWindow)
+	if c.ReplayWindow < minReplayWindow || c.ReplayWindow > maxReplayWindow {
+		return c, invalidf("ReplayWindow", "must be between %v and %v (0 means %v), got %v", minReplayWindow, maxReplayWindow, DefaultReplayWindow, c.ReplayWindow)
 	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return c, invalidf("Channel", "must not be blank, got %q", c.Channel)

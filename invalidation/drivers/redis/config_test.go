@@ -316,12 +316,12 @@ func TestNumericOptionsBounded(t *testing.T) {
 		m          map[string]any
 	}{
 		{"PoolSize", "1000", Config{PoolSize: 3_000_000_000}, map[string]any{"poolSize": 3e9}},
-		{"PoolSize", "1000", Config{PoolSize: MaxPoolSize + 1}, map[string]any{"PoolSize": MaxPoolSize + 1}},
-		{"MaxRetries", "100", Config{MaxRetries: MaxMaxRetries + 1}, map[string]any{"maxRetries": 1e6}},
+		{"PoolSize", "1000", Config{PoolSize: maxPoolSize + 1}, map[string]any{"PoolSize": maxPoolSize + 1}},
+		{"MaxRetries", "100", Config{MaxRetries: maxMaxRetries + 1}, map[string]any{"maxRetries": 1e6}},
 		{"DB", "2147483647", Config{DB: 1 << 40}, map[string]any{"db": float64(1 << 40)}},
-		{"DialTimeout", "1m0s", Config{DialTimeout: MaxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
+		{"DialTimeout", "1m0s", Config{DialTimeout: maxDialTimeout + 1}, map[string]any{"dialTimeout": "1000h"}},
 		{"DialTimeout", "1ms", Config{DialTimeout: time.Nanosecond}, map[string]any{"dialTimeout": "1us"}},
-		{"ReplayWindow", "24h0m0s", Config{ReplayWindow: MaxReplayWindow + 1}, map[string]any{"ReplayWindow": "25h"}},
+		{"ReplayWindow", "24h0m0s", Config{ReplayWindow: maxReplayWindow + 1}, map[string]any{"ReplayWindow": "25h"}},
 		{"ReplayWindow", "1s", Config{ReplayWindow: time.Millisecond}, map[string]any{"replayWindow": time.Millisecond}},
 		{"ReplayWindow", "1s", Config{ReplayWindow: -time.Minute}, map[string]any{"replayWindow": "-1m"}},
 	}
@@ -361,8 +361,8 @@ func TestNumericOptionsBounded(t *testing.T) {
 	}
 	// The bounds themselves are accepted.
 	for _, c := range []Config{
-		{PoolSize: MaxPoolSize, MaxRetries: MaxMaxRetries, DB: MaxDB, DialTimeout: MaxDialTimeout, Address: "127.0.0.1:1", ReplayWindow: MaxReplayWindow},
-		{MaxRetries: -1, DialTimeout: MinDialTimeout, Address: "127.0.0.1:1", ReplayWindow: MinReplayWindow},
+		{PoolSize: maxPoolSize, MaxRetries: maxMaxRetries, DB: maxDB, DialTimeout: maxDialTimeout, Address: "127.0.0.1:1", ReplayWindow: maxReplayWindow},
+		{MaxRetries: -1, DialTimeout: minDialTimeout, Address: "127.0.0.1:1", ReplayWindow: minReplayWindow},
 	} {
 		if _, err := c.resolve(); err != nil {
 			t.Errorf("resolve(%+v): %v, want the bounds accepted", c, err)

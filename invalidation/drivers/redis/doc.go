@@ -15,7 +15,11 @@
 // The driver's job is to report the subscription's state truthfully:
 //
 //   - every SUBSCRIBE confirmation (first or after a reconnect) is
-//     HandleLinkUp; every lost connection is HandleLinkDown;
+//     HandleLinkUp; every lost connection is HandleLinkDown. The driver
+//     matches each reply with the command that asked for it, so a reply no
+//     command on the current connection asked for (go-redis redialled and
+//     resubscribed by itself after a failed write, while the reader was in
+//     a handler) is a link down and up too, never a silent reconnect;
 //   - a PING is sent through the subscription connection every
 //     SubscribeOptions.PingInterval (default 1s), carrying its send time;
 //     each PONG is HandleAliveAt(that send time): a PONG that waited behind
@@ -28,10 +32,11 @@
 //     subscriber that Redis dropped at client-output-buffer-limit while its
 //     backlog is still being read (go-redis notices the drop only after the
 //     backlog);
-//   - an error reply to SUBSCRIBE (MOVED after a cluster failover, NOPERM)
-//     also starts over on a new connection; on a cluster, every error makes
-//     the client reload its slot map, so the subscription follows the slot
-//     to the promoted replica;
+//   - NOPERM to a channel's SUBSCRIBE is that channel's HandleLinkDown only
+//     (ErrNoPermission; see Sharing connections); any other error reply
+//     (MOVED after a cluster failover) starts over on a new connection; on a
+//     cluster, every error makes the client reload its slot map, so the
+//     subscription follows the slot to the promoted replica;
 //   - reconnects back off from 20ms to 1s with jitter, never busy-looping.
 //
 // Messages are read with PubSub.Receive, never PubSub.Channel (which hides
@@ -47,7 +52,8 @@
 // node has no proof that it hears its peers), broadcasts wait in the outbox,
 // and the driver keeps connecting in the background; once subscribed, the
 // cache clears and serves normally. An unreachable Redis never blocks NewCache
-// longer than DialTimeout, and never fails it.
+// longer than DialTimeout, and never fails it; a Redis that refuses the
+// channel to the ACL user (NOPERM) fails it with ErrNoPermission.
 //
 // # Sharing connections
 //
@@ -55,12 +61,65 @@
 // DB, credentials, TLS, pool settings) share one publish pool and one
 // subscription connection, reference-counted: 200 caches on one Redis hold
 // one subscription connection and at most PoolSize publish connections. The
-// subscription connection multiplexes every channel in use; a handler for a
-// channel already subscribed learns of the link through the next PONG.
+// subscription connection multiplexes every channel in use, one SUBSCRIBE
+// per channel; a handler for a channel already subscribed learns of the link
+// through the next PONG, and only through a PONG to a PING sent after it
+// attached. A channel Redis refuses (NOPERM) fails only its own handlers
+// (ErrNoPermission, wrapping config.ErrInvalidConfig, which makes NewCache
+// fail) and is retried with backoff; the other channels stay up.
+//
+// # Publishing without a cache
+//
+// NewPublisher returns a Publisher: a cache's broadcast path (envelope,
+// outbox, retries, Publish) without a cache or a subscription, for a service
+// that writes to the database and must invalidate every replica.
+//
+// # Replay log
+//
+// Unless DisableReplay is set, the driver keeps a bounded log of what it
+// publishes, so that a node that lost its link catches up instead of
+// clearing its cache (the driver implements invalidation.Replayer):
+//
+//   - Publish runs one Lua script per batch (EVALSHA, EVAL when Redis does
+//     not know it yet) that, for each payload, appends it to a Redis Stream
+//     (XADD) and publishes it in a frame carrying the log's epoch and the
+//     entry id Redis assigned. A payload is in the log if and only if it was
+//     published. Subscribers hand framed payloads to
+//     Handler.HandleLogMessage with their position, everything else to
+//     HandleMessage.
+//   - Keys: the stream "{channel}:log" and the epoch "{channel}:epoch" (a
+//     channel with its own hash tag keeps it: "app:{x}:inv:log"), in the
+//     channel's cluster slot, so the script runs on the node that owns the
+//     channel (classic and sharded Pub/Sub). The epoch is a random id
+//     written when the stream or the epoch key is missing: a Redis restarted
+//     without persistence, or a key evicted, starts a new log, and a cursor
+//     of the old one cannot catch up.
+//   - Retention: entries older than ReplayWindow (default 1m) are trimmed
+//     (XTRIM MINID at the newest id's milliseconds minus the window, on the
+//     ids Redis assigns: no host's clock is compared), and the stream never
+//     holds much more than 1M entries (MAXLEN ~). Memory: see the README.
+//   - Replay reads on the publish connections (never the subscription), in
+//     chunks of 512 entries, up to the head as it stood when it started, and
+//     first proves continuity: same epoch, the stream exists, no entry after
+//     the cursor deleted (XINFO STREAM max-deleted-entry-id), the cursor's
+//     own entry still in the log (trimming has not passed it; a promoted
+//     replica did not lose it), entries-added not going backwards. Else it
+//     returns invalidation.ErrNoContinuity and the node clears.
+//   - Raw payloads published by hand (redis-cli publish <channel> <key>)
+//     are not logged: they invalidate nodes that are linked at that moment
+//     only, as before.
+//   - The Redis user needs EVALSHA, EVAL, XADD, XTRIM, XINFO, XRANGE, GET,
+//     SET, DEL and EXISTS on the two keys (Redis 7 or later). When Redis
+//     answers at New and refuses one of them, New (so NewCache) fails with
+//     ErrReplayPermission naming the command; grant it or set DisableReplay.
+//
+// With DisableReplay, Publish is a pipeline of plain PUBLISH (SPUBLISH),
+// nothing is written to a stream, LogHead and Replay return
+// invalidation.ErrReplayDisabled, and every gap clears the node's cache.
 //
 // # Publishing
 //
-// Publish sends a batch's payloads in one pipeline on the caller's goroutine
+// Publish sends a batch's payloads in one round trip on the caller's goroutine
 // (no handoff on the latency path). go-redis honours a context's deadline
 // but not its cancellation once a command is on the wire, so the driver
 // tracks its publish connections and, when the context is cancelled (the
@@ -68,6 +127,19 @@
 // stuck link never holds Publish past the cancellation. With a caller's
 // client (Config.Client) the I/O runs on a goroutine instead, which finishes
 // within that client's read timeout.
+//
+// # Publishing without a cache
+//
+// NewPublisher returns a Publisher for a program that writes the source of
+// truth and must invalidate every replica without holding a cache itself:
+//
+//	pub, err := redis.NewPublisher(redis.Config{Address: "redis:6379", Channel: "myapp:invalidation"})
+//	if err != nil { ... }
+//	defer pub.Close()
+//	err = pub.Invalidate(ctx, "user:1", "user:2") // returns once published
+//
+// Its messages are a cache's (envelope, origin and sequence numbers, outbox,
+// retries, the replay log), so the replicas handle them like a peer's.
 //
 // # Topologies
 //

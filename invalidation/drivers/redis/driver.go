@@ -53,7 +53,15 @@ func factory(spec invalidation.Spec) (invalidation.Driver, error) {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger          *slog.Logger
+	maxMessageBytes int // NewPublisher only
+}
+
+// WithMaxMessageBytes sets the size a Publisher's batches are split below
+// (InvalidationConfig.MaxMessageBytes for a cache; 0 means its default,
+// config.DefaultMaxMessageBytes). New ignores it.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *options) { o.maxMessageBytes = n }
 }
 
 // WithLogger sets the logger for link state changes and dropped
@@ -107,7 +115,7 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	h, err := acquireHub(settingsKey(c), o.logger, func() (*hub, error) {
+	h, err := hubs.acquire(keyOf(c), o.logger, func() (*hub, error) {
 		tracker := newConnTracker()
 		pub, err := newClient(c, tracker.dialer)
 		if err != nil {
@@ -149,11 +157,8 @@ func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	key := fmt.Sprintf("client|%T|%p|%v", client, client, c.ShardedPubSub)
-	if c.ShardedPubSub {
-		key += fmt.Sprintf("|ch|%q", c.Channel)
-	}
-	h, err := acquireHub(key, o.logger, func() (*hub, error) {
+	c.Client = client
+	h, err := hubs.acquire(clientKeyOf(c), o.logger, func() (*hub, error) {
 		return &hub{pub: client, sub: client, sharded: c.ShardedPubSub}, nil
 	})
 	if err != nil {
@@ -334,10 +339,20 @@ func (d *Driver) Subscribe(h invalidation.Handler, opts invalidation.SubscribeOp
 		return nil, ErrClosed
 	}
 	d.subs[sub] = struct{}{}
-	d.mu.Unlock()
+	if testHookBeforeAttach != nil {
+		testHookBeforeAttach()
+	}
+	// Attached under d.mu, so a concurrent Close either refuses this
+	// Subscribe or finds the subscription attached and detaches it: never
+	// an orphan that keeps the shared session alive.
 	d.hub.attach(sub)
+	d.mu.Unlock()
 	return sub, nil
 }
+
+// testHookBeforeAttach, when set by a test, runs in Subscribe just before the
+// subscription attaches to the hub.
+var testHookBeforeAttach func()
 
 // Close detaches the handler; no handler method runs after it returns.
 func (sub *subscription) Close() error {

@@ -144,3 +144,50 @@ func ExampleConfig_client() {
 	defer cancel()
 	_ = drv.Publish(ctx, [][]byte{[]byte("user:1")}) // what `redis-cli publish orders user:1` does
 }
+
+// A service that writes to the database but holds no cache invalidates every
+// replica's copy with a Publisher (here against a Redis the example starts).
+func ExampleNewPublisher() {
+	srv, err := redisserver.Start(redisserver.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+
+	// A replica of the service that caches users.
+	replica, err := invacache.NewCache[string](config.InvaCacheConfig{
+		Invalidation: &config.InvalidationConfig{
+			Type:  "redis",
+			Redis: &config.RedisInvalidationConfig{Address: srv.Addr(), Channel: "users"},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer replica.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = replica.WaitServing(ctx)
+	_ = replica.Set("user:1", "alice")
+
+	// The writer: after updating user:1 in the database.
+	pub, err := redis.NewPublisher(redis.Config{Address: srv.Addr(), Channel: "users"})
+	if err != nil {
+		panic(err)
+	}
+	defer pub.Close()
+	if err := pub.Invalidate(ctx, "user:1"); err != nil { // returns once published
+		panic(err)
+	}
+
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := replica.Get("user:1"); err != nil {
+			break
+		}
+	}
+	_, err = replica.Get("user:1")
+	fmt.Println("replica:", err)
+	// Output:
+	// replica: invacache: key not found
+}

@@ -171,6 +171,11 @@ func TestReplayContinuityChecks(t *testing.T) {
 			do(t, srv, "SET", ek, "another")
 			return cur
 		}},
+		{"epoch changed, nothing to replay", func(t *testing.T, cur invalidation.LogPos, ids []string) invalidation.LogPos {
+			do(t, srv, "SET", ek, "another")
+			cur.ID, _ = wire.ParseLogID(ids[len(ids)-1])
+			return cur
+		}},
 		{"epoch key gone", func(t *testing.T, cur invalidation.LogPos, _ []string) invalidation.LogPos {
 			do(t, srv, "DEL", ek)
 			return cur
@@ -192,6 +197,8 @@ func TestReplayContinuityChecks(t *testing.T) {
 			do(t, srv, "XTRIM", sk, "MINID", ids[2]) // deletes ids[0], ids[1]; cursor at ids[0]
 			return cur
 		}},
+		// Implied by the cursor entry's presence (an entry after the
+		// log's last id cannot be in it); kept for its precise message.
 		{"log ends before the cursor", func(t *testing.T, cur invalidation.LogPos, ids []string) invalidation.LogPos {
 			last, _ := wire.ParseLogID(ids[len(ids)-1])
 			cur.ID = invalidation.LogID{Ms: last.Ms + 1000}
@@ -203,6 +210,9 @@ func TestReplayContinuityChecks(t *testing.T) {
 			do(t, srv, "DEL", sk)
 			do(t, srv, "XADD", sk, "100-1", "p", "x")
 			do(t, srv, "XADD", sk, "100-3", "p", "y")
+			// As many entries added as before, so only the cursor's
+			// absence tells.
+			do(t, srv, "XSETID", sk, "100-3", "ENTRIESADDED", "1000", "MAXDELETEDID", "0-0")
 			cur.ID = invalidation.LogID{Ms: 100, Seq: 2}
 			return cur
 		}},
@@ -366,4 +376,31 @@ func TestReplayPermissionProbe(t *testing.T) {
 	subscribe(t, d, r, 0)
 	waitUp(t, r, 1)
 	roundTrip(t, d, r, "k")
+}
+
+// A batch split over several script calls, after Redis lost its script
+// cache: every payload is logged and published once, in order.
+func TestReplayBatchAfterScriptFlush(t *testing.T) {
+	leakcheck.Check(t)
+	srv, d, _ := linked(t, redisserver.Options{}, Config{}, 0)
+	r := &logRecorder{}
+	subscribe(t, d, r, 0)
+	waitUp(t, &r.recorder, 1)
+	h0 := head(t, d)
+	do(t, srv, "SCRIPT", "FLUSH")
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("%d:%s", i, strings.Repeat("x", 60<<10)))
+	}
+	publish(t, d, want...)
+	waitFor(t, 5*time.Second, "5 logged messages", func() bool { return len(r.positions()) == 5 })
+	got, _, err := replayAll(t, d, h0)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Replay: %d entries, %v", len(got), err)
+	}
+	for i, e := range got {
+		if e.payload != want[i] || e.pos != r.positions()[i] {
+			t.Errorf("entry %d: %.8q at %v, want %.8q at %v", i, e.payload, e.pos, want[i], r.positions()[i])
+		}
+	}
 }

@@ -189,12 +189,14 @@ type Report struct {
 	Reads, ReadErrors     uint64
 	Writes, WriteErrors   uint64 // Writes = acknowledged
 	Hits, Misses, Loads   uint64
+	NotServingMisses      uint64 // the part of Misses refused while a node could not serve (MaxStaleness, a gap being handled)
 	Gaps, ClearsOnGap     uint64
 	PublishFailures       uint64
 	Faults                map[Kind]int      // injected, by kind
 	ClearsByKind          map[Kind]uint64   // whole-cache clears (summed over nodes) from a fault's injection to its recovery
 	GapsByKind            map[Kind]uint64   // gaps (summed over nodes) in the same windows
 	CatchUpsByKind        map[Kind]uint64   // gaps caught up from the replay log, without a clear, in the same windows
+	NotServingByKind      map[Kind]uint64   // lookups refused because their node could not serve, in the same windows
 	CatchUps              uint64            // gaps caught up from the replay log (summed over nodes)
 	KeysReplayed          uint64            // keys invalidated from replayed log entries
 	ClearsByReason        map[string]uint64 // whole-cache clears by reason (invacache.ClearReasons), summed over nodes
@@ -234,6 +236,17 @@ func (r *Report) HitRatio() float64 {
 		return 0
 	}
 	return float64(r.Hits) / float64(r.Hits+r.Misses)
+}
+
+// ServingHitRatio is the hit ratio of the lookups made while the node could
+// serve: what clears and invalidations cost, without the lookups the
+// staleness rule refused. 0 without such lookups.
+func (r *Report) ServingHitRatio() float64 {
+	served := r.Hits + r.Misses - min(r.NotServingMisses, r.Misses)
+	if served == 0 {
+		return 0
+	}
+	return float64(r.Hits) / float64(served)
 }
 
 // node is one cache replica and its link.
@@ -328,6 +341,7 @@ func runPhase(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r.rep.ClearsByKind = map[Kind]uint64{}
 	r.rep.GapsByKind = map[Kind]uint64{}
 	r.rep.CatchUpsByKind = map[Kind]uint64{}
+	r.rep.NotServingByKind = map[Kind]uint64{}
 	r.rep.Bound = invacachetest.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
 	r.rep.GoroutinesBaseline = runtime.NumGoroutine()
 
@@ -534,20 +548,21 @@ func (r *run) schedule(ctx context.Context) error {
 		round := i / len(r.cfg.Faults)
 		target := r.nodes[i%len(r.nodes)]
 		t0 := time.Now()
-		clears0, gaps0, catch0 := r.totalClears()
+		c0 := r.totals()
 		desc, problem := r.inject(ctx, kind, round, target)
 		if ctx.Err() != nil {
 			return nil
 		}
 		recErr := r.waitRecovered(15 * time.Second)
 		g := runtime.NumGoroutine()
-		clears1, gaps1, catch1 := r.totalClears()
+		c1 := r.totals()
 		r.mu.Lock()
 		r.faultN++
 		r.rep.Faults[kind]++
-		r.rep.ClearsByKind[kind] += clears1 - clears0
-		r.rep.GapsByKind[kind] += gaps1 - gaps0
-		r.rep.CatchUpsByKind[kind] += catch1 - catch0
+		r.rep.ClearsByKind[kind] += c1.clears - c0.clears
+		r.rep.GapsByKind[kind] += c1.gaps - c0.gaps
+		r.rep.CatchUpsByKind[kind] += c1.catchUps - c0.catchUps
+		r.rep.NotServingByKind[kind] += c1.notServing - c0.notServing
 		r.rep.GoroutinesPerCycle = append(r.rep.GoroutinesPerCycle, g)
 		if kind == Slow && problem == "" {
 			r.rep.SlowDrops++ // verified: Redis dropped the subscriber and it resubscribed
@@ -565,21 +580,27 @@ func (r *run) schedule(ctx context.Context) error {
 		if problem != "" {
 			status += "; UNVERIFIED: " + problem
 		}
-		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d, catch-ups %d; goroutines %d\n",
-			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), clears1-clears0, catch1-catch0, g)
+		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d, catch-ups %d, not-serving misses %d; goroutines %d\n",
+			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), c1.clears-c0.clears, c1.catchUps-c0.catchUps, c1.notServing-c0.notServing, g)
 		r.mu.Unlock()
 	}
 }
 
-// totalClears sums the nodes' whole-cache clears, gaps and catch-ups.
-func (r *run) totalClears() (clears, gaps, catchUps uint64) {
+// counts are the nodes' summed counters that a fault's window is charged.
+type counts struct{ clears, gaps, catchUps, notServing uint64 }
+
+// totals sums the nodes' whole-cache clears, gaps, catch-ups and
+// not-serving misses.
+func (r *run) totals() counts {
+	var c counts
 	for _, n := range r.nodes {
-		st := n.stats().Invalidation
-		clears += st.ClearsOnGap
-		gaps += st.Gaps
-		catchUps += st.CatchUps
+		st := n.stats()
+		c.clears += st.Invalidation.ClearsOnGap
+		c.gaps += st.Invalidation.Gaps
+		c.catchUps += st.Invalidation.CatchUps
+		c.notServing += st.NotServingMisses
 	}
-	return clears, gaps, catchUps
+	return c
 }
 
 // waitRecovered polls until every node is subscribed and serving.
@@ -625,6 +646,7 @@ type snapshot struct {
 	readErrors           uint64
 	writeErrors          uint64
 	hits, misses         uint64
+	notServing           uint64
 	gaps, viol           uint64
 	serving, faults      int
 	goroutines           int
@@ -643,6 +665,7 @@ func (r *run) snap() snapshot {
 		st := n.stats()
 		s.hits += st.Hits
 		s.misses += st.Misses
+		s.notServing += st.NotServingMisses
 		s.gaps += st.Invalidation.Gaps
 		s.clearsOnGap += st.Invalidation.ClearsOnGap
 		s.publishFailures += st.Invalidation.PublishFailures
@@ -704,6 +727,7 @@ func (r *run) collect() {
 	r.rep.Reads, r.rep.ReadErrors = s.reads, s.readErrors
 	r.rep.Writes, r.rep.WriteErrors = s.writes, s.writeErrors
 	r.rep.Hits, r.rep.Misses, r.rep.Loads = s.hits, s.misses, s.loadsDB
+	r.rep.NotServingMisses = s.notServing
 	r.rep.Gaps, r.rep.ClearsOnGap = s.gaps, s.clearsOnGap
 	r.rep.ClearsByReason = map[string]uint64{}
 	for _, n := range r.nodes {
@@ -727,6 +751,8 @@ func (r *run) printSummary() {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "summary after %.1fs (%d nodes, seed %d):\n", rep.Elapsed.Seconds(), r.cfg.Nodes, rep.Seed)
 	fmt.Fprintf(w, "  reads:        %d (hit ratio %.1f%%), database loads %d, read errors %d\n", rep.Reads, 100*rep.HitRatio(), rep.Loads, rep.ReadErrors)
+	fmt.Fprintf(w, "  not serving:  %d lookups missed because their node could not serve (%.1f%% of lookups); hit ratio of the others %.1f%%\n",
+		rep.NotServingMisses, 100*safeDiv(float64(rep.NotServingMisses), float64(rep.Hits+rep.Misses)), 100*rep.ServingHitRatio())
 	fmt.Fprintf(w, "  writes:       %d acknowledged, write errors %d, publish failures retried %d\n", rep.Writes, rep.WriteErrors, rep.PublishFailures)
 	total := 0
 	var parts []string
@@ -760,6 +786,14 @@ func (r *run) printSummary() {
 		}
 		fmt.Fprintf(w, "  clears by fault kind (whole-cache clears summed over nodes, from injection to recovery): %s; outside fault windows %d\n",
 			strings.Join(cl, ", "), rep.ClearsOutsideFaults())
+		var ns []string
+		var in uint64
+		for _, k := range r.cfg.Faults {
+			ns = append(ns, fmt.Sprintf("%s %d", k, rep.NotServingByKind[k]))
+			in += rep.NotServingByKind[k]
+		}
+		fmt.Fprintf(w, "  not-serving misses by fault kind (same windows): %s; outside fault windows %d\n",
+			strings.Join(ns, ", "), rep.NotServingMisses-min(in, rep.NotServingMisses))
 	}
 	fmt.Fprintf(w, "  bound:        %s\n", rep.Bound)
 	fmt.Fprintf(w, "  max staleness observed: %v (longest a read returned an old version after a newer one was acknowledged)\n", rep.MaxStalenessObserved.Round(time.Microsecond))
@@ -790,6 +824,8 @@ func printComparison(w io.Writer, rep, base *Report) {
 	fmt.Fprintf(w, "  %-22s %12s %12s\n", "", "baseline", "with faults")
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "reads", base.Reads, rep.Reads)
 	fmt.Fprintf(w, "  %-22s %11.1f%% %11.1f%%   (%.3f of baseline)\n", "hit ratio", 100*base.HitRatio(), 100*rep.HitRatio(), safeDiv(rep.HitRatio(), base.HitRatio()))
+	fmt.Fprintf(w, "  %-22s %11.1f%% %11.1f%%   (%.3f of baseline)\n", "  while serving", 100*base.ServingHitRatio(), 100*rep.ServingHitRatio(), safeDiv(rep.ServingHitRatio(), base.ServingHitRatio()))
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "not-serving misses", base.NotServingMisses, rep.NotServingMisses)
 	fmt.Fprintf(w, "  %-22s %12d %12d   (%.2fx)\n", "database loads", base.Loads, rep.Loads, safeDiv(float64(rep.Loads), float64(base.Loads)))
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "whole-cache clears", base.ClearsOnGap, rep.ClearsOnGap)
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "catch-ups", base.CatchUps, rep.CatchUps)
