@@ -493,14 +493,21 @@ const reportNotes = `## Notes
   cache >= 0.95x on both shapes, with invalidation on >= 0.8x, 75/25 >= 0.9x; hit ratio within
   0.5 points of otter on every row; bytes/entry at 1M entries <= 1.3x otter; 0 allocations per Get.
 - InvaCache's Get is otter's GetIfPresent plus: the interface call, the closed flag, the entry's
-  clear epoch compared with the store's (one shared read), and a hit counted in a striped counter
-  (one atomic add on a cache line the goroutine usually owns). With invalidation on, one clock
-  reading for the staleness bound.
+  clear epoch compared with the store's (one shared read), and a hit counted with a plain add in
+  the slot of the goroutine's P (pinned, no atomic read-modify-write; the race build adds
+  atomically). Its entries are larger than raw otter's int nodes (value, TTL, clear epoch).
+- With invalidation on, Get needs the time of the lookup for the staleness bound: otter gives it
+  only through GetEntry, which builds and copies a whole Entry; reading the clock a second time
+  instead is slower on this VM (kvm-clock).
 - Entries are otter values of (value, TTL, clear epoch): otter keeps values over one word inline
   at creation and boxes them when an existing key is updated, so a Set of an existing key
-  allocates one box (as raw otter does for any value type over 8 bytes; raw otter with int values
-  updates in place).
+  allocates one box and a Get of an updated entry follows one more pointer (as raw otter does for
+  any value type over 8 bytes; raw otter with int values updates in place). The string-valued
+  75/25 row, where both box, isolates that cost.
+- otter+expiry: InvaCache's store always configures an ExpiryCalculator (per-entry TTL). That
+  setting alone changes raw otter's results on the loop traces by several points (its adaptive
+  window climbs differently), so both deltas are given.
 - ristretto drops Sets by design (admission and full buffers), hence fewer entries held; its
   bytes/entry divides by what it holds.
-- Keys are "key:<n>" strings, values ints.
+- Keys are "key:<n>" strings, values ints (except the string-valued row).
 `
