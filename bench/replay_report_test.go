@@ -204,7 +204,7 @@ func catchUpEndToEnd(tb testing.TB, n int) (time.Duration, invacache.Invalidatio
 // memory per 1M logged keys, and the time to catch up 100k missed keys.
 // Without -report it runs a small smoke version.
 func TestReplayReport(t *testing.T) {
-	rounds, tpKeys, latN, memKeys, missed := 5, 1_000_000, 2000, 1_000_000, 100_000
+	rounds, tpKeys, latN, memKeys, missed := 9, 1_000_000, 2000, 1_000_000, 100_000
 	if !*report {
 		rounds, tpKeys, latN, memKeys, missed = 1, 20_000, 50, 20_000, 2_000
 	}
@@ -214,18 +214,21 @@ func TestReplayReport(t *testing.T) {
 
 	// Throughput, interleaved (order alternating per round).
 	keys := distinctKeys(tpKeys)
-	var tpLog, tpNo []float64
+	var tpLog, tpNo, cpuLog, cpuNo []float64
 	for r := 0; r < rounds; r++ {
 		envs := []*propEnv{withLog, noLog}
 		if r%2 == 1 {
 			envs = []*propEnv{noLog, withLog}
 		}
 		for _, e := range envs {
+			srvs := []*redisserver.Server{e.srv}
+			c0 := redisCPU(t, srvs)
 			res := broadcastThroughput(t, e, keys, 8)
+			cpu := (redisCPU(t, srvs) - c0).Seconds() / float64(tpKeys) * 1e6 // Redis CPU seconds per 1M keys
 			if e == withLog {
-				tpLog = append(tpLog, res.keysPerSec)
+				tpLog, cpuLog = append(tpLog, res.keysPerSec), append(cpuLog, cpu)
 			} else {
-				tpNo = append(tpNo, res.keysPerSec)
+				tpNo, cpuNo = append(tpNo, res.keysPerSec), append(cpuNo, cpu)
 			}
 		}
 	}
@@ -315,6 +318,8 @@ func TestReplayReport(t *testing.T) {
 	b.WriteString("| Measure | With the log | `DisableReplay` | Ratio (median [min, max] of per-round ratios) | Target | Met |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| Delivered keys/s (8 goroutines, %d distinct keys, group commit, writer A → peer B) | %s | %s | %s | ≥ 0.8x | %s |\n",
 		tpKeys, fmtRates([]float64{median(tpLog)}), fmtRates([]float64{median(tpNo)}), spread(tpRatio), yes(median(tpRatio) >= 0.8))
+	fmt.Fprintf(&b, "| Redis CPU per 1M delivered keys in that run (INFO cpu, user+sys) | %.0f ms | %.0f ms | %s | (cost) | — |\n",
+		median(cpuLog)*1e3, median(cpuNo)*1e3, spread(roundRatios(cpuLog, cpuNo)))
 	fmt.Fprintf(&b, "| Publish latency p50 (one payload per Publish, the driver's round trip) | %.1f µs | %.1f µs | %s | ≤ 1.2x | %s |\n",
 		median(p50Log), median(p50No), spread(latRatio), yes(median(latRatio) <= 1.2))
 	fmt.Fprintf(&b, "\nRounds: %d, interleaved (the order alternates per round). Throughput per round: log %s, no log %s keys/s. Latency: %d alternating publishes per round; p50 per round: log %s µs, no log %s µs.\n\n",

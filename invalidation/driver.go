@@ -36,8 +36,8 @@ type Driver interface {
 // SubscribeOptions tunes one subscription.
 type SubscribeOptions struct {
 	// PingInterval is how often the driver proves the subscription path
-	// alive with a round trip through it (HandleAlive). Zero means the
-	// driver's default.
+	// alive with a round trip through it (HandleAliveAt; HandleAlive for a
+	// proof with no earlier start). Zero means the driver's default.
 	PingInterval time.Duration
 }
 

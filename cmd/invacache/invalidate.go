@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/halilbulentorhon/invacache-go/config"
-	"github.com/halilbulentorhon/invacache-go/internal/wire"
+	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 )
 
 func invalidateCommand() command {
@@ -43,69 +45,93 @@ func invalidateCommand() command {
 	}
 }
 
-// randomOrigin returns a non-zero random node id, so peers track this
-// purge's sequence numbers apart from every cache node's.
-func randomOrigin() (uint64, error) {
-	var b [8]byte
-	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			return 0, fmt.Errorf("random origin: %w", err)
-		}
-		if o := binary.LittleEndian.Uint64(b[:]); o != 0 {
-			return o, nil
-		}
-	}
-}
-
 func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear, raw bool) error {
-	var payloads [][]byte
-	var origin uint64
-	switch {
-	case raw && clear:
-		payloads = [][]byte{{}}
-	case raw:
-		for _, k := range keys {
-			payloads = append(payloads, []byte(k))
-		}
-	default:
-		var err error
-		if origin, err = randomOrigin(); err != nil {
+	var opts []redisdriver.Option
+	if inv := s.cache.Invalidation; inv != nil && inv.MaxMessageBytes > 0 {
+		opts = append(opts, redisdriver.WithMaxMessageBytes(inv.MaxMessageBytes))
+	}
+	// The library's publish-only handle: the client, TLS, envelope, outbox,
+	// cluster routing and replay log of a cache's own broadcasts.
+	p, err := redisdriver.NewPublisher(s.redis, opts...)
+	if err != nil {
+		if errors.Is(err, config.ErrInvalidConfig) {
 			return err
 		}
-		maxBytes := config.DefaultMaxMessageBytes
-		if inv := s.cache.Invalidation; inv != nil && inv.MaxMessageBytes > 0 {
-			maxBytes = inv.MaxMessageBytes
-		}
-		payloads, _, _ = wire.AppendBatches(nil, nil, origin, 1, clear, keys, maxBytes)
+		return redisError(s.addrString(), err)
+	}
+	defer p.Close()
+	dt := s.redis.DialTimeout
+	if dt <= 0 {
+		dt = redisdriver.DefaultDialTimeout
+	}
+	// One clear sentence when the server does not answer or refuses the
+	// credentials (the publisher itself would retry until the deadline).
+	pctx, cancel := context.WithTimeout(ctx, dt+time.Second)
+	defer cancel()
+	client := p.Client()
+	if err := client.Ping(pctx).Err(); err != nil {
+		return redisError(s.addrString(), err)
 	}
 
-	c, err := connect(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var receivers int64
-	for _, p := range payloads {
-		var n int64
-		if s.redis.ShardedPubSub {
-			n, err = c.SPublish(ctx, s.redis.Channel, p).Result()
+	var messages uint64
+	switch {
+	case raw:
+		// The original format, as `redis-cli publish` sends it: bare
+		// payloads outside the envelope and the replay log.
+		payloads := [][]byte{{}}
+		if !clear {
+			payloads = payloads[:0]
+			for _, k := range keys {
+				payloads = append(payloads, []byte(k))
+			}
+		}
+		for _, pl := range payloads {
+			if s.redis.ShardedPubSub {
+				err = client.SPublish(pctx, p.Channel(), pl).Err()
+			} else {
+				err = client.Publish(pctx, p.Channel(), pl).Err()
+			}
+			if err != nil {
+				return redisError(s.addrString(), err)
+			}
+		}
+		messages = uint64(len(payloads))
+	default:
+		if clear {
+			err = p.Clear(pctx)
 		} else {
-			n, err = c.Publish(ctx, s.redis.Channel, p).Result()
+			err = p.Invalidate(pctx, keys...)
 		}
 		if err != nil {
 			return redisError(s.addrString(), err)
 		}
-		receivers = max(receivers, n)
+		messages = p.Stats().MessagesSent
 	}
 	what := fmt.Sprintf("%d key(s)", len(keys))
 	if clear {
 		what = "clear"
 	}
-	format := fmt.Sprintf("envelope, origin %016x, seq 1..%d", origin, len(payloads))
+	format := fmt.Sprintf("envelope, origin %016x, seq 1..%d", p.Origin(), messages)
 	if raw {
 		format = "raw payload"
 	}
-	fmt.Fprintf(e.stdout, "published %d message(s) (%s; %s) to %q on %s: %d subscriber(s) received it\n",
-		len(payloads), what, format, s.redis.Channel, s.addrString(), receivers)
+	fmt.Fprintf(e.stdout, "published %d message(s) (%s; %s) to %q on %s: %d subscriber(s) on the channel\n",
+		messages, what, format, p.Channel(), s.addrString(), subscribers(pctx, client, p.Channel(), s.redis.ShardedPubSub))
 	return nil
+}
+
+// subscribers counts the channel's subscribers (on the node asked, for a
+// cluster); -1 when Redis does not say.
+func subscribers(ctx context.Context, c redis.UniversalClient, channel string, sharded bool) int64 {
+	var m map[string]int64
+	var err error
+	if sharded {
+		m, err = c.PubSubShardNumSub(ctx, channel).Result()
+	} else {
+		m, err = c.PubSubNumSub(ctx, channel).Result()
+	}
+	if err != nil {
+		return -1
+	}
+	return m[channel]
 }

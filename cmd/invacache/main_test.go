@@ -239,7 +239,12 @@ func TestInvalidateReachesSubscriberAndNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("receive: %v", err)
 	}
-	msg, err := wire.Decode([]byte(m.Payload))
+	// The library's publish path logs each message: a frame around the envelope.
+	_, env, framed := wire.DecodeFrame([]byte(m.Payload))
+	if !framed {
+		t.Fatalf("payload %q is not a replay-log frame: not the library's publish path", m.Payload)
+	}
+	msg, err := wire.Decode(env)
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}

@@ -13,6 +13,16 @@
 // service so that replicas in separate processes share it. SIGINT or
 // SIGTERM shut it down gracefully: in-flight requests finish, queued
 // invalidations are flushed, then the cache closes.
+//
+// Two replicas against a throwaway Redis (the repository README's
+// "Walkthrough" runs every step):
+//
+//	redis-server --port 6390 --save '' --daemonize yes
+//	go build -o /tmp/httpservice ./example/httpservice
+//	/tmp/httpservice --redis 127.0.0.1:6390 --listen 127.0.0.1:8081 --name a &
+//	/tmp/httpservice --redis 127.0.0.1:6390 --listen 127.0.0.1:8082 --name b &
+//	curl -s -X PUT -d v1 127.0.0.1:8081/items/42   # write on a
+//	curl -s 127.0.0.1:8082/items/42                # b reads v1
 package main
 
 import (

@@ -32,10 +32,11 @@
 //     subscriber that Redis dropped at client-output-buffer-limit while its
 //     backlog is still being read (go-redis notices the drop only after the
 //     backlog);
-//   - an error reply to SUBSCRIBE (MOVED after a cluster failover, NOPERM)
-//     also starts over on a new connection; on a cluster, every error makes
-//     the client reload its slot map, so the subscription follows the slot
-//     to the promoted replica;
+//   - NOPERM to a channel's SUBSCRIBE is that channel's HandleLinkDown only
+//     (ErrNoPermission; see Sharing connections); any other error reply
+//     (MOVED after a cluster failover) starts over on a new connection; on a
+//     cluster, every error makes the client reload its slot map, so the
+//     subscription follows the slot to the promoted replica;
 //   - reconnects back off from 20ms to 1s with jitter, never busy-looping.
 //
 // Messages are read with PubSub.Receive, never PubSub.Channel (which hides
@@ -51,7 +52,8 @@
 // node has no proof that it hears its peers), broadcasts wait in the outbox,
 // and the driver keeps connecting in the background; once subscribed, the
 // cache clears and serves normally. An unreachable Redis never blocks NewCache
-// longer than DialTimeout, and never fails it.
+// longer than DialTimeout, and never fails it; a Redis that refuses the
+// channel to the ACL user (NOPERM) fails it with ErrNoPermission.
 //
 // # Sharing connections
 //
@@ -59,8 +61,18 @@
 // DB, credentials, TLS, pool settings) share one publish pool and one
 // subscription connection, reference-counted: 200 caches on one Redis hold
 // one subscription connection and at most PoolSize publish connections. The
-// subscription connection multiplexes every channel in use; a handler for a
-// channel already subscribed learns of the link through the next PONG.
+// subscription connection multiplexes every channel in use, one SUBSCRIBE
+// per channel; a handler for a channel already subscribed learns of the link
+// through the next PONG, and only through a PONG to a PING sent after it
+// attached. A channel Redis refuses (NOPERM) fails only its own handlers
+// (ErrNoPermission, wrapping config.ErrInvalidConfig, which makes NewCache
+// fail) and is retried with backoff; the other channels stay up.
+//
+// # Publishing without a cache
+//
+// NewPublisher returns a Publisher: a cache's broadcast path (envelope,
+// outbox, retries, Publish) without a cache or a subscription, for a service
+// that writes to the database and must invalidate every replica.
 //
 // # Replay log
 //

@@ -53,7 +53,15 @@ func factory(spec invalidation.Spec) (invalidation.Driver, error) {
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger          *slog.Logger
+	maxMessageBytes int // NewPublisher only
+}
+
+// WithMaxMessageBytes sets the size a Publisher's batches are split below
+// (InvalidationConfig.MaxMessageBytes for a cache; 0 means its default,
+// config.DefaultMaxMessageBytes). New ignores it.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *options) { o.maxMessageBytes = n }
 }
 
 // WithLogger sets the logger for link state changes and dropped

@@ -27,16 +27,17 @@ type Publisher struct {
 	eng *engine.Engine
 }
 
-// NewPublisher returns a publisher for cfg's channel (the settings of New;
-// only WithLogger applies among the options). It does not connect: the first
-// Invalidate or Clear does. Invalid settings return an error naming the
-// field and wrapping config.ErrInvalidConfig.
+// NewPublisher returns a publisher for cfg's channel (the settings of New,
+// and the options WithLogger and WithMaxMessageBytes). It does not connect:
+// the first Invalidate or Clear does. Invalid settings return an error
+// naming the field and wrapping config.ErrInvalidConfig.
 func NewPublisher(cfg Config, opts ...Option) (*Publisher, error) {
 	d, err := New(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.NewPublisher(engine.Config{Driver: d, Logger: buildOptions(opts).logger})
+	o := buildOptions(opts)
+	eng, err := engine.NewPublisher(engine.Config{Driver: d, Logger: o.logger, MaxMessageBytes: o.maxMessageBytes})
 	if err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("redis: publisher: %w", err)

@@ -146,21 +146,76 @@ return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later
 
 func newEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
 
-// sendLogged publishes payloads through the publish script.
+// maxCallBytes bounds the payload bytes of one script call: a batch larger
+// than that is split into several calls sent in one pipeline, so that Redis
+// runs the first call while it still reads the next ones and the
+// subscribers receive the first messages early (one call holding the whole
+// batch serializes reading, running and delivering it).
+const maxCallBytes = 128 << 10
+
+// sendLogged publishes payloads through the publish script, in one round
+// trip: one script call, or a pipeline of calls of at most maxCallBytes
+// each (in order, on the node that owns the channel's slot).
 func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
-	args := make([]any, 0, 5+len(payloads))
+	keys := []string{d.streamKey, d.epochKey}
+	var calls [][]any
+	for start := 0; start < len(payloads); {
+		end, size := start, 0
+		for end < len(payloads) && (end == start || size+len(payloads[end]) <= maxCallBytes) {
+			size += len(payloads[end])
+			end++
+		}
+		calls = append(calls, d.scriptArgs(payloads[start:end]))
+		start = end
+	}
+	if len(calls) == 1 {
+		if err := publishScript.Run(ctx, d.hub.pub, keys, calls[0]...).Err(); err != nil {
+			return fmt.Errorf("redis: publish (replay log script): %w", err)
+		}
+		return nil
+	}
+	cmds, err := d.hub.pub.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, args := range calls {
+			publishScript.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	if err != nil && isNoScript(err) {
+		// Redis lost its script cache (a restart, SCRIPT FLUSH): the calls
+		// that failed ran nothing; send them again, loading the script.
+		for i, cmd := range cmds {
+			if isNoScript(cmd.Err()) {
+				if err = publishScript.Run(ctx, d.hub.pub, keys, calls[i]...).Err(); err != nil {
+					break
+				}
+			} else if cmd.Err() != nil {
+				err = cmd.Err()
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("redis: publish (replay log script): %w", err)
+	}
+	return nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// scriptArgs is ARGV of the publish script for payloads.
+func (d *Driver) scriptArgs(payloads [][]byte) []any {
 	mode := "p"
 	if d.sharded {
 		mode = "s"
 	}
+	args := make([]any, 0, 5+len(payloads))
 	args = append(args, newEpoch(), d.window.Milliseconds(), logMaxEntries, d.channel, mode)
 	for _, p := range payloads {
 		args = append(args, p)
 	}
-	if err := publishScript.Run(ctx, d.hub.pub, []string{d.streamKey, d.epochKey}, args...).Err(); err != nil {
-		return fmt.Errorf("redis: publish (replay log script): %w", err)
-	}
-	return nil
+	return args
 }
 
 var _ invalidation.Replayer = (*Driver)(nil)

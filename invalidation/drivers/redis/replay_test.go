@@ -377,3 +377,30 @@ func TestReplayPermissionProbe(t *testing.T) {
 	waitUp(t, r, 1)
 	roundTrip(t, d, r, "k")
 }
+
+// A batch split over several script calls, after Redis lost its script
+// cache: every payload is logged and published once, in order.
+func TestReplayBatchAfterScriptFlush(t *testing.T) {
+	leakcheck.Check(t)
+	srv, d, _ := linked(t, redisserver.Options{}, Config{}, 0)
+	r := &logRecorder{}
+	subscribe(t, d, r, 0)
+	waitUp(t, &r.recorder, 1)
+	h0 := head(t, d)
+	do(t, srv, "SCRIPT", "FLUSH")
+	var want []string
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("%d:%s", i, strings.Repeat("x", 60<<10)))
+	}
+	publish(t, d, want...)
+	waitFor(t, 5*time.Second, "5 logged messages", func() bool { return len(r.positions()) == 5 })
+	got, _, err := replayAll(t, d, h0)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Replay: %d entries, %v", len(got), err)
+	}
+	for i, e := range got {
+		if e.payload != want[i] || e.pos != r.positions()[i] {
+			t.Errorf("entry %d: %.8q at %v, want %.8q at %v", i, e.payload, e.pos, want[i], r.positions()[i])
+		}
+	}
+}
