@@ -3,6 +3,8 @@ package bench
 import (
 	"container/list"
 	"hash/maphash"
+	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,6 +44,19 @@ func newImpl(name string, capacity int, ttl time.Duration) storeImpl {
 			o.ExpiryCalculator = otter.ExpiryWriting[string, int](ttl)
 		}
 		return otterImpl{otter.Must(o)}
+	case "otter+expiry": // an ExpiryCalculator even without a TTL, as InvaCache's store has
+		if ttl <= 0 {
+			ttl = math.MaxInt64 // never: the deadline saturates
+		}
+		return otterImpl{otter.Must(&otter.Options[string, int]{MaximumSize: capacity, ExpiryCalculator: otter.ExpiryWriting[string, int](ttl)})}
+	case "invacache/string":
+		return stringValues{newInvaCacheOf[string](capacity, ttl, false)}
+	case "otter/string":
+		o := &otter.Options[string, string]{MaximumSize: capacity}
+		if ttl > 0 {
+			o.ExpiryCalculator = otter.ExpiryWriting[string, string](ttl)
+		}
+		return otterStrings{otter.Must(o)}
 	case "ristretto":
 		c, err := ristretto.NewCache(&ristretto.Config[string, int]{
 			NumCounters: int64(capacity) * 10, MaxCost: int64(capacity), BufferItems: 64,
@@ -60,12 +75,19 @@ func newImpl(name string, capacity int, ttl time.Duration) storeImpl {
 // invaImpl drives InvaCache through its public API (cache.Get), local or
 // attached to an in-process invalidation bus (then every Get also checks
 // the staleness bound).
-type invaImpl struct {
-	c     invacache.Cache[int]
+type invaImplOf[V any] struct {
+	c     invacache.Cache[V]
 	close func()
 }
 
+// invaImpl is InvaCache with int values.
+type invaImpl struct{ invaImplOf[int] }
+
 func newInvaCache(capacity int, ttl time.Duration, withBus bool) invaImpl {
+	return invaImpl{newInvaCacheOf[int](capacity, ttl, withBus)}
+}
+
+func newInvaCacheOf[V any](capacity int, ttl time.Duration, withBus bool) invaImplOf[V] {
 	mem := &config.InMemoryConfig{Capacity: capacity}
 	if ttl > 0 {
 		mem.Ttl = ttl.String()
@@ -78,11 +100,11 @@ func newInvaCache(capacity int, ttl time.Duration, withBus bool) invaImpl {
 		cfg.Invalidation = &config.InvalidationConfig{Driver: conn}
 		closeBus = func() { conn.Close(); bus.Close() }
 	}
-	c, err := invacache.NewCache[int](cfg)
+	c, err := invacache.NewCache[V](cfg)
 	if err != nil {
 		panic(err)
 	}
-	return invaImpl{c, func() { c.Close(); closeBus() }}
+	return invaImplOf[V]{c, func() { c.Close(); closeBus() }}
 }
 
 func (i invaImpl) Get(k string) (int, bool) {
@@ -90,8 +112,40 @@ func (i invaImpl) Get(k string) (int, bool) {
 	return v, err == nil
 }
 func (i invaImpl) Set(k string, v int) { i.c.Set(k, v) }
-func (i invaImpl) Len() int            { return i.c.Len() }
-func (i invaImpl) Close()              { i.close() }
+func (i invaImplOf[V]) Len() int       { return i.c.Len() }
+func (i invaImplOf[V]) Close()         { i.close() }
+
+// stringVals are the values of the string-valued rows: two words, so otter
+// keeps an updated value in a box, as it does for InvaCache's entries.
+var stringVals = func() (s [1024]string) {
+	for i := range s {
+		s[i] = "value:" + strconv.Itoa(i)
+	}
+	return s
+}()
+
+// stringValues is InvaCache with string values (Get reports the length).
+type stringValues struct{ invaImplOf[string] }
+
+func (s stringValues) Get(k string) (int, bool) {
+	v, err := s.c.Get(k)
+	return len(v), err == nil
+}
+func (s stringValues) Set(k string, v int) { s.c.Set(k, stringVals[v&1023]) }
+
+// otterStrings is raw otter with string values.
+type otterStrings struct{ c *otter.Cache[string, string] }
+
+func (o otterStrings) Get(k string) (int, bool) {
+	v, ok := o.c.GetIfPresent(k)
+	return len(v), ok
+}
+func (o otterStrings) Set(k string, v int) { o.c.Set(k, stringVals[v&1023]) }
+func (o otterStrings) Len() int {
+	o.c.CleanUp()
+	return o.c.EstimatedSize()
+}
+func (o otterStrings) Close() { o.c.StopAllGoroutines() }
 
 type otterImpl struct{ c *otter.Cache[string, int] }
 

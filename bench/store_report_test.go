@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,9 +19,10 @@ import (
 var (
 	report      = flag.Bool("report", false, "TestStoreReport: run the full store comparison and write STORE_RESULTS.md")
 	reportOut   = flag.String("report.out", "STORE_RESULTS.md", "TestStoreReport: output file")
-	reportRuns  = flag.Int("report.rounds", 11, "TestStoreReport: throughput rounds (median is reported)")
+	reportRuns  = flag.Int("report.rounds", 31, "TestStoreReport: throughput rounds (median is reported)")
+	reportRows  = flag.String("report.rows", "", "TestStoreReport: only the throughput rows whose name contains this")
 	reportParts = flag.String("report.parts", "throughput,hitratio,memory", "TestStoreReport: the sections to run")
-	reportTime  = flag.Duration("report.burst", 200*time.Millisecond, "TestStoreReport: measuring time of one implementation in one round")
+	reportTime  = flag.Duration("report.burst", 100*time.Millisecond, "TestStoreReport: measuring time of one implementation in one round")
 )
 
 const reportCommand = "cd bench && GOWORK=off go test -run TestStoreReport -v -timeout 30m -args -report"
@@ -155,12 +157,21 @@ func burst(c storeImpl, stream []string, par, setEvery int, d time.Duration) (op
 }
 
 func throughputSection(t *testing.T, b *strings.Builder) {
-	res := make([]map[string]*tpResult, len(tpRows))
 	// Row by row, every implementation is built and prefilled once; then
 	// rounds of short bursts alternate the implementations (rotating the
 	// order), so a noisy neighbour hits each alike: the ratio of two bursts
 	// of one round is measured within about a second.
-	for i, row := range tpRows {
+	rows := tpRows
+	if *reportRows != "" {
+		rows = nil
+		for _, r := range tpRows {
+			if strings.Contains(r.name, *reportRows) {
+				rows = append(rows, r)
+			}
+		}
+	}
+	res := make([]map[string]*tpResult, len(rows))
+	for i, row := range rows {
 		res[i] = map[string]*tpResult{}
 		stream := row.shape.stream()
 		impls := map[string]storeImpl{}
@@ -198,10 +209,13 @@ func throughputSection(t *testing.T, b *strings.Builder) {
 		"(getrusage), which other jobs on the machine disturb much less than wall-clock time.\n\n",
 		shapeZipf.name, tpStreamLen, tpZipfS, shapeArray.name, tpTTL, *reportRuns, *reportTime)
 	fmt.Fprintf(b, "| workload | invacache | otter | ristretto | lru | ratio [min, max] | CPU ratio [min, max] | target |\n|---|---|---|---|---|---|---|---|\n")
-	for i, row := range tpRows {
+	for i, row := range rows {
 		inv := res[i][row.impls[0]]
-		ot := res[i]["otter"]
+		ot := res[i][row.impls[1]] // otter, or otter/string
 		cell := func(n string) string {
+			if n == "otter" {
+				n = row.impls[1]
+			}
 			if r := res[i][n]; r != nil {
 				return fmt.Sprintf("%.1f", median(r.mops))
 			}
@@ -211,12 +225,12 @@ func throughputSection(t *testing.T, b *strings.Builder) {
 			cell("ristretto"), cell("lru"), spread(roundRatios(inv.mops, ot.mops)), spread(roundRatios(inv.cpuMops, ot.cpuMops)), tpTarget(row))
 	}
 	fmt.Fprintf(b, "\nAll rounds (Mops/s; InvaCache, then otter):\n\n")
-	for i, row := range tpRows {
-		fmt.Fprintf(b, "- %s: %s; %s\n", row.name, fmtList(res[i][row.impls[0]].mops), fmtList(res[i]["otter"].mops))
+	for i, row := range rows {
+		fmt.Fprintf(b, "- %s: %s; %s\n", row.name, fmtList(res[i][row.impls[0]].mops), fmtList(res[i][row.impls[1]].mops))
 	}
 	fmt.Fprintf(b, "\nAllocations per operation (median over rounds; all of the process's heap allocations during the burst):\n\n| workload | %s |\n|---|%s\n",
 		strings.Join(implNames, " | "), strings.Repeat("---|", len(implNames)))
-	for i, row := range tpRows {
+	for i, row := range rows {
 		if row.impls[0] != "invacache" {
 			continue
 		}
@@ -256,16 +270,20 @@ type hitRow struct {
 	capacity int
 	trace    func() []string
 	warm     int // leading accesses not counted
+	repeats  int // runs of InvaCache and each otter (hrRepeats when 0)
 }
 
 const (
 	hrKeySpace = 1_000_000
 	hrLen      = 3_000_000
 	hrWarm     = 1_000_000
-	// hrRepeats: otter's policy is randomised (its sketch is seeded per
-	// cache), so InvaCache and raw otter each run every row this many times
-	// and the median is compared.
-	hrRepeats = 3
+	// hrRepeats, hrTraceRepeats: otter's policy is randomised (its sketch
+	// is seeded per cache, and its adaptive window climbs from what it
+	// samples), so InvaCache and raw otter each run every row this many
+	// times and the medians are compared. The real traces are short and
+	// their loop rows swing by tens of points from run to run.
+	hrRepeats      = 3
+	hrTraceRepeats = 9
 )
 
 func hitRows(keySpace, n, warm int, capacities []int) []hitRow {
@@ -279,19 +297,19 @@ func hitRows(keySpace, n, warm int, capacities []int) []hitRow {
 			return cached
 		}
 		for _, c := range capacities {
-			rows = append(rows, hitRow{fmt.Sprintf("Zipf %.2f", s), c, tr, warm})
+			rows = append(rows, hitRow{fmt.Sprintf("Zipf %.2f", s), c, tr, warm, 0})
 		}
 	}
 	// Scan mix: runs of n/60 Zipf(1.01) draws alternating with n/150
 	// never-repeated keys (a batch job sweeping a table).
 	scan := scanZipfTrace(n, keySpace, 1.01, n/60, n/150, 11)
 	for _, c := range capacities {
-		rows = append(rows, hitRow{fmt.Sprintf("Zipf 1.01 + scans of %d keys", n/150), c, func() []string { return scan }, warm})
+		rows = append(rows, hitRow{fmt.Sprintf("Zipf 1.01 + scans of %d keys", n/150), c, func() []string { return scan }, warm, 0})
 	}
 	// Loop: cyclic over 1.1 x capacity keys.
 	for _, c := range capacities[:2] {
 		loop := loopTrace(n, c*11/10)
-		rows = append(rows, hitRow{fmt.Sprintf("loop over %d keys", c*11/10), c, func() []string { return loop }, warm})
+		rows = append(rows, hitRow{fmt.Sprintf("loop over %d keys", c*11/10), c, func() []string { return loop }, warm, 0})
 	}
 	return rows
 }
@@ -309,19 +327,23 @@ func traceRows(t *testing.T) ([]hitRow, string) {
 			t.Fatal(err)
 		}
 		for _, c := range tf.capacities {
-			rows = append(rows, hitRow{fmt.Sprintf("%s (%d accesses)", tf.name, len(keys)), c, func() []string { return keys }, 0})
+			rows = append(rows, hitRow{fmt.Sprintf("%s (%d accesses)", tf.name, len(keys)), c, func() []string { return keys }, 0, hrTraceRepeats})
 		}
 	}
 	return rows, "Real traces from shared/traces (README there: sources, formats), replayed in full and all counted."
 }
 
-// hitRowResult replays row on every implementation; InvaCache and otter
-// hrRepeats times each, interleaved.
+// hitImpls are the hit-ratio columns: otter+expiry is raw otter with an
+// ExpiryCalculator, as InvaCache's store always has one (per-entry TTL).
+var hitImpls = []string{"invacache", "otter", "otter+expiry", "ristretto", "lru"}
+
+// hitRowResult replays row on every implementation; InvaCache and both
+// otters repeats times each, interleaved.
 func hitRowResult(row hitRow, repeats int) map[string][]float64 {
 	hr := map[string][]float64{}
 	for rep := range repeats {
-		for _, n := range implNames {
-			if rep > 0 && n != "invacache" && n != "otter" {
+		for _, n := range hitImpls {
+			if rep > 0 && !strings.HasPrefix(n, "invacache") && !strings.HasPrefix(n, "otter") {
 				continue
 			}
 			c := newImpl(n, row.capacity, 0)
@@ -338,22 +360,26 @@ func hitRatioSection(t *testing.T, b *strings.Builder) {
 	rows = append(rows, trows...)
 	fmt.Fprintf(b, "## Hit ratio\n\nRead-through replay (Get, Set on miss), single goroutine, no TTL. Synthetic traces of %d accesses; "+
 		"Zipf over %d keys by inverse CDF (bench/store_workload_test.go); the first %d accesses warm the cache and are not counted. "+
-		"%s Percent (higher is better). otter's policy is randomised per cache (its sketch's seed), so InvaCache and "+
-		"raw otter run each row %d times, interleaved: median, with [min, max]; ristretto and lru once. "+
-		"Delta = median InvaCache - median otter, in points (target: within 0.5).\n\n", hrLen, hrKeySpace, hrWarm, traceNote, hrRepeats)
-	fmt.Fprintf(b, "| trace | capacity | invacache [min, max] | otter [min, max] | ristretto | lru | delta vs otter |\n|---|---|---|---|---|---|---|\n")
-	worst := 0.0
+		"%s Percent (higher is better). otter's policy is randomised per cache (its sketch's seed, and the adaptive window "+
+		"climbs from what it samples), so InvaCache and raw otter run each synthetic row %d times and each real-trace row %d "+
+		"times, interleaved: median, with [min, max]; ristretto and lru once. otter+expiry is raw otter with an "+
+		"ExpiryCalculator (entries that never expire), as InvaCache's store always configures one for per-entry TTL. "+
+		"Delta = median InvaCache - median otter, in points (target: within 0.5); the last column is the same against "+
+		"otter+expiry.\n\n", hrLen, hrKeySpace, hrWarm, traceNote, hrRepeats, hrTraceRepeats)
+	fmt.Fprintf(b, "| trace | capacity | invacache [min, max] | otter [min, max] | otter+expiry [min, max] | ristretto | lru | delta vs otter | delta vs otter+expiry |\n|---|---|---|---|---|---|---|---|---|\n")
+	worst, worstExp := 0.0, 0.0
 	for _, row := range rows {
-		hr := hitRowResult(row, hrRepeats)
-		inv, ot := median(hr["invacache"]), median(hr["otter"])
-		d := inv - ot
-		worst = max(worst, -d)
-		fmt.Fprintf(b, "| %s | %d | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] | %.2f | %.2f | **%+.2f** |\n", row.name, row.capacity,
-			inv, slices.Min(hr["invacache"]), slices.Max(hr["invacache"]), ot, slices.Min(hr["otter"]), slices.Max(hr["otter"]),
-			hr["ristretto"][0], hr["lru"][0], d)
+		hr := hitRowResult(row, cmp.Or(row.repeats, hrRepeats))
+		inv, ot, ox := median(hr["invacache"]), median(hr["otter"]), median(hr["otter+expiry"])
+		worst, worstExp = max(worst, ot-inv), max(worstExp, ox-inv)
+		mm := func(n string) string {
+			return fmt.Sprintf("%.2f [%.2f, %.2f]", median(hr[n]), slices.Min(hr[n]), slices.Max(hr[n]))
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.2f | %.2f | **%+.2f** | %+.2f |\n", row.name, row.capacity,
+			mm("invacache"), mm("otter"), mm("otter+expiry"), hr["ristretto"][0], hr["lru"][0], inv-ot, inv-ox)
 		t.Logf("%s cap %d: %v", row.name, row.capacity, hr)
 	}
-	fmt.Fprintf(b, "\nLargest shortfall against otter: %.2f points.\n\n", worst)
+	fmt.Fprintf(b, "\nLargest shortfall against otter: %.2f points; against otter+expiry: %.2f points.\n\n", worst, worstExp)
 }
 
 // heapAfterGC returns the live heap after two collections.
@@ -421,7 +447,7 @@ func memorySection(t *testing.T, b *strings.Builder) {
 // smokeReport exercises every part of the report at toy sizes.
 func smokeReport(t *testing.T) {
 	stream := zipfStream(1<<12, 10_000, tpZipfS, 1)
-	for _, name := range append([]string{"invacache+bus"}, implNames...) {
+	for _, name := range append([]string{"invacache+bus", "otter+expiry", "invacache/string", "otter/string"}, implNames...) {
 		c := newImpl(name, 1_000, time.Hour)
 		prefill(c, stream)
 		for _, setEvery := range []int{0, 4, 1} {

@@ -128,19 +128,6 @@
 // client (Config.Client) the I/O runs on a goroutine instead, which finishes
 // within that client's read timeout.
 //
-// # Publishing without a cache
-//
-// NewPublisher returns a Publisher for a program that writes the source of
-// truth and must invalidate every replica without holding a cache itself:
-//
-//	pub, err := redis.NewPublisher(redis.Config{Address: "redis:6379", Channel: "myapp:invalidation"})
-//	if err != nil { ... }
-//	defer pub.Close()
-//	err = pub.Invalidate(ctx, "user:1", "user:2") // returns once published
-//
-// Its messages are a cache's (envelope, origin and sequence numbers, outbox,
-// retries, the replay log), so the replicas handle them like a peer's.
-//
 // # Topologies
 //
 // Address alone is a single server. Addresses (one or more seed nodes)
