@@ -134,7 +134,10 @@
 // selects Redis Cluster; with ShardedPubSub the driver uses SPUBLISH and
 // SSUBSCRIBE (Redis 7), otherwise PUBLISH/SUBSCRIBE, which a cluster
 // broadcasts to every node. MasterName with Addresses (the sentinels) selects
-// Sentinel. Username is the ACL user; TLS enables TLS with optional CA,
+// Sentinel; the driver then asks the sentinels every ping interval which
+// server is the master and moves the subscription there (a link down and up)
+// when it is on another one, as after a failover that left the old master
+// running (go-redis moves its pooled connections, not a subscription). Username is the ACL user; TLS enables TLS with optional CA,
 // client certificate and server name. Pub/Sub ignores the DB number: channels
 // are global to a server, so distinct applications need distinct Channel
 // names.
