@@ -128,26 +128,16 @@
 // client (Config.Client) the I/O runs on a goroutine instead, which finishes
 // within that client's read timeout.
 //
-// # Publishing without a cache
-//
-// NewPublisher returns a Publisher for a program that writes the source of
-// truth and must invalidate every replica without holding a cache itself:
-//
-//	pub, err := redis.NewPublisher(redis.Config{Address: "redis:6379", Channel: "myapp:invalidation"})
-//	if err != nil { ... }
-//	defer pub.Close()
-//	err = pub.Invalidate(ctx, "user:1", "user:2") // returns once published
-//
-// Its messages are a cache's (envelope, origin and sequence numbers, outbox,
-// retries, the replay log), so the replicas handle them like a peer's.
-//
 // # Topologies
 //
 // Address alone is a single server. Addresses (one or more seed nodes)
 // selects Redis Cluster; with ShardedPubSub the driver uses SPUBLISH and
 // SSUBSCRIBE (Redis 7), otherwise PUBLISH/SUBSCRIBE, which a cluster
 // broadcasts to every node. MasterName with Addresses (the sentinels) selects
-// Sentinel. Username is the ACL user; TLS enables TLS with optional CA,
+// Sentinel; the driver then asks the sentinels every ping interval which
+// server is the master and moves the subscription there (a link down and up)
+// when it is on another one, as after a failover that left the old master
+// running (go-redis moves its pooled connections, not a subscription). Username is the ACL user; TLS enables TLS with optional CA,
 // client certificate and server name. Pub/Sub ignores the DB number: channels
 // are global to a server, so distinct applications need distinct Channel
 // names.

@@ -121,12 +121,22 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 		if err != nil {
 			return nil, err
 		}
-		sub, err := newClient(c, nil)
+		var watch *masterWatch
+		var wrapSub func(dialFunc) dialFunc
+		if c.MasterName != "" {
+			if watch, err = newMasterWatch(c); err != nil {
+				_ = pub.Close()
+				return nil, err
+			}
+			wrapSub = watch.dialer
+		}
+		sub, err := newClient(c, wrapSub)
 		if err != nil {
 			_ = pub.Close()
+			watch.close()
 			return nil, err
 		}
-		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub}, nil
+		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, watch: watch}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ type hub struct {
 	tracker    *connTracker                // pub's connections; nil for a caller's client
 	ownsClient bool                        // close the clients with the hub (false for a caller's client)
 	sharded    bool                        // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
+	watch      *masterWatch                // Sentinel mode with built clients: where the master is; else nil
 	logger     atomic.Pointer[slog.Logger] // the first enabled logger of the drivers sharing the hub
 
 	mu   sync.Mutex
@@ -52,7 +53,7 @@ func (h *hub) release() error {
 		s.stop()
 	}
 	if h.ownsClient {
-		if err := errors.Join(h.pub.Close(), h.sub.Close()); err != nil {
+		if err := errors.Join(h.pub.Close(), h.sub.Close(), h.watch.close()); err != nil {
 			return fmt.Errorf("redis: close client: %w", err)
 		}
 	}

@@ -172,6 +172,10 @@ func newSession(h *hub) *session {
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.controlLoop()
+	if h.watch != nil {
+		s.wg.Add(1)
+		go s.watchMaster(h.watch)
+	}
 	return s
 }
 

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -227,4 +228,43 @@ func TestCloseDuringSubscribeLeavesNoOrphan(t *testing.T) {
 		t.Error("a session is still running after the only subscribing driver closed: an orphan subscriber keeps it alive")
 	}
 	waitFor(t, 5*time.Second, "no subscription connection", func() bool { return pubsubClients(t, srv) == 0 })
+}
+
+// A Sentinel failover with the old master alive (SENTINEL FAILOVER): go-redis
+// closes the pooled connections on +switch-master but not the subscription,
+// which stays on the demoted master (still answering PINGs for seconds)
+// while publishes go to the new one. The driver must move the subscription
+// to the master the sentinels name (a link down and up: a gap), so the
+// subscriber hears what is published after the failover.
+func TestSentinelSwitchMovesSubscription(t *testing.T) {
+	leakcheck.Check(t)
+	st := redisserver.StartSentinelT(t, redisserver.SentinelOptions{Replicas: 2, Sentinels: 3})
+	d := newTestDriver(t, Config{MasterName: st.MasterName(), Addresses: st.SentinelAddrs(), Channel: testChannel(t), DialTimeout: time.Second})
+	r := &recorder{}
+	subscribe(t, d, r, 50*time.Millisecond)
+	waitUp(t, r, 1)
+	roundTrip(t, d, r, "before")
+	old, err := st.Master()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Sentinels()[0].Do("SENTINEL", "FAILOVER", st.MasterName()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := st.WaitFailover(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	// Published once, to the new master: the subscriber must hear it or
+	// be told of a gap (a link down), and soon: a node serves for
+	// MaxStaleness on the proofs of the link it has.
+	publish(t, d, "after")
+	waitFor(t, 5*time.Second, "the message published after the failover, or a gap", func() bool {
+		return r.has("after") || r.count("down") > 0
+	})
+	waitFor(t, 10*time.Second, "a message through the new master", func() bool {
+		publish(t, d, "again")
+		return r.has("again")
+	})
 }
