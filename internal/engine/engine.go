@@ -153,7 +153,7 @@ type counters struct {
 
 // originState is what the engine remembers of one peer.
 type originState struct {
-	seq  uint64 // highest sequence number seen since the last (re)subscribe
+	seq  uint64 // highest sequence number applied since the last clear or failed catch-up
 	seen uint64 // value of Engine.tick when last heard from, for eviction
 }
 
@@ -203,7 +203,7 @@ type Engine struct {
 	// Owned by the subscription goroutine (the driver serializes Handler
 	// calls): per-origin sequence tracking.
 	origins map[uint64]originState
-	evicted bool // origins were evicted since the last (re)subscribe
+	evicted bool // origins were evicted since the baselines last restarted
 	tick    uint64
 	gapLog  map[string]*logWindow // by reason (a handful of constants)
 

@@ -78,13 +78,14 @@ func (e *Engine) receive(payload []byte, logged bool) {
 }
 
 // track records seq from origin and declares a gap on a jump. The first
-// message from an origin since the last (re)subscribe sets its baseline;
-// seq <= last is a duplicate (a retried publish) and not a gap. Once the
+// message from an origin since the last clear (or failed catch-up) sets its
+// baseline; seq <= last is a duplicate (a retried publish) and not a gap.
+// The baselines survive a resubscribe that caught up (the replay moved them
+// on), so a message lost around the resubscribe is a jump too. Once the
 // table has evicted origins, an unknown origin may be an evicted one whose
 // losses the table no longer sees: unless its message is a sender's first
 // (seq 1), it counts as a gap.
 func (e *Engine) track(origin, seq uint64) {
-	e.tick++
 	st, known := e.origins[origin]
 	switch {
 	case known && seq > st.seq && seq-st.seq > 1:
@@ -92,6 +93,25 @@ func (e *Engine) track(origin, seq uint64) {
 	case !known && e.evicted && seq > 1:
 		e.gap("message from an origin the bounded table forgot", nil, "origin", fmt.Sprintf("%016x", origin), "seq", seq)
 	}
+	e.note(origin, seq) // after the gap: its replay may have moved the baseline
+}
+
+// trackReplayed records seq from origin for a replayed log entry. A jump
+// means the log lacks a message the node may have missed (published where
+// no log the node reads holds it: a cluster master restarted empty that took
+// a publish before it learned it lost its slot), so the catch-up fails.
+func (e *Engine) trackReplayed(origin, seq uint64) error {
+	if st, known := e.origins[origin]; known && seq > st.seq && seq-st.seq > 1 {
+		return fmt.Errorf("%w: the log lacks sender %016x's messages %d to %d", errReplaySeqMissing, origin, st.seq+1, seq-1)
+	}
+	e.note(origin, seq)
+	return nil
+}
+
+// note moves origin's baseline to seq (forward only) and marks it heard.
+func (e *Engine) note(origin, seq uint64) {
+	e.tick++
+	st, known := e.origins[origin]
 	if !known && len(e.origins) >= MaxOrigins {
 		e.evictOrigins()
 	}
@@ -173,11 +193,10 @@ func (e *Engine) gapForce(force, reason string, err error, attrs ...any) {
 
 // HandleLinkUp: a (re)subscribe may have missed anything, so it is a gap
 // (the first one clears; later ones catch up from the log if they can);
-// sequence baselines and the live log stream restart.
+// the live log stream restarts, and so do the sequence baselines unless the
+// catch-up moved them on.
 func (h handler) HandleLinkUp() {
 	e := h.e
-	clear(e.origins)
-	e.evicted = false
 	e.hasLive = false
 	select {
 	case <-e.linked:

@@ -23,7 +23,8 @@ const (
 	ClearNoCursor = "no_cursor"
 	// ClearNoContinuity: the log could not prove that it holds every entry
 	// after the node's cursor (trimmed past it, a new epoch after a restart
-	// without persistence, a failover that lost the log's tail).
+	// without persistence, a failover that lost the log's tail), or it lacks
+	// a message that a sender's sequence numbers show the node missed.
 	ClearNoContinuity = "no_continuity"
 	// ClearReplayError: reading the log failed (network, timeout, close).
 	ClearReplayError = "replay_error"
@@ -65,10 +66,11 @@ func (e *Engine) countClear(reason string) {
 
 // Errors a replay stops at; each maps to a clear reason.
 var (
-	errReplayBackwards = errors.New("engine: replayed log entry id not after the previous one")
-	errReplayEpoch     = fmt.Errorf("engine: replayed log entry from another epoch: %w", invalidation.ErrNoContinuity)
-	errReplayMalformed = errors.New("engine: malformed envelope in the log")
-	errReplayVersion   = errors.New("engine: envelope of an unknown wire version in the log")
+	errReplayBackwards  = errors.New("engine: replayed log entry id not after the previous one")
+	errReplayEpoch      = fmt.Errorf("engine: replayed log entry from another epoch: %w", invalidation.ErrNoContinuity)
+	errReplayMalformed  = errors.New("engine: malformed envelope in the log")
+	errReplayVersion    = errors.New("engine: envelope of an unknown wire version in the log")
+	errReplaySeqMissing = fmt.Errorf("engine: a sender's sequence jumps in the replayed log: %w", invalidation.ErrNoContinuity)
 )
 
 // replayReason is the clear reason for a failed catch-up.
@@ -117,6 +119,10 @@ func (e *Engine) recoverGap(force string) (reason string, replayed uint64, err e
 		}
 		reason = replayReason(err)
 	}
+	// The baselines say what was applied since the last clear; a clear (or
+	// a loss left unrepaired) makes them moot.
+	clear(e.origins)
+	e.evicted = false
 	// Read the head before clearing: every entry up to it was published
 	// before the clear, so the cleared cache cannot hold what they
 	// invalidated, and the next gap replays from there.
@@ -179,9 +185,9 @@ func (e *Engine) replay() (uint64, error) {
 	return keys, err
 }
 
-// applyReplayed applies one log entry: a peer's envelope like a live one
-// (without sequence tracking: the log is complete, and the live baselines
-// restart at each link-up), the node's own entries skipped.
+// applyReplayed applies one log entry: a peer's envelope like a live one,
+// its sequence number checked against the sender's baseline (a jump fails
+// the catch-up), the node's own entries skipped.
 func (e *Engine) applyReplayed(payload []byte) (uint64, error) {
 	if origin, ok := wire.PeekOrigin(payload); ok && origin == e.id {
 		return 0, nil
@@ -195,6 +201,10 @@ func (e *Engine) applyReplayed(payload []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: %w", errReplayMalformed, err)
 	case !m.Raw && m.Origin == e.id:
 		return 0, nil
+	case !m.Raw:
+		if err := e.trackReplayed(m.Origin, m.Seq); err != nil {
+			return 0, err
+		}
 	}
 	var keys uint64
 	for _, op := range m.Ops {

@@ -165,7 +165,7 @@ func TestReplayedEntryChecks(t *testing.T) {
 			tg := newTarget()
 			e, d := scripted(t, engine.Config{}, pos(10), tg)
 			// An entry after the bad one must never be applied.
-			entries := append(slices.Clone(tt.entries), scriptEntry{pos(20), env(peer, 9, "after-bad")})
+			entries := append(slices.Clone(tt.entries), scriptEntry{pos(20), env(peer+1, 1, "after-bad")})
 			d.set(func(d *scriptDriver) { d.entries, d.head = entries, pos(20) })
 			d.handler().HandleLinkUp()
 			want := map[string]uint64{engine.ClearFirstSubscribe: 1}
@@ -493,6 +493,89 @@ func TestNoContinuityClears(t *testing.T) {
 			wantClears(t, b.e, map[string]uint64{engine.ClearFirstSubscribe: 1, tt.reason: 1})
 			if got := b.e.Stats().CatchUps; got != 0 {
 				t.Errorf("CatchUps = %d, want 0", got)
+			}
+		})
+	}
+}
+
+// A catch-up counts only if the log holds every message the node may have
+// missed, per sender: a sender's sequence numbers must continue through the
+// replayed entries from the last one the node applied. A log that proves its
+// own continuity can still lack a message: a cluster master restarted empty
+// that acknowledged a publish before it learned it lost its slot, then
+// resynced from the new master, dropping it. The baselines survive a
+// resubscribe that caught up, so a loss around the resubscribe shows too.
+func TestCatchUpNeedsEveryMissingSequence(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []scriptEntry // the log after the cursor
+		// then, after "first" (seq 1, id 11) was applied live:
+		linkUp    bool          // a resubscribe
+		live      *scriptEntry  // a live message
+		wantClear bool          // else caught up
+		after     []scriptEntry // live messages after that, which must not be gaps
+	}{
+		{
+			name:      "jump, log lacks the missing seq",
+			entries:   []scriptEntry{{pos(13), env(peer, 3, "next")}},
+			live:      &scriptEntry{pos(13), env(peer, 3, "next")},
+			wantClear: true,
+		},
+		{
+			name:      "resubscribe, log lacks the missing seq",
+			entries:   []scriptEntry{{pos(12), env(peer, 3, "next")}},
+			linkUp:    true,
+			wantClear: true,
+		},
+		{
+			name:    "resubscribe, log holds every seq",
+			entries: []scriptEntry{{pos(12), env(peer, 2, "a")}, {pos(13), env(peer, 3, "b")}},
+			linkUp:  true,
+			after:   []scriptEntry{{pos(13), env(peer, 3, "b")}, {pos(14), env(peer, 4, "c")}},
+		},
+		{
+			name:    "jump, log holds the missing seq",
+			entries: []scriptEntry{{pos(12), env(peer, 2, "lost")}, {pos(13), env(peer, 3, "next")}},
+			live:    &scriptEntry{pos(13), env(peer, 3, "next")},
+			after:   []scriptEntry{{pos(14), env(peer, 4, "c")}},
+		},
+		{
+			name:    "resubscribe, a new sender starts past 1",
+			entries: []scriptEntry{{pos(12), env(peer+1, 7, "x")}},
+			linkUp:  true,
+			after:   []scriptEntry{{pos(13), env(peer+1, 8, "y")}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			tg := newTarget()
+			e, d := scripted(t, engine.Config{}, pos(10), tg)
+			h := d.handler()
+			h.HandleLogMessage(pos(11), env(peer, 1, "first"))
+			d.set(func(d *scriptDriver) { d.entries = tt.entries })
+			if tt.linkUp {
+				h.HandleLinkUp()
+			}
+			if tt.live != nil {
+				h.HandleLogMessage(tt.live.pos, tt.live.payload)
+			}
+			want := map[string]uint64{engine.ClearFirstSubscribe: 1}
+			wantCatchUps := uint64(1)
+			if tt.wantClear {
+				want[engine.ClearNoContinuity] = 1
+				wantCatchUps = 0
+			}
+			wantClears(t, e, want)
+			if got := e.Stats().CatchUps; got != wantCatchUps {
+				t.Errorf("CatchUps = %d, want %d", got, wantCatchUps)
+			}
+			gaps := e.Stats().Gaps
+			for _, m := range tt.after {
+				h.HandleLogMessage(m.pos, m.payload)
+			}
+			if got := e.Stats().Gaps; got != gaps {
+				t.Errorf("Gaps = %d after the later live messages, want %d (no false gap)", got, gaps)
 			}
 		})
 	}
