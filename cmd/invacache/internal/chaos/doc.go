@@ -15,7 +15,7 @@
 // sentinels. There the faults are: kill (SIGKILL the master of the channel,
 // wait for a replica's promotion, restart the old master, which rejoins as
 // a replica), failover (CLUSTER FAILOVER on a replica, or SENTINEL FAILOVER;
-// not in Sentinel's default rotation, see DefaultKinds) and cut (CLIENT
+// not in Sentinel's default rotation: a cycle takes ~20s) and cut (CLIENT
 // KILL TYPE pubsub on every data server).
 //
 // Processes (Config.Processes): every node runs in its own OS process, the
