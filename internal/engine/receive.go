@@ -88,7 +88,7 @@ func (e *Engine) receive(payload []byte, logged bool) {
 func (e *Engine) track(origin, seq uint64) {
 	st, known := e.origins[origin]
 	switch {
-	case known && seq > st.seq && seq-st.seq > 1:
+	case known && st.jumpsTo(seq):
 		e.gap("sequence gap", nil, "origin", fmt.Sprintf("%016x", origin), "last", st.seq, "seq", seq)
 	case !known && e.evicted && seq > 1:
 		e.gap("message from an origin the bounded table forgot", nil, "origin", fmt.Sprintf("%016x", origin), "seq", seq)
@@ -101,12 +101,16 @@ func (e *Engine) track(origin, seq uint64) {
 // no log the node reads holds it: a cluster master restarted empty that took
 // a publish before it learned it lost its slot), so the catch-up fails.
 func (e *Engine) trackReplayed(origin, seq uint64) error {
-	if st, known := e.origins[origin]; known && seq > st.seq && seq-st.seq > 1 {
+	if st, known := e.origins[origin]; known && st.jumpsTo(seq) {
 		return fmt.Errorf("%w: the log lacks sender %016x's messages %d to %d", errReplaySeqMissing, origin, st.seq+1, seq-1)
 	}
 	e.note(origin, seq)
 	return nil
 }
+
+// jumpsTo reports whether seq skips a sequence number after the baseline
+// (a duplicate, seq <= baseline, does not).
+func (st originState) jumpsTo(seq uint64) bool { return seq > st.seq && seq-st.seq > 1 }
 
 // note moves origin's baseline to seq (forward only) and marks it heard.
 func (e *Engine) note(origin, seq uint64) {
