@@ -88,12 +88,20 @@ func (h *hub) detach(sub *subscription) {
 	s.stop()
 }
 
-// refreshTopology asks a cluster client to reload the slot map (in the
-// background): a subscription reconnects to the node its cached map names,
-// which after a failover is the dead master until the map is reloaded.
+// refreshTopology asks the cluster clients to reload their slot maps (in
+// the background): a subscription reconnects to the node its cached map
+// names, which after a failover is the dead master until the map is
+// reloaded; and the catch-up that follows the resubscribe reads the replay
+// log through the publish client, whose map must have moved too (a node
+// that only reads would otherwise find the dead master and clear).
 func (h *hub) refreshTopology() {
-	if cc, ok := h.sub.(*goredis.ClusterClient); ok {
-		cc.ReloadState(context.Background())
+	for _, c := range []goredis.UniversalClient{h.sub, h.pub} {
+		if cc, ok := c.(*goredis.ClusterClient); ok {
+			cc.ReloadState(context.Background())
+		}
+		if h.pub == h.sub {
+			break
+		}
 	}
 }
 

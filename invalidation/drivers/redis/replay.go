@@ -283,14 +283,31 @@ func errGap(format string, args ...any) error {
 // a log that never lost an entry); and the stream's entries-added did not
 // go backwards since this driver last looked.
 // While reading, an entry without a payload, an id not after the previous
-// one or a change of epoch is a gap too. With DisableReplay it returns an
-// error wrapping invalidation.ErrReplayDisabled.
+// one or a change of epoch is a gap too. A network error on the first read
+// is retried for up to 750ms (the map reloaded on a cluster) before it is
+// returned. With DisableReplay it returns an error wrapping
+// invalidation.ErrReplayDisabled.
 func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(pos invalidation.LogPos, payload []byte) error) (invalidation.LogPos, error) {
 	if d.noReplay {
 		return after, fmt.Errorf("redis: Replay: %w", invalidation.ErrReplayDisabled)
 	}
 	c := d.hub.pub
 	head, err := d.proveContinuity(ctx, c, after)
+	for wait := replayRetryMin; err != nil && wait <= replayRetryMax && isTransient(ctx, err); wait *= 2 {
+		// A resubscribe after a failover or a restart finds the publish
+		// client with pooled connections to the dead server (EOF) and, on
+		// a cluster, a slot map that may still name it: a failed read
+		// proves no loss, so reload the map and ask again before the
+		// engine clears.
+		d.hub.refreshTopology()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		head, err = d.proveContinuity(ctx, c, after)
+	}
 	if err != nil {
 		return after, err
 	}
@@ -338,6 +355,19 @@ func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(
 		}
 	}
 	return last, nil
+}
+
+// The retries of a replay's first read after a network error: 50, 100,
+// 200 and 400ms apart (750ms in all).
+const (
+	replayRetryMin = 50 * time.Millisecond
+	replayRetryMax = 400 * time.Millisecond
+)
+
+// isTransient reports an error of reading the log that may pass: not a
+// proven gap, not an error reply, and ctx still live.
+func isTransient(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && !isReplyError(err)
 }
 
 // proveContinuity checks that the log holds every entry after `after` and

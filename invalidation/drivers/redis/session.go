@@ -478,6 +478,10 @@ func (r *reader) deliver(m *goredis.Message) {
 // the subscribers attached when cmd was sent are up.
 func (r *reader) subscribed(cmd command) {
 	s := r.s
+	// A cluster node confirmed the subscription, so the cluster agrees on
+	// the channel's shard by now: have the publish client's map follow
+	// before the catch-up reads the log through it.
+	s.h.refreshTopology()
 	s.lastAlive.Store(s.h.clock.Mono())
 	r.backoff = reconnectBackoffMin
 	r.confirmed[cmd.channel] = true

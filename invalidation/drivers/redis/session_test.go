@@ -268,3 +268,71 @@ func TestSentinelSwitchMovesSubscription(t *testing.T) {
 		return r.has("again")
 	})
 }
+
+// After a cluster failover the subscription resubscribes through a reloaded
+// slot map, and the catch-up that follows reads the replay log through the
+// publish client: its map must follow. Before, only the subscription
+// client's map was reloaded, so a node that publishes nothing read the log
+// on the dead master until it published, and cleared (replay_error) after
+// every failover.
+func TestClusterReplayFollowsFailover(t *testing.T) {
+	leakcheck.Check(t)
+	cl := redisserver.StartClusterT(t, redisserver.ClusterOptions{Masters: 3, ReplicasPerMaster: 1, NodeTimeout: time.Second})
+	ch := testChannel(t)
+	d := newTestDriver(t, Config{Addresses: cl.Addrs(), Channel: ch, ShardedPubSub: true, DialTimeout: time.Second})
+	r := &recorder{}
+	subscribe(t, d, r, 50*time.Millisecond)
+	waitUp(t, r, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	head, err := d.LogHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := cl.KeySlot(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := cl.MasterForSlot(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplicated(t, cl, master) // else the promoted replica may lack the log: a true loss
+	master.Kill()
+	if _, err := cl.WaitFailover(ctx, slot); err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, r, 2) // resubscribed on the promoted replica
+	var last error
+	waitFor(t, 10*time.Second, "a replay from before the failover to read the promoted replica's log", func() bool {
+		_, last = d.Replay(ctx, head, func(invalidation.LogPos, []byte) error { return nil })
+		return last == nil
+	})
+}
+
+// waitReplicated waits until master's replica has everything master wrote.
+func waitReplicated(t testing.TB, cl *redisserver.Cluster, master *redisserver.Server) {
+	t.Helper()
+	field := func(info, name string) string {
+		for _, l := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+":"); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	port := fmt.Sprint(master.Port())
+	waitFor(t, 10*time.Second, "the replica to have the master's writes", func() bool {
+		minfo, err := master.Do("INFO", "replication")
+		if err != nil {
+			return false
+		}
+		for _, n := range cl.Nodes() {
+			info, err := n.Do("INFO", "replication")
+			if err == nil && field(info, "master_port") == port {
+				return field(info, "master_link_status") == "up" && field(info, "slave_repl_offset") == field(minfo, "master_repl_offset")
+			}
+		}
+		return false
+	})
+}
