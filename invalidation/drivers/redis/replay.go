@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -284,8 +285,8 @@ func errGap(format string, args ...any) error {
 // go backwards since this driver last looked.
 // While reading, an entry without a payload, an id not after the previous
 // one or a change of epoch is a gap too. A network error on the first read
-// is retried for up to 750ms (the map reloaded on a cluster) before it is
-// returned. With DisableReplay it returns an error wrapping
+// that failed fast (a refused dial, a dead pooled connection) is retried for
+// up to 750ms (the map reloaded on a cluster) before it is returned. With DisableReplay it returns an error wrapping
 // invalidation.ErrReplayDisabled.
 func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(pos invalidation.LogPos, payload []byte) error) (invalidation.LogPos, error) {
 	if d.noReplay {
@@ -364,10 +365,15 @@ const (
 	replayRetryMax = 400 * time.Millisecond
 )
 
-// isTransient reports an error of reading the log that may pass: not a
-// proven gap, not an error reply, and ctx still live.
+// isTransient reports an error of reading the log that failed fast and may
+// pass: a refused dial or a dead pooled connection, not a proven gap, not an
+// error reply, not a timeout (a stuck link already took its full timeout:
+// retrying it would hold the subscription that long again), and ctx still
+// live.
 func isTransient(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && !isReplyError(err)
+	var ne net.Error
+	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && !isReplyError(err) &&
+		!errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 // proveContinuity checks that the log holds every entry after `after` and

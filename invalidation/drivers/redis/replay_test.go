@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -404,3 +408,39 @@ func TestReplayBatchAfterScriptFlush(t *testing.T) {
 		}
 	}
 }
+
+// A read of the log that fails fast (a refused dial, a dead connection) may
+// pass and is retried; one that timed out, a proven gap, an error reply or a
+// done context is not.
+func TestReplayRetriesOnlyFastFailures(t *testing.T) {
+	live := context.Background()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"refused dial", live, &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"dead pooled connection", live, io.EOF, true},
+		{"timeout", live, fmt.Errorf("redis: replay: %w", context.DeadlineExceeded), false},
+		{"net timeout", live, &net.OpError{Op: "read", Err: timeoutErr{}}, false},
+		{"gap", live, errGap("trimmed"), false},
+		{"error reply", live, goredis.Nil, false},
+		{"context done", done, io.EOF, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isTransient(tt.ctx, tt.err); got != tt.want {
+				t.Errorf("isTransient(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
