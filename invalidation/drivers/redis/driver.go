@@ -122,13 +122,18 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 			return nil, err
 		}
 		var watch *masterWatch
+		var shards *shardWatch
 		var wrapSub func(dialFunc) dialFunc
-		if c.MasterName != "" {
+		switch {
+		case c.MasterName != "":
 			if watch, err = newMasterWatch(c); err != nil {
 				_ = pub.Close()
 				return nil, err
 			}
 			wrapSub = watch.dialer
+		case len(c.Addresses) > 0 && c.ShardedPubSub:
+			shards = &shardWatch{}
+			wrapSub = shards.dialer
 		}
 		sub, err := newClient(c, wrapSub)
 		if err != nil {
@@ -136,7 +141,7 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 			watch.close()
 			return nil, err
 		}
-		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, watch: watch}, nil
+		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, watch: watch, shards: shards}, nil
 	})
 	if err != nil {
 		return nil, err
