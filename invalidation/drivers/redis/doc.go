@@ -133,17 +133,12 @@
 // Address alone is a single server. Addresses (one or more seed nodes)
 // selects Redis Cluster; with ShardedPubSub the driver uses SPUBLISH and
 // SSUBSCRIBE (Redis 7), otherwise PUBLISH/SUBSCRIBE, which a cluster
-// broadcasts to every node. A sharded subscription is kept on its channel's
-// slot master: every ping interval the driver compares the server it is on
-// with the slot map (reloaded every second) and moves it (a link down and
-// up) when it sits on a replica, as after a CLUSTER FAILOVER, which leaves
-// subscribers on the demoted server. MasterName with Addresses (the
-// sentinels) selects Sentinel; the driver then asks the sentinels every ping
-// interval which server is the master and moves the subscription there when
-// it is on another one, as after a failover that left the old master running
-// (go-redis moves its pooled connections, not a subscription). Username is
-// the ACL user; TLS enables TLS with optional CA, client certificate and
-// server name. Pub/Sub ignores the DB number: channels
+// broadcasts to every node. MasterName with Addresses (the sentinels) selects
+// Sentinel; the driver then asks the sentinels every ping interval which
+// server is the master and moves the subscription there (a link down and up)
+// when it is on another one, as after a failover that left the old master
+// running (go-redis moves its pooled connections, not a subscription). Username is the ACL user; TLS enables TLS with optional CA,
+// client certificate and server name. Pub/Sub ignores the DB number: channels
 // are global to a server, so distinct applications need distinct Channel
 // names.
 package redis

@@ -122,18 +122,13 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 			return nil, err
 		}
 		var watch *masterWatch
-		var shards *shardWatch
 		var wrapSub func(dialFunc) dialFunc
-		switch {
-		case c.MasterName != "":
+		if c.MasterName != "" {
 			if watch, err = newMasterWatch(c); err != nil {
 				_ = pub.Close()
 				return nil, err
 			}
 			wrapSub = watch.dialer
-		case len(c.Addresses) > 0 && c.ShardedPubSub:
-			shards = &shardWatch{}
-			wrapSub = shards.dialer
 		}
 		sub, err := newClient(c, wrapSub)
 		if err != nil {
@@ -141,7 +136,7 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 			watch.close()
 			return nil, err
 		}
-		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, watch: watch, shards: shards}, nil
+		return &hub{pub: pub, sub: sub, tracker: tracker, ownsClient: true, sharded: c.ShardedPubSub, watch: watch}, nil
 	})
 	if err != nil {
 		return nil, err

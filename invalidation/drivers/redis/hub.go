@@ -25,7 +25,6 @@ type hub struct {
 	ownsClient bool                        // close the clients with the hub (false for a caller's client)
 	sharded    bool                        // SSUBSCRIBE/SPUBLISH instead of SUBSCRIBE/PUBLISH
 	watch      *masterWatch                // Sentinel mode with built clients: where the master is; else nil
-	shards     *shardWatch                 // sharded Pub/Sub on a cluster with built clients: where the subscription is; else nil
 	logger     atomic.Pointer[slog.Logger] // the first enabled logger of the drivers sharing the hub
 
 	mu   sync.Mutex

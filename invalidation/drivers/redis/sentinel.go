@@ -95,22 +95,6 @@ func (w *masterWatch) close() error {
 // they differ (a gap; the reader redials the master the failover client
 // resolves).
 func (s *session) watchMaster(w *masterWatch) {
-	s.everyPing(func(c *conn, every time.Duration) {
-		if c == nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, every)
-		defer cancel()
-		if w.moved(ctx) {
-			s.declareDead(c, errMasterMoved)
-		}
-	})
-}
-
-// everyPing calls f with the session's connection (nil while there is
-// none) and the interval, every ping interval (at least 100ms), until the
-// session stops; it runs on a goroutine the session counts in wg.
-func (s *session) everyPing(f func(c *conn, every time.Duration)) {
 	defer s.wg.Done()
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -124,7 +108,13 @@ func (s *session) everyPing(f func(c *conn, every time.Duration)) {
 		s.h.mu.Lock()
 		c := s.conn
 		s.h.mu.Unlock()
-		f(c, every)
+		if c != nil {
+			ctx, cancel := context.WithTimeout(s.ctx, every)
+			if w.moved(ctx) {
+				s.declareDead(c, errMasterMoved)
+			}
+			cancel()
+		}
 		t.Reset(every)
 	}
 }

@@ -166,9 +166,7 @@ type command struct {
 
 func newSession(h *hub) *session {
 	s := &session{h: h, kick: make(chan struct{}, 1), subs: map[*subscription]struct{}{}, refused: map[string]*refusal{}}
-	// The session's context marks its dials as subscription connections
-	// (see shardWatch).
-	s.ctx, s.cancel = context.WithCancel(context.WithValue(context.Background(), pubsubDial{}, true))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.lastAlive.Store(h.clock.Mono())
 	s.rebuild()
 	s.wg.Add(2)
@@ -177,10 +175,6 @@ func newSession(h *hub) *session {
 	if h.watch != nil {
 		s.wg.Add(1)
 		go s.watchMaster(h.watch)
-	}
-	if cc, ok := h.sub.(*goredis.ClusterClient); ok && h.shards != nil {
-		s.wg.Add(1)
-		go s.watchShard(h.shards, cc)
 	}
 	return s
 }
