@@ -95,13 +95,17 @@ func (h *hub) detach(sub *subscription) {
 // log through the publish client, whose map must have moved too (a node
 // that only reads would otherwise find the dead master and clear).
 func (h *hub) refreshTopology() {
-	for _, c := range []goredis.UniversalClient{h.sub, h.pub} {
-		if cc, ok := c.(*goredis.ClusterClient); ok {
-			cc.ReloadState(context.Background())
-		}
-		if h.pub == h.sub {
-			break
-		}
+	reload(h.sub)
+	if h.pub != h.sub {
+		reload(h.pub)
+	}
+}
+
+// reload asks c, if it is a cluster client, to reload its slot map in the
+// background.
+func reload(c goredis.UniversalClient) {
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
 	}
 }
 

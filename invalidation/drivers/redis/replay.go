@@ -286,8 +286,8 @@ func errGap(format string, args ...any) error {
 // While reading, an entry without a payload, an id not after the previous
 // one or a change of epoch is a gap too. A network error on the first read
 // that failed fast (a refused dial, a dead pooled connection) is retried for
-// up to 750ms (the map reloaded on a cluster) before it is returned. With DisableReplay it returns an error wrapping
-// invalidation.ErrReplayDisabled.
+// up to 750ms (the map reloaded on a cluster) before it is returned. With
+// DisableReplay it returns an error wrapping invalidation.ErrReplayDisabled.
 func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(pos invalidation.LogPos, payload []byte) error) (invalidation.LogPos, error) {
 	if d.noReplay {
 		return after, fmt.Errorf("redis: Replay: %w", invalidation.ErrReplayDisabled)

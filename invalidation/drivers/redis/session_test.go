@@ -303,10 +303,9 @@ func TestClusterReplayFollowsFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUp(t, r, 2) // resubscribed on the promoted replica
-	var last error
 	waitFor(t, 10*time.Second, "a replay from before the failover to read the promoted replica's log", func() bool {
-		_, last = d.Replay(ctx, head, func(invalidation.LogPos, []byte) error { return nil })
-		return last == nil
+		_, err := d.Replay(ctx, head, func(invalidation.LogPos, []byte) error { return nil })
+		return err == nil
 	})
 }
 
