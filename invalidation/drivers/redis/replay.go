@@ -271,29 +271,141 @@ func errGap(format string, args ...any) error {
 	return fmt.Errorf("redis: replay: %s: %w", fmt.Sprintf(format, args...), invalidation.ErrNoContinuity)
 }
 
+// luaIDs compares stream ids as Redis does, on their decimal strings (Lua
+// numbers are doubles: an id past 2^53 would round).
+const luaIDs = `
+local function cmpnum(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function cmpid(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local c = cmpnum(am, bm)
+  if c ~= 0 then return c end
+  return cmpnum(as, bs)
+end
+`
+
+// chunkScript reads one chunk of a catch-up and proves, in the same atomic
+// step, that it starts at the cursor: the epoch key holds the cursor's
+// epoch, no entry after the cursor was XDELed (max-deleted-entry-id), and
+// the cursor's own entry is the first one XRANGE returns from it. Trimming
+// cuts the log's front (and does not move max-deleted-entry-id), so the
+// cursor entry's presence is what proves that nothing after it was trimmed;
+// each chunk checks it again, so a trim between two chunks is seen. A zero
+// cursor (a log that was empty) needs a log that never lost an entry.
+// KEYS: stream, epoch. ARGV: the cursor's epoch, the cursor's id, the head
+// ('' on the first chunk: the log's last-generated-id, returned), count.
+// Reply: {'gap', why} or {'ok', head, entries-added, entries after the cursor}.
+var chunkScript = goredis.NewScript(luaIDs + `
+local ep = redis.call('GET', KEYS[2])
+if not ep then return {'gap', 'the epoch key ' .. KEYS[2] .. ' does not exist (the log was lost)'} end
+if ep ~= ARGV[1] then return {'gap', 'the epoch is "' .. ep .. '", the cursor\'s "' .. ARGV[1] .. '" (the log was recreated)'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gap', 'the stream ' .. KEYS[1] .. ' does not exist'} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local st = {}
+for i = 1, #info, 2 do st[info[i]] = info[i + 1] end
+local maxdel, last, added = st['max-deleted-entry-id'], st['last-generated-id'], st['entries-added']
+if not maxdel or not added then return {'gap', 'XINFO STREAM has no max-deleted-entry-id (Redis 7 or later is needed)'} end
+if cmpid(maxdel, ARGV[2]) > 0 then
+  return {'gap', 'entries after the cursor ' .. ARGV[2] .. ' were deleted (max-deleted-entry-id ' .. maxdel .. ')'}
+end
+local head = ARGV[3]
+if head == '' then head = last end
+local n = tonumber(ARGV[4])
+local out = {}
+if ARGV[2] == '0-0' then
+  if added ~= st['length'] or maxdel ~= '0-0' then
+    return {'gap', 'the log lost entries (' .. added .. ' added, ' .. st['length'] .. ' held) and the cursor is at its start'}
+  end
+  out = redis.call('XRANGE', KEYS[1], '-', head, 'COUNT', n)
+else
+  local r = redis.call('XRANGE', KEYS[1], ARGV[2], head, 'COUNT', n + 1)
+  if #r == 0 or r[1][1] ~= ARGV[2] then
+    return {'gap', 'the cursor\'s entry ' .. ARGV[2] .. ' is not in the log (trimmed: away longer than ReplayWindow; deleted; or a failover lost the log\'s tail)'}
+  end
+  for i = 2, #r do out[i - 1] = r[i] end
+end
+return {'ok', head, added, out}
+`)
+
+// chunk is one read of a catch-up.
+type chunk struct {
+	head    invalidation.LogID // the log's last id when the catch-up started
+	added   int64              // entries-added
+	entries []goredis.XMessage // after the cursor, at most replayChunk
+}
+
+// readChunk reads the entries after cur up to head (the log's last id when
+// head is ""), proving that they start right after cur (see chunkScript).
+func (d *Driver) readChunk(ctx context.Context, epoch string, cur invalidation.LogID, head string) (chunk, error) {
+	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	defer cancel()
+	v, err := chunkScript.Run(ctx, d.hub.pub, []string{d.streamKey, d.epochKey}, epoch, cur.String(), head, replayChunk).Slice()
+	if err != nil {
+		return chunk{}, fmt.Errorf("redis: replay: read the log after %s: %w", cur, err)
+	}
+	return parseChunk(v)
+}
+
+// parseChunk decodes chunkScript's reply.
+func parseChunk(v []any) (chunk, error) {
+	bad := func() (chunk, error) {
+		return chunk{}, fmt.Errorf("redis: replay: unexpected reply %.200v", v)
+	}
+	if len(v) == 2 && v[0] == "gap" {
+		return chunk{}, errGap("%v", v[1])
+	}
+	if len(v) != 4 || v[0] != "ok" {
+		return bad()
+	}
+	hs, _ := v[1].(string)
+	head, ok := wire.ParseLogID(hs)
+	added, ok2 := v[2].(int64)
+	raw, ok3 := v[3].([]any)
+	if !ok || !ok2 || !ok3 {
+		return bad()
+	}
+	c := chunk{head: head, added: added, entries: make([]goredis.XMessage, 0, len(raw))}
+	for _, e := range raw {
+		ev, _ := e.([]any)
+		if len(ev) != 2 {
+			return bad()
+		}
+		id, _ := ev[0].(string)
+		kv, _ := ev[1].([]any)
+		m := goredis.XMessage{ID: id, Values: make(map[string]any, len(kv)/2)}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			m.Values[k] = kv[i+1]
+		}
+		c.entries = append(c.entries, m)
+	}
+	return c, nil
+}
+
 // Replay calls fn for every entry of the log after `after`, up to the log's
-// last id when it starts, in chunks of 512 read on the publish client. It
-// first proves continuity, else returns an error wrapping
-// invalidation.ErrNoContinuity without calling fn: the epoch key holds
-// after.Epoch; the stream exists; no entry after the cursor was deleted
-// (XINFO STREAM's max-deleted-entry-id ≤ after.ID); the log reaches the
-// cursor (last-generated-id ≥ after.ID); the cursor's own entry is still in
-// the log (unless max-deleted-entry-id is the cursor), which proves that
-// trimming, which cuts the log's front, has not passed it, and that a
-// promoted replica did not lose it with the log's tail (a zero cursor needs
-// a log that never lost an entry); and the stream's entries-added did not
-// go backwards since this driver last looked.
-// While reading, an entry without a payload, an id not after the previous
-// one or a change of epoch is a gap too. A network error on the first read
-// that failed fast (a refused dial, a dead pooled connection) is retried for
-// up to 750ms (the map reloaded on a cluster) before it is returned. With
+// last id when it starts, in chunks of 512 read on the publish client. Each
+// chunk is read by one script that first proves it starts at the cursor
+// (see chunkScript): the epoch key holds after.Epoch, no entry after the
+// cursor was deleted, and the cursor's own entry is still in the log, which
+// proves that trimming has not passed it (also between two chunks) and
+// that a promoted replica did not lose it with the log's tail. The first
+// chunk also checks that the stream's entries-added did not go backwards
+// since this driver last looked. Where the proof fails, Replay returns an
+// error wrapping invalidation.ErrNoContinuity (without calling fn, when
+// the first chunk fails). An entry without a payload or an id not after the
+// previous one is a gap too. A network error on the first read that failed
+// fast (a refused dial, a dead pooled connection) is retried for up to
+// 750ms (the map reloaded on a cluster) before it is returned. With
 // DisableReplay it returns an error wrapping invalidation.ErrReplayDisabled.
 func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(pos invalidation.LogPos, payload []byte) error) (invalidation.LogPos, error) {
 	if d.noReplay {
 		return after, fmt.Errorf("redis: Replay: %w", invalidation.ErrReplayDisabled)
 	}
-	c := d.hub.pub
-	head, err := d.proveContinuity(ctx, c, after)
+	c, err := d.readChunk(ctx, after.Epoch, after.ID, "")
 	for wait := replayRetryMin; err != nil && wait <= replayRetryMax && isTransient(ctx, err); wait *= 2 {
 		// A resubscribe after a failover or a restart finds the publish
 		// client with pooled connections to the dead server (EOF) and, on
@@ -307,35 +419,17 @@ func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(
 		case <-t.C:
 		}
 		t.Stop()
-		head, err = d.proveContinuity(ctx, c, after)
+		c, err = d.readChunk(ctx, after.Epoch, after.ID, "")
 	}
 	if err != nil {
 		return after, err
 	}
-	last := after
-	for last.ID.Compare(head) < 0 {
-		var (
-			epoch *goredis.StringCmd
-			rng   *goredis.XMessageSliceCmd
-		)
-		rctx, cancel := context.WithTimeout(ctx, replayTimeout)
-		_, err := c.Pipelined(rctx, func(p goredis.Pipeliner) error {
-			epoch = p.Get(rctx, d.epochKey)
-			rng = p.XRangeN(rctx, d.streamKey, "("+last.ID.String(), head.String(), replayChunk)
-			return nil
-		})
-		cancel()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return last, fmt.Errorf("redis: replay: read the log after %s: %w", last.ID, err)
-		}
-		if ep := epoch.Val(); ep != after.Epoch {
-			return last, errGap("the log's epoch changed to %q during the replay from %q", ep, after.Epoch)
-		}
-		msgs := rng.Val()
-		if len(msgs) == 0 {
-			return last, errGap("the log ends at %s, before its head %s when the replay started", last.ID, head)
-		}
-		for _, m := range msgs {
+	if d.noteAdded(after.Epoch, c.added) {
+		return after, errGap("the log's entries-added went backwards to %d (a failover lost the log's tail?)", c.added)
+	}
+	head, last := c.head, after
+	for {
+		for _, m := range c.entries {
 			id, ok := wire.ParseLogID(m.ID)
 			if !ok || id.Compare(last.ID) <= 0 {
 				return last, errGap("log entry id %q is not after %s", m.ID, last.ID)
@@ -343,7 +437,7 @@ func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(
 			pos := invalidation.LogPos{Epoch: after.Epoch, ID: id}
 			p, ok := m.Values["p"].(string)
 			if !ok {
-				if _, marker := m.Values["i"]; marker && len(m.Values) == 1 {
+				if _, marker := m.Values["i"]; marker {
 					last = pos // the log's first entry (see luaInit)
 					continue
 				}
@@ -354,8 +448,16 @@ func (d *Driver) Replay(ctx context.Context, after invalidation.LogPos, fn func(
 			}
 			last = pos
 		}
+		if last.ID.Compare(head) >= 0 {
+			return last, nil
+		}
+		if len(c.entries) == 0 {
+			return last, errGap("the log ends at %s, before its head %s when the replay started", last.ID, head)
+		}
+		if c, err = d.readChunk(ctx, after.Epoch, last.ID, head.String()); err != nil {
+			return last, err
+		}
 	}
-	return last, nil
 }
 
 // The retries of a replay's first read after a network error: 50, 100,
@@ -374,54 +476,6 @@ func isTransient(ctx context.Context, err error) bool {
 	var ne net.Error
 	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && !isReplyError(err) &&
 		!errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout())
-}
-
-// proveContinuity checks that the log holds every entry after `after` and
-// returns its last id.
-func (d *Driver) proveContinuity(ctx context.Context, c goredis.UniversalClient, after invalidation.LogPos) (invalidation.LogID, error) {
-	var (
-		epoch  *goredis.StringCmd
-		info   *goredis.XInfoStreamCmd
-		cursor *goredis.XMessageSliceCmd
-	)
-	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
-	defer cancel()
-	_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		epoch = p.Get(ctx, d.epochKey)
-		info = p.XInfoStream(ctx, d.streamKey)
-		cursor = p.XRangeN(ctx, d.streamKey, after.ID.String(), after.ID.String(), 1)
-		return nil
-	})
-	switch {
-	case errors.Is(epoch.Err(), goredis.Nil):
-		return invalidation.LogID{}, errGap("the log's epoch key %s does not exist (the log was lost)", d.epochKey)
-	case epoch.Err() != nil:
-		return invalidation.LogID{}, fmt.Errorf("redis: replay: read the log's epoch: %w", epoch.Err())
-	case epoch.Val() != after.Epoch:
-		return invalidation.LogID{}, errGap("the log's epoch is %q, the cursor's %q (the log was recreated)", epoch.Val(), after.Epoch)
-	case info.Err() != nil && strings.Contains(info.Err().Error(), "no such key"):
-		return invalidation.LogID{}, errGap("the log's stream %s does not exist", d.streamKey)
-	case err != nil && !errors.Is(err, goredis.Nil):
-		return invalidation.LogID{}, fmt.Errorf("redis: replay: read the log's state: %w", err)
-	}
-	st := info.Val()
-	maxDeleted, ok1 := wire.ParseLogID(st.MaxDeletedEntryID)
-	last, ok2 := wire.ParseLogID(st.LastGeneratedID)
-	switch {
-	case !ok1 || !ok2:
-		return invalidation.LogID{}, errGap("XINFO STREAM %s has no max-deleted-entry-id or last-generated-id (Redis 7 or later is needed)", d.streamKey)
-	case maxDeleted.Compare(after.ID) > 0:
-		return invalidation.LogID{}, errGap("the log was trimmed through %s, past the cursor %s", maxDeleted, after.ID)
-	case last.Compare(after.ID) < 0:
-		return invalidation.LogID{}, errGap("the log ends at %s, before the cursor %s (a failover lost its tail?)", last, after.ID)
-	case after.ID.IsZero() && (st.EntriesAdded != st.Length || !maxDeleted.IsZero()):
-		return invalidation.LogID{}, errGap("the log lost entries (%d added, %d held) and the cursor is at its start", st.EntriesAdded, st.Length)
-	case !after.ID.IsZero() && maxDeleted != after.ID && len(cursor.Val()) == 0:
-		return invalidation.LogID{}, errGap("the cursor's entry %s is not in the log (trimmed: away longer than ReplayWindow; or a failover lost the log's tail)", after.ID)
-	case d.noteAdded(after.Epoch, st.EntriesAdded):
-		return invalidation.LogID{}, errGap("the log's entries-added went backwards to %d (a failover lost the log's tail?)", st.EntriesAdded)
-	}
-	return last, nil
 }
 
 // probeReplay checks, when Redis answers, that the user may run what the
