@@ -25,6 +25,8 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultReplayWindow is how long the replay log keeps an entry.
 	DefaultReplayWindow = time.Minute
+	// DefaultMaxLogBytes caps the replay log's size (see MaxLogBytes).
+	DefaultMaxLogBytes = 128 << 20
 )
 
 // Bounds of the numeric settings (the Config field docs state them); a
@@ -47,6 +49,9 @@ const (
 	// second a reconnect rarely catches up; past a day the log's memory is
 	// bounded by logMaxEntries alone.
 	minReplayWindow = time.Second
+	// minMaxLogBytes and maxMaxLogBytes bound MaxLogBytes.
+	minMaxLogBytes  = 64 << 10
+	maxMaxLogBytes  = 64 << 30
 	maxReplayWindow = 24 * time.Hour
 )
 
@@ -102,6 +107,18 @@ type Config struct {
 	// of clearing its cache. Default 1m, between 1s and 24h. The log also
 	// never holds more than 1,000,000 entries.
 	ReplayWindow time.Duration `json:"replayWindow,omitempty" yaml:"replayWindow,omitempty"`
+	// MaxLogBytes caps the replay log's size: the payload bytes it holds,
+	// counting 64 bytes of overhead per entry (Redis's own use is about
+	// that), trimmed oldest first without O(n) work per publish; the log
+	// may exceed it by a sixteenth plus one stream node. A node away for
+	// longer than the log covers clears instead of catching up. Size it
+	// for ReplayWindow of your peak: window seconds × messages per second
+	// × (average payload + 64), where a payload is about 30 bytes plus
+	// each key's length + 1 (group commit puts several keys in one
+	// message); the package doc works an example. Default 128 MiB (a
+	// one-minute window of about 15,000 single-key messages per second
+	// with 40-byte keys), between 64 KiB and 64 GiB.
+	MaxLogBytes int64 `json:"maxLogBytes,omitempty" yaml:"maxLogBytes,omitempty"`
 	// DisableReplay turns the replay log off: Publish is a plain PUBLISH
 	// (SPUBLISH), nothing is written to a stream, and a node clears its
 	// cache on every gap. Set it when the Redis user may not run scripts or
@@ -183,6 +200,9 @@ func (c Config) resolve() (Config, error) {
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = DefaultReplayWindow
 	}
+	if c.MaxLogBytes == 0 {
+		c.MaxLogBytes = DefaultMaxLogBytes
+	}
 	if c.Addresses != nil {
 		c.Addresses = append([]string(nil), c.Addresses...)
 	}
@@ -219,6 +239,9 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.ReplayWindow < minReplayWindow || c.ReplayWindow > maxReplayWindow {
 		return c, invalidf("ReplayWindow", "must be between %v and %v (0 means %v), got %v", minReplayWindow, maxReplayWindow, DefaultReplayWindow, c.ReplayWindow)
+	}
+	if c.MaxLogBytes < minMaxLogBytes || c.MaxLogBytes > maxMaxLogBytes {
+		return c, invalidf("MaxLogBytes", "must be between %d and %d (0 means %d), got %d", minMaxLogBytes, maxMaxLogBytes, DefaultMaxLogBytes, c.MaxLogBytes)
 	}
 	if strings.TrimSpace(c.Channel) == "" {
 		return c, invalidf("Channel", "must not be blank, got %q", c.Channel)

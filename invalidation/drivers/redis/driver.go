@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -54,7 +55,8 @@ type Option func(*options)
 
 type options struct {
 	logger          *slog.Logger
-	maxMessageBytes int // NewPublisher only
+	maxMessageBytes int  // NewPublisher only
+	noProbe         bool // NewPublisher: do not connect in New (see probe)
 }
 
 // WithMaxMessageBytes sets the size a Publisher's batches are split below
@@ -87,12 +89,19 @@ type Driver struct {
 	inflight sync.WaitGroup             // publishes left running by a cancelled ctx; Add under mu while !closed
 
 	// The replay log (see replay.go).
-	noReplay            bool
-	window              time.Duration
-	streamKey, epochKey string
-	addedMu             sync.Mutex
-	addedEpoch          string // guarded by addedMu: epoch of added
-	added               int64  // guarded by addedMu: greatest entries-added seen
+	noReplay                     bool
+	window                       time.Duration
+	logKeys                      []string // stream, epoch, meta, checkpoints (see logscripts.go)
+	streamKey, epochKey, metaKey string   // logKeys[0:3]
+	maxLogBytes                  int64
+	stats                        driverStats
+	warned                       warner
+	markDeniedUntil              atomic.Pointer[time.Time] // the unlogged script was refused (NOPERM): publish plainly until then
+	log                          *slog.Logger
+	noProbe                      bool // New does not probe (NewPublisher: it does not connect)
+	addedMu                      sync.Mutex
+	addedEpoch                   string // guarded by addedMu: epoch of added
+	added                        int64  // guarded by addedMu: greatest entries-added seen
 }
 
 var (
@@ -141,16 +150,16 @@ func New(cfg Config, opts ...Option) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return finish(newDriver(h, c))
+	return finish(newDriver(h, c, o))
 }
 
-// finish checks, when replay is on and Redis answers, that the user may run
-// what the log needs; on failure it releases the driver.
+// finish checks, when Redis answers, that the user may run what the driver
+// needs (see probe); on failure it releases the driver.
 func finish(d *Driver) (*Driver, error) {
-	if d.noReplay {
+	if d.noProbe {
 		return d, nil
 	}
-	if err := d.probeReplay(); err != nil {
+	if err := d.probe(); err != nil {
 		_ = d.Close()
 		return nil, err
 	}
@@ -158,11 +167,12 @@ func finish(d *Driver) (*Driver, error) {
 }
 
 // newWithClient is New for a caller's client: of cfg only Channel,
-// ShardedPubSub, DialTimeout, ReplayWindow and DisableReplay apply.
+// ShardedPubSub, DialTimeout, ReplayWindow, MaxLogBytes and DisableReplay
+// apply.
 func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 	client := cfg.Client
 	c, err := Config{Channel: cfg.Channel, DialTimeout: cfg.DialTimeout, ShardedPubSub: cfg.ShardedPubSub,
-		ReplayWindow: cfg.ReplayWindow, DisableReplay: cfg.DisableReplay}.resolve()
+		ReplayWindow: cfg.ReplayWindow, MaxLogBytes: cfg.MaxLogBytes, DisableReplay: cfg.DisableReplay}.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +184,7 @@ func newWithClient(cfg Config, opts []Option) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return finish(newDriver(h, c))
+	return finish(newDriver(h, c, o))
 }
 
 func buildOptions(opts []Option) options {
@@ -190,10 +200,11 @@ func buildOptions(opts []Option) options {
 	return o
 }
 
-func newDriver(h *hub, c Config) *Driver {
+func newDriver(h *hub, c Config, o options) *Driver {
 	d := &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{},
-		noReplay: c.DisableReplay, window: c.ReplayWindow}
-	d.streamKey, d.epochKey = logKeys(c.Channel)
+		noReplay: c.DisableReplay, window: c.ReplayWindow, maxLogBytes: c.MaxLogBytes, log: o.logger, noProbe: o.noProbe}
+	d.logKeys = logKeys(c.Channel)
+	d.streamKey, d.epochKey, d.metaKey = d.logKeys[0], d.logKeys[1], d.logKeys[2]
 	return d
 }
 
@@ -281,9 +292,22 @@ func (d *Driver) publish(ctx context.Context, payloads [][]byte) error {
 }
 
 func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
-	if !d.noReplay {
-		return d.sendLogged(ctx, payloads)
+	var err error
+	if d.noReplay {
+		err = d.sendUnlogged(ctx, payloads, nil)
+	} else {
+		err = d.sendLogged(ctx, payloads)
 	}
+	if err != nil {
+		d.stats.publishErrors.Add(1)
+		d.warn("publish failed", "redis: a publish failed (the outbox retries it; replicas cannot learn of it until it passes)", "err", err)
+	}
+	return err
+}
+
+// publishPlain publishes payloads outside the log, with no mark: a PUBLISH
+// (SPUBLISH) each, in one pipeline.
+func (d *Driver) publishPlain(ctx context.Context, payloads [][]byte) error {
 	var c goredis.Cmdable = d.hub.pub
 	if cc, ok := d.hub.pub.(*goredis.ClusterClient); ok && !d.sharded {
 		// PUBLISH has no key, so go-redis spreads it over the masters; a

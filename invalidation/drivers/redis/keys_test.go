@@ -30,12 +30,13 @@ func TestLogKeysInChannelSlot(t *testing.T) {
 		"invacache:invalidation", "app:{users}:inv", "{a}", "{}", "{}x", "x{}", "a}b", "}", "}{", "{", "a{b", "a{b}c}",
 		"{{x}}", "}{x}", "{}}", "a}{b", "ü:ç", "x y", "{x}{y}", "a{}b}c",
 	} {
-		stream, epoch := logKeys(ch)
+		keys := logKeys(ch)
+		stream, epoch := keys[0], keys[1]
 		want := slot(ch)
 		if got := keySlot(ch); got != want {
 			t.Errorf("keySlot(%q) = %d, CLUSTER KEYSLOT says %d", ch, got, want)
 		}
-		for _, k := range []string{stream, epoch} {
+		for _, k := range keys {
 			if got := slot(k); got != want {
 				t.Errorf("channel %q (slot %d): key %q in slot %d", ch, want, k, got)
 			}
@@ -44,8 +45,8 @@ func TestLogKeysInChannelSlot(t *testing.T) {
 			}
 			seen[k] = ch
 		}
-		if stream == epoch || !strings.Contains(stream, "log") || !strings.Contains(epoch, "epoch") {
-			t.Errorf("logKeys(%q) = %q, %q", ch, stream, epoch)
+		if len(keys) != 4 || !strings.Contains(stream, "log") || !strings.Contains(epoch, "epoch") || !strings.Contains(keys[2], "meta") {
+			t.Errorf("logKeys(%q) = %q", ch, keys)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
@@ -80,4 +81,186 @@ func TestReplayCursorDeletedThenTrimmed(t *testing.T) {
 		t.Fatalf("Replay = %d entries (%v), err %v; want ErrNoContinuity", len(got), got, err)
 	}
 	t.Log(err)
+}
+
+// cursorNow returns the log's head as a replica's cursor.
+func cursorNow(t testing.TB, d *Driver) invalidation.LogPos {
+	t.Helper()
+	return head(t, d)
+}
+
+// mustGap fails t unless a catch-up from cur fails for lack of continuity.
+func mustGap(t testing.TB, d *Driver, cur invalidation.LogPos, why string) {
+	t.Helper()
+	got, _, err := replayAll(t, d, cur)
+	if !errors.Is(err, invalidation.ErrNoContinuity) {
+		t.Fatalf("%s: Replay = %d entries %v, err %v; want ErrNoContinuity", why, len(got), got, err)
+	}
+	t.Logf("%s: %v", why, err)
+}
+
+// Issue case 2: a writer with DisableReplay invalidates while the replica
+// is away: its message is not in the log, so the catch-up must fail; a
+// cursor taken after it catches up again.
+func TestReplayUnloggedWriterLeavesMark(t *testing.T) {
+	leakcheck.Check(t)
+	srv, d, _ := linked(t, redisserver.Options{}, Config{}, 0)
+	w := newTestDriver(t, Config{Address: srv.Addr(), Channel: d.Channel(), DisableReplay: true})
+	publish(t, d, "a")
+	cur := cursorNow(t, d)
+	publish(t, d, "b")
+	publish(t, w, "unlogged")
+	publish(t, d, "c")
+	mustGap(t, d, cur, "DisableReplay writer after the cursor")
+	if s := w.LogStats(); s.Unlogged != 1 || s.Unmarked != 0 {
+		t.Errorf("writer's LogStats = %+v, want 1 unlogged, 0 unmarked", s)
+	}
+	cur = cursorNow(t, d)
+	publish(t, d, "d")
+	if got, _, err := replayAll(t, d, cur); err != nil || len(got) != 1 || got[0].payload != "d" {
+		t.Errorf("Replay after a cursor taken after the unlogged message = %v, %v; want [d]", got, err)
+	}
+}
+
+// The operator's logged path: the Redis Function library (invacache.lua)
+// logs raw keys like the driver, so a replica away catches up with them.
+func TestOperatorFunctionLogs(t *testing.T) {
+	leakcheck.Check(t)
+	srv, d, _ := linked(t, redisserver.Options{}, Config{}, 0)
+	r := &logRecorder{}
+	subscribe(t, d, r, 0)
+	waitUp(t, &r.recorder, 1)
+	do(t, srv, "FUNCTION", "LOAD", "REPLACE", operatorLibrary())
+	cur := cursorNow(t, d)
+	if n := do(t, srv, "FCALL", "invacache_invalidate", "1", d.Channel(), "user:1", "user:2"); n != "2" {
+		t.Fatalf("FCALL = %q, want 2", n)
+	}
+	waitFor(t, 5*time.Second, "2 logged raw keys", func() bool { return len(r.positions()) == 2 })
+	got, _, err := replayAll(t, d, cur)
+	if err != nil || len(got) != 2 || got[0].payload != "user:1" || got[1].payload != "user:2" {
+		t.Fatalf("Replay = %v, %v; want user:1, user:2", got, err)
+	}
+	// A raw PUBLISH bypasses the log and cannot leave a mark: documented.
+}
+
+// bareCount returns how many payloads arrived outside a frame.
+func (r *logRecorder) bareCount() int { return len(r.messages()) - len(r.positions()) }
+
+// Issue cases 5, 6 and 7: when Redis refuses the log write but PUBLISH
+// passes, the batch is still delivered (bare, outside the log), the
+// unlogged mark moves so a replica away clears, and the writer counts it.
+// A log that cannot be used is replaced under a new epoch.
+func TestPublishWhenTheLogRefuses(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		name      string
+		opts      redisserver.Options
+		user      string
+		fault     func(t *testing.T, srv *redisserver.Server, d *Driver)
+		undo      func(t *testing.T, srv *redisserver.Server, d *Driver)
+		resets    uint64 // want LogResets
+		unlogged  bool   // want the payload outside the log
+		newEpoch  bool
+		republish bool // publish twice more: no duplicates
+	}{
+		{name: "xadd denied", user: "nox",
+			opts:     redisserver.Options{Users: []redisserver.User{{Name: "nox", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-xadd"}}}},
+			unlogged: true},
+		{name: "out of memory", unlogged: true,
+			fault: func(t *testing.T, srv *redisserver.Server, d *Driver) {
+				do(t, srv, "SET", "ballast", strings.Repeat("x", 1<<20))
+				do(t, srv, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+				do(t, srv, "CONFIG", "SET", "maxmemory", "1")
+			},
+			undo: func(t *testing.T, srv *redisserver.Server, d *Driver) { do(t, srv, "CONFIG", "SET", "maxmemory", "0") }},
+		{name: "log key of the wrong type", resets: 1, newEpoch: true,
+			fault: func(t *testing.T, srv *redisserver.Server, d *Driver) { do(t, srv, "SET", d.streamKey, "oops") }},
+		{name: "epoch key of the wrong type", resets: 1, newEpoch: true,
+			fault: func(t *testing.T, srv *redisserver.Server, d *Driver) {
+				do(t, srv, "DEL", d.epochKey)
+				do(t, srv, "HSET", d.epochKey, "f", "v")
+			}},
+		{name: "ids exhausted", resets: 1, newEpoch: true,
+			fault: func(t *testing.T, srv *redisserver.Server, d *Driver) {
+				do(t, srv, "XADD", d.streamKey, "18446744073709551615-18446744073709551615", "p", "x")
+			}},
+		{name: "max ms id, short window", republish: true,
+			fault: func(t *testing.T, srv *redisserver.Server, d *Driver) {
+				do(t, srv, "XADD", d.streamKey, "18446744073709551615-0", "p", "x")
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redisserver.StartT(t, tc.opts)
+			cfg := Config{Address: srv.Addr(), Channel: testChannel(t), ReplayWindow: time.Second}
+			if tc.user != "" {
+				cfg.Username, cfg.Password = tc.user, "pw"
+			}
+			// The replica's view, as the default user.
+			rd := newTestDriver(t, Config{Address: srv.Addr(), Channel: cfg.Channel})
+			r := &logRecorder{}
+			subscribe(t, rd, r, 0)
+			waitUp(t, &r.recorder, 1)
+			publish(t, rd, "before")
+			cur := cursorNow(t, rd)
+			d, err := New(cfg, WithMaxMessageBytes(0))
+			if tc.user != "" {
+				if err == nil {
+					d.Close()
+					t.Fatal("New succeeded for a user who may not XADD; want ErrReplayPermission")
+				}
+				if !errors.Is(err, ErrReplayPermission) || !strings.Contains(err.Error(), "xadd") {
+					t.Fatalf("New: %v; want ErrReplayPermission naming xadd", err)
+				}
+				t.Log(err)
+				// NewPublisher does not probe; its publishes go out.
+				p, err := NewPublisher(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = p.Close() })
+				d = p.d
+			} else if err != nil {
+				t.Fatal(err)
+			} else {
+				t.Cleanup(func() { _ = d.Close() })
+			}
+			if tc.fault != nil {
+				tc.fault(t, srv, d)
+			}
+			publish(t, d, "k1")
+			if tc.undo != nil {
+				tc.undo(t, srv, d)
+			}
+			waitFor(t, 5*time.Second, "k1 delivered", func() bool { return r.has("k1") })
+			n := 1
+			if tc.republish {
+				publish(t, d, "k2")
+				publish(t, d, "k3")
+				n = 3
+				waitFor(t, 5*time.Second, "k3 delivered", func() bool { return r.has("k3") })
+			}
+			if got := len(r.messages()); got != n+1 {
+				t.Errorf("%d messages delivered (%q), want %d (no duplicates)", got, r.messages(), n+1)
+			}
+			st := d.LogStats()
+			if tc.unlogged {
+				if r.bareCount() != 1 || st.Unlogged != 1 || st.Unmarked != 0 {
+					t.Errorf("bare %d, LogStats %+v; want k1 outside the log, counted, marked", r.bareCount(), st)
+				}
+			} else if r.bareCount() != 0 || st.Unlogged != 0 {
+				t.Errorf("bare %d, LogStats %+v; want k1 logged", r.bareCount(), st)
+			}
+			if st.LogResets != tc.resets {
+				t.Errorf("LogResets = %d, want %d", st.LogResets, tc.resets)
+			}
+			if tc.unlogged || tc.newEpoch {
+				mustGap(t, rd, cur, tc.name)
+			}
+			if tc.newEpoch {
+				if p := r.positions(); p[len(p)-1].Epoch == cur.Epoch {
+					t.Errorf("k1 logged in the old epoch %q", cur.Epoch)
+				}
+			}
+		})
+	}
 }

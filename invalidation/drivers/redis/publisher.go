@@ -32,7 +32,7 @@ type Publisher struct {
 // the first Invalidate or Clear does. Invalid settings return an error
 // naming the field and wrapping config.ErrInvalidConfig.
 func NewPublisher(cfg Config, opts ...Option) (*Publisher, error) {
-	d, err := New(cfg, opts...)
+	d, err := New(cfg, append(opts, func(o *options) { o.noProbe = true })...)
 	if err != nil {
 		return nil, err
 	}

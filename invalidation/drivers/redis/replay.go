@@ -16,11 +16,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
 
-// logMaxEntries caps the replay log's entries whatever ReplayWindow says, so
-// a write storm cannot grow it without bound (trimmed approximately, by
-// whole stream nodes: it may hold slightly more).
-const logMaxEntries = 1_000_000
-
 // replayChunk is how many entries Replay reads per round trip: a backlog is
 // never held in memory whole.
 const replayChunk = 512
@@ -29,15 +24,16 @@ const replayChunk = 512
 // the subscription's delivery goroutine.
 const replayTimeout = 10 * time.Second
 
-// logKeys returns the keys of the replay log of channel: the stream and the
-// epoch, both in the cluster hash slot of the channel, so that the publish
-// script (which also PUBLISHes or SPUBLISHes to the channel) runs on the
-// node that owns the channel's slot. A channel with a hash tag keeps it; a
-// channel without one is wrapped in braces; a channel whose braces make
-// wrapping impossible ("a}b") gets a numbered suffix chosen so that the
-// key's slot equals the channel's.
-func logKeys(channel string) (stream, epoch string) {
-	return logKey(channel, "log"), logKey(channel, "epoch")
+// logKeys returns the keys of the replay log of channel: the stream, the
+// epoch, the meta hash and the byte checkpoints (see logscripts.go), all in
+// the cluster hash slot of the channel, so that the scripts (which also
+// PUBLISH or SPUBLISH to the channel) run on the node that owns the
+// channel's slot. A channel with a hash tag keeps it; a channel without one
+// is wrapped in braces; a channel whose braces make wrapping impossible
+// ("a}b") gets a numbered suffix chosen so that the key's slot equals the
+// channel's.
+func logKeys(channel string) []string {
+	return []string{logKey(channel, "log"), logKey(channel, "epoch"), logKey(channel, "meta"), logKey(channel, "ckpt")}
 }
 
 func logKey(channel, suffix string) string {
@@ -90,164 +86,75 @@ func keySlot(key string) int {
 	return int(crc) & 16383
 }
 
-// luaInit makes sure the log exists with an epoch, in ep: a missing epoch
-// key or a missing stream (a Redis restarted without persistence, a key
-// evicted or deleted) starts a new log, empty, under the candidate epoch
-// the client passed in ARGV[1]. The new stream starts with a marker entry
-// (field "i", no payload; Replay skips it), so the log is never empty:
-// trimming keeps the newest entry (MINID is a window below it), so the
-// entry a cursor names is in the log until trimming passes it. That is how
-// Replay sees trimming past a cursor (XINFO's max-deleted-entry-id counts
-// XDEL only, not trimming).
-const luaInit = `
-local ep = redis.call('GET', KEYS[2])
-if not ep or redis.call('EXISTS', KEYS[1]) == 0 then
-  ep = ARGV[1]
-  redis.call('DEL', KEYS[1])
-  redis.call('XADD', KEYS[1], '*', 'i', '')
-  redis.call('SET', KEYS[2], ep)
-end
-`
-
-// publishScript logs and publishes a batch (group commit: one round trip).
-// KEYS: stream, epoch. ARGV: candidate epoch, window ms, max entries,
-// channel, "s" for SPUBLISH else PUBLISH, then the payloads. Each payload is
-// appended to the stream, then published in a frame carrying the epoch and
-// the id Redis assigned: a payload is in the log iff it was published.
-// Trimming: MAXLEN per entry, and MINID once per batch at the last id's
-// milliseconds minus the window, on ids Redis assigned (no host's clock).
-var publishScript = goredis.NewScript(luaInit + `
-local pub = 'PUBLISH'
-if ARGV[5] == 's' then pub = 'SPUBLISH' end
-local id
-for i = 6, #ARGV do
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
-  redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
-end
-if id then
-  local min = tonumber(string.match(id, '^(%d+)')) - tonumber(ARGV[2])
-  if min > 0 then
-    redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min))
-  end
-end
-return ep
-`)
-
-// headScript ensures the log exists and returns {epoch, last-generated-id}.
-// KEYS: stream, epoch. ARGV: candidate epoch, max entries. The XTRIM is a
-// no-op that makes the construction probe check that permission too.
-var headScript = goredis.NewScript(luaInit + `
-redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then return {ep, info[i + 1]} end
-end
-return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later is needed)')
-`)
-
 func newEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
-
-// maxCallBytes bounds the payload bytes of one script call: a batch larger
-// than that is split into several calls sent in one pipeline, so that Redis
-// runs the first call while it still reads the next ones and the
-// subscribers receive the first messages early (one call holding the whole
-// batch serializes reading, running and delivering it).
-const maxCallBytes = 128 << 10
-
-// sendLogged publishes payloads through the publish script, in one round
-// trip: one script call, or a pipeline of calls of at most maxCallBytes
-// each (in order, on the node that owns the channel's slot).
-func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
-	keys := []string{d.streamKey, d.epochKey}
-	var calls [][]any
-	for start := 0; start < len(payloads); {
-		end, size := start, 0
-		for end < len(payloads) && (end == start || size+len(payloads[end]) <= maxCallBytes) {
-			size += len(payloads[end])
-			end++
-		}
-		calls = append(calls, d.scriptArgs(payloads[start:end]))
-		start = end
-	}
-	if len(calls) == 1 {
-		if err := publishScript.Run(ctx, d.hub.pub, keys, calls[0]...).Err(); err != nil {
-			return fmt.Errorf("redis: publish (replay log script): %w", err)
-		}
-		return nil
-	}
-	cmds, err := d.hub.pub.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, args := range calls {
-			publishScript.EvalSha(ctx, p, keys, args...)
-		}
-		return nil
-	})
-	if err != nil && isNoScript(err) {
-		// Redis lost its script cache (a restart, SCRIPT FLUSH): the calls
-		// that failed ran nothing; send them again, loading the script.
-		for i, cmd := range cmds {
-			if isNoScript(cmd.Err()) {
-				if err = publishScript.Run(ctx, d.hub.pub, keys, calls[i]...).Err(); err != nil {
-					break
-				}
-			} else if cmd.Err() != nil {
-				err = cmd.Err()
-				break
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("redis: publish (replay log script): %w", err)
-	}
-	return nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
-
-// scriptArgs is ARGV of the publish script for payloads.
-func (d *Driver) scriptArgs(payloads [][]byte) []any {
-	mode := "p"
-	if d.sharded {
-		mode = "s"
-	}
-	args := make([]any, 0, 5+len(payloads))
-	args = append(args, newEpoch(), d.window.Milliseconds(), logMaxEntries, d.channel, mode)
-	for _, p := range payloads {
-		args = append(args, p)
-	}
-	return args
-}
 
 var _ invalidation.Replayer = (*Driver)(nil)
 
 // LogHead returns the replay log's epoch and last id, creating the log (with
-// a new epoch) when it does not exist. It reads on the publish client, never
-// on the subscription connection. With DisableReplay it returns an error
-// wrapping invalidation.ErrReplayDisabled.
+// a new epoch) when it does not exist, and replacing it under a new epoch
+// when it cannot be used (a key of the wrong type) or its history is not
+// proven (the server restarted or failed over without AOF appendfsync
+// always: see luaRunCheck). It reads on the publish client, never on the
+// subscription connection. With DisableReplay it returns an error wrapping
+// invalidation.ErrReplayDisabled.
 func (d *Driver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
 	if d.noReplay {
 		return invalidation.LogPos{}, fmt.Errorf("redis: LogHead: %w", invalidation.ErrReplayDisabled)
 	}
 	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
 	defer cancel()
-	return d.head(ctx, d.hub.pub)
-}
-
-func (d *Driver) head(ctx context.Context, c goredis.Scripter) (invalidation.LogPos, error) {
-	v, err := headScript.Run(ctx, c, []string{d.streamKey, d.epochKey}, newEpoch(), logMaxEntries).StringSlice()
+	v, err := d.runTrusted(ctx, headScript, 1, newEpoch(), "?")
 	if err != nil {
 		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %w", err)
 	}
-	if len(v) != 2 {
-		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %d values, want 2", len(v))
+	if len(v) != 3 {
+		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: %d values, want 3", len(v))
 	}
-	id, ok := wire.ParseLogID(v[1])
+	ep, _ := v[0].(string)
+	ids, _ := v[1].(string)
+	id, ok := wire.ParseLogID(ids)
 	if !ok {
-		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: bad id %q", v[1])
+		return invalidation.LogPos{}, fmt.Errorf("redis: read the replay log's head: bad id %q", ids)
 	}
-	d.noteAdded(v[0], 0)
-	return invalidation.LogPos{Epoch: v[0], ID: id}, nil
+	if why, _ := v[2].(string); why != "" {
+		d.logReset(ep, why)
+	}
+	d.noteAdded(ep, 0)
+	return invalidation.LogPos{Epoch: ep, ID: id}, nil
+}
+
+// runTrusted runs a script that may reply {'ask'} (luaRunCheck): then it
+// asks the server whether its AOF is fsynced at every write and runs the
+// script again with the answer in ARGV[trust] ("always" or "no").
+func (d *Driver) runTrusted(ctx context.Context, s *goredis.Script, trust int, args ...any) ([]any, error) {
+	for {
+		v, err := s.Run(ctx, d.hub.pub, d.logKeys, args...).Slice()
+		if err != nil {
+			return nil, err
+		}
+		if len(v) != 1 || v[0] != "ask" || args[trust] != "?" {
+			return v, nil
+		}
+		args[trust] = d.fsyncPolicy(ctx)
+	}
+}
+
+// fsyncPolicy returns "always" when the log's server writes its AOF with
+// appendfsync always, else "no" (also when CONFIG is not permitted).
+func (d *Driver) fsyncPolicy(ctx context.Context) string {
+	var c goredis.Cmdable = d.hub.pub
+	if cc, ok := d.hub.pub.(*goredis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, d.streamKey)
+		if err != nil {
+			return "no"
+		}
+		c = node
+	}
+	m, err := c.ConfigGet(ctx, "appendfsync").Result()
+	if err != nil || m["appendfsync"] != "always" {
+		return "no"
+	}
+	return "always"
 }
 
 // noteAdded remembers the greatest entries-added seen in epoch and reports
@@ -271,66 +178,6 @@ func errGap(format string, args ...any) error {
 	return fmt.Errorf("redis: replay: %s: %w", fmt.Sprintf(format, args...), invalidation.ErrNoContinuity)
 }
 
-// luaIDs compares stream ids as Redis does, on their decimal strings (Lua
-// numbers are doubles: an id past 2^53 would round).
-const luaIDs = `
-local function cmpnum(a, b)
-  if #a ~= #b then return #a < #b and -1 or 1 end
-  if a == b then return 0 end
-  return a < b and -1 or 1
-end
-local function cmpid(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  local c = cmpnum(am, bm)
-  if c ~= 0 then return c end
-  return cmpnum(as, bs)
-end
-`
-
-// chunkScript reads one chunk of a catch-up and proves, in the same atomic
-// step, that it starts at the cursor: the epoch key holds the cursor's
-// epoch, no entry after the cursor was XDELed (max-deleted-entry-id), and
-// the cursor's own entry is the first one XRANGE returns from it. Trimming
-// cuts the log's front (and does not move max-deleted-entry-id), so the
-// cursor entry's presence is what proves that nothing after it was trimmed;
-// each chunk checks it again, so a trim between two chunks is seen. A zero
-// cursor (a log that was empty) needs a log that never lost an entry.
-// KEYS: stream, epoch. ARGV: the cursor's epoch, the cursor's id, the head
-// ('' on the first chunk: the log's last-generated-id, returned), count.
-// Reply: {'gap', why} or {'ok', head, entries-added, entries after the cursor}.
-var chunkScript = goredis.NewScript(luaIDs + `
-local ep = redis.call('GET', KEYS[2])
-if not ep then return {'gap', 'the epoch key ' .. KEYS[2] .. ' does not exist (the log was lost)'} end
-if ep ~= ARGV[1] then return {'gap', 'the epoch is "' .. ep .. '", the cursor\'s "' .. ARGV[1] .. '" (the log was recreated)'} end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'gap', 'the stream ' .. KEYS[1] .. ' does not exist'} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local st = {}
-for i = 1, #info, 2 do st[info[i]] = info[i + 1] end
-local maxdel, last, added = st['max-deleted-entry-id'], st['last-generated-id'], st['entries-added']
-if not maxdel or not added then return {'gap', 'XINFO STREAM has no max-deleted-entry-id (Redis 7 or later is needed)'} end
-if cmpid(maxdel, ARGV[2]) > 0 then
-  return {'gap', 'entries after the cursor ' .. ARGV[2] .. ' were deleted (max-deleted-entry-id ' .. maxdel .. ')'}
-end
-local head = ARGV[3]
-if head == '' then head = last end
-local n = tonumber(ARGV[4])
-local out = {}
-if ARGV[2] == '0-0' then
-  if added ~= st['length'] or maxdel ~= '0-0' then
-    return {'gap', 'the log lost entries (' .. added .. ' added, ' .. st['length'] .. ' held) and the cursor is at its start'}
-  end
-  out = redis.call('XRANGE', KEYS[1], '-', head, 'COUNT', n)
-else
-  local r = redis.call('XRANGE', KEYS[1], ARGV[2], head, 'COUNT', n + 1)
-  if #r == 0 or r[1][1] ~= ARGV[2] then
-    return {'gap', 'the cursor\'s entry ' .. ARGV[2] .. ' is not in the log (trimmed: away longer than ReplayWindow; deleted; or a failover lost the log\'s tail)'}
-  end
-  for i = 2, #r do out[i - 1] = r[i] end
-end
-return {'ok', head, added, out}
-`)
-
 // chunk is one read of a catch-up.
 type chunk struct {
 	head    invalidation.LogID // the log's last id when the catch-up started
@@ -343,7 +190,7 @@ type chunk struct {
 func (d *Driver) readChunk(ctx context.Context, epoch string, cur invalidation.LogID, head string) (chunk, error) {
 	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
 	defer cancel()
-	v, err := chunkScript.Run(ctx, d.hub.pub, []string{d.streamKey, d.epochKey}, epoch, cur.String(), head, replayChunk).Slice()
+	v, err := d.runTrusted(ctx, chunkScript, 4, epoch, cur.String(), head, replayChunk, "?")
 	if err != nil {
 		return chunk{}, fmt.Errorf("redis: replay: read the log after %s: %w", cur, err)
 	}
@@ -478,33 +325,70 @@ func isTransient(ctx context.Context, err error) bool {
 		!errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// probeReplay checks, when Redis answers, that the user may run what the
-// replay log needs (scripts, the stream and epoch keys, XINFO, XRANGE), so
-// that a forbidden command fails NewCache with advice instead of every
-// publish. An unreachable Redis is not an error: the driver connects later.
-func (d *Driver) probeReplay() error {
+// probe checks, when Redis answers, that the user may run every command
+// the driver will use on the channel's node, so that a forbidden command
+// fails New (and NewCache) with an error naming it, instead of every
+// publish. It queues the commands in a MULTI and DISCARDs it: Redis checks
+// each command's ACL (command, keys, channel) when it queues it, and runs
+// none. An unreachable Redis is not an error: the driver connects later.
+func (d *Driver) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), d.dialTimeout)
 	defer cancel()
-	c := d.hub.pub
-	_, err := d.head(ctx, c)
+	var node *goredis.Client
+	switch c := d.hub.pub.(type) {
+	case *goredis.Client:
+		node = c
+	case *goredis.ClusterClient:
+		n, err := c.MasterForKey(ctx, d.streamKey)
+		if err != nil {
+			return nil // not reachable now: nothing to learn
+		}
+		node = n
+	default:
+		return nil
+	}
+	pub := "PUBLISH"
+	if d.sharded {
+		pub = "SPUBLISH"
+	}
+	// The commands the driver runs, directly or in its scripts.
+	need := [][]any{{pub, d.channel, "probe"}}
+	if !d.noReplay {
+		s, e, m, k := d.logKeys[0], d.logKeys[1], d.logKeys[2], d.logKeys[3]
+		need = append(need,
+			[]any{"EVALSHA", strings.Repeat("0", 40), "0"}, []any{"EVAL", "return 1", "0"},
+			[]any{"XADD", s, "*", "p", "x"}, []any{"XTRIM", s, "MAXLEN", "~", "1"}, []any{"XRANGE", s, "-", "+"},
+			[]any{"XINFO", "STREAM", s}, []any{"EXISTS", s}, []any{"TYPE", s}, []any{"DEL", s},
+			[]any{"GET", e}, []any{"SET", e, "x"},
+			[]any{"HGET", m, "u"}, []any{"HSET", m, "u", "x"}, []any{"HDEL", m, "bytes"}, []any{"HINCRBY", m, "bytes", "0"},
+			[]any{"RPUSH", k, "x"}, []any{"LPOP", k}, []any{"LINDEX", k, "0"},
+			[]any{"INFO", "server"})
+	}
+	conn := node.Conn()
+	defer conn.Close()
+	cmds, err := conn.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Do(ctx, "MULTI")
+		for _, args := range need {
+			p.Do(ctx, args...)
+		}
+		p.Do(ctx, "DISCARD")
+		return nil
+	})
 	if err != nil && !isReplyError(err) {
 		return nil // not reachable now (or closing): nothing to learn
 	}
-	errs := []error{err}
-	cmds, _ := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.XInfoStream(ctx, d.streamKey)
-		p.XRangeN(ctx, d.streamKey, "-", "+", 1)
-		p.Get(ctx, d.epochKey)
-		return nil
-	})
-	for _, cmd := range cmds {
-		errs = append(errs, cmd.Err())
-	}
-	for _, err := range errs {
-		if err != nil && strings.Contains(err.Error(), "NOPERM") {
-			return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks (%v); grant EVALSHA, EVAL, XADD, XTRIM, XINFO, XRANGE, GET, SET, DEL and EXISTS on the keys %q and %q, or set DisableReplay: %w",
-				err, d.streamKey, d.epochKey, ErrReplayPermission)
+	var denied []string
+	for i, cmd := range cmds[1 : len(cmds)-1] {
+		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOPERM") {
+			denied = append(denied, fmt.Sprintf("%v: %v", need[i][:2], err))
+			if i == 0 {
+				return fmt.Errorf("redis: the Redis user may not %s to the channel %q (%v): %w", pub, d.channel, err, ErrNoPermission)
+			}
 		}
+	}
+	if len(denied) > 0 {
+		return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks: %s; grant EVALSHA, EVAL, INFO, XADD, XTRIM, XRANGE, XINFO, EXISTS, TYPE, DEL, GET, SET, HGET, HSET, HDEL, HINCRBY, RPUSH, LPOP and LINDEX on the keys %q, or set DisableReplay: %w",
+			strings.Join(denied, "; "), d.logKeys, ErrReplayPermission)
 	}
 	return nil
 }

@@ -1,0 +1,142 @@
+#!lua name=invacache
+-- Generated from invalidation/drivers/redis/logscripts.go (operatorLibrary): do not edit.
+local function publish(KEYS, ARGV)
+
+local function runid()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+local function cmpnum(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function cmpid(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local c = cmpnum(am, bm)
+  if c ~= 0 then return c end
+  return cmpnum(as, bs)
+end
+local function newlog(ep)
+  redis.call('DEL', KEYS[1], KEYS[4])
+  if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+    redis.call('HDEL', KEYS[3], 'bytes')
+  else
+    redis.call('DEL', KEYS[3])
+  end
+  redis.call('SET', KEYS[2], ep)
+  local u = redis.call('HGET', KEYS[3], 'u')
+  if u then
+    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
+  else
+    redis.call('XADD', KEYS[1], '*', 'i', '')
+  end
+  redis.call('HSET', KEYS[3], 'run', runid())
+  return u
+end
+local function openlog()
+  local ep = redis.pcall('GET', KEYS[2])
+  local u = redis.pcall('HGET', KEYS[3], 'u')
+  local t = redis.call('TYPE', KEYS[1])['ok']
+  if type(ep) == 'string' and type(u) ~= 'table' and t == 'stream' then return ep, u, '' end
+  local why = ''
+  if type(ep) == 'table' or type(u) == 'table' or (t ~= 'stream' and t ~= 'none') then
+    why = 'a key of the log had the wrong type'
+  end
+  return ARGV[1], newlog(ARGV[1]), why
+end
+local function trim(id, size)
+  local ms = string.match(id, '^(%d+)')
+  local window = tonumber(ARGV[2])
+  if window > 0 and #ms < 16 then
+    local min = tonumber(ms) - window
+    if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
+  end
+  local maxb = tonumber(ARGV[6])
+  local total = redis.pcall('HINCRBY', KEYS[3], 'bytes', size)
+  if type(total) ~= 'number' then return end
+  local step = math.max(math.floor(maxb / 16), 1)
+  if math.floor((total - size) / step) ~= math.floor(total / step) then
+    redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
+  end
+  local cut = false
+  while true do
+    local c = redis.pcall('LINDEX', KEYS[4], 0)
+    if type(c) ~= 'string' then break end
+    local cum = tonumber(string.match(c, ' (%d+)$'))
+    if cum and total - cum <= maxb then break end
+    redis.call('LPOP', KEYS[4])
+    cut = true
+  end
+  if cut then
+    local to = id
+    local c = redis.call('LINDEX', KEYS[4], 0)
+    if c then to = string.match(c, '^(%S+)') end
+    redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to)
+  end
+end
+
+local ep, u, why = openlog()
+local pub = 'PUBLISH'
+if ARGV[5] == 's' then pub = 'SPUBLISH' end
+local id, n, size, err = nil, 0, 0, ''
+local i = 7
+while i <= #ARGV do
+  local r
+  if u then
+    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
+  else
+    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
+  end
+  if type(r) == 'table' then
+    if why ~= '' or not string.find(r.err, 'exhausted', 1, true) then
+      err = r.err
+      break
+    end
+    ep, why = ARGV[1], 'the log\'s ids were exhausted'
+    u = newlog(ep)
+  else
+    id = r
+    redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
+    n = n + 1
+    size = size + #ARGV[i] + 64
+    i = i + 1
+  end
+end
+if id then trim(id, size) end
+if err ~= '' or why ~= '' then return {ep, n, err, why} end
+return ep
+
+end
+local function logkeys(ch)
+  local p
+  local i = string.find(ch, '{', 1, true)
+  local j = i and string.find(ch, '}', i + 1, true)
+  if j and j > i + 1 then
+    p = ch .. ':'
+  elseif not string.find(ch, '}', 1, true) then
+    p = '{' .. ch .. '}:'
+  else
+    return nil
+  end
+  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt'}
+end
+local function call(mode, keys, args)
+  local ch = keys[1]
+  local k = logkeys(ch or '')
+  if not k then return redis.error_reply('invacache: channel ' .. tostring(ch) .. ' has a } without a hash tag: use invacache invalidate') end
+  local t = redis.call('TIME')
+  local tok = string.format('%08x%08x', tonumber(t[1]), tonumber(t[2]))
+  local a = {tok, '0', '1000000', ch, mode, '134217728'}
+  for i = 1, #args do a[#a + 1] = args[i] end
+  local r = publish(k, a)
+  if type(r) == 'table' and r[3] ~= '' then
+    redis.pcall('HSET', k[3], 'u', tok)
+    local pub = 'PUBLISH'
+    if mode == 's' then pub = 'SPUBLISH' end
+    for i = r[2] + 1, #args do redis.call(pub, ch, args[i]) end
+  end
+  return #args
+end
+redis.register_function('invacache_invalidate', function(keys, args) return call('p', keys, args) end)
+redis.register_function('invacache_sinvalidate', function(keys, args) return call('s', keys, args) end)

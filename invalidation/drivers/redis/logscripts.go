@@ -1,0 +1,331 @@
+package redis
+
+import (
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The replay log's keys, all in the cluster hash slot of the channel (see
+// logKeys): KEYS[1] the stream, KEYS[2] the epoch, KEYS[3] the meta hash
+// (fields: u, the unlogged mark; run, the run_id of the server the log's
+// history was proven on; bytes, the payload bytes appended in this epoch),
+// KEYS[4] the byte checkpoints (a list of "id total").
+//
+// The unlogged mark: every publish that bypasses the log (DisableReplay, a
+// log write Redis refused) sets meta.u to a new random token, in the same
+// atomic step as its PUBLISH; every logged entry carries the mark current
+// when it was appended (field u, absent while there is none). A catch-up
+// from a cursor checks that the mark is still the one its cursor's entry
+// carries: else a message that is not in the log was published after the
+// cursor, and the replica may have missed it.
+
+// luaLib holds the functions the log's scripts share. They read KEYS and
+// ARGV as the calling script's (the operator function binds them as
+// locals: see operatorLibrary).
+const luaLib = `
+local function runid()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+local function cmpnum(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
+local function cmpid(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local c = cmpnum(am, bm)
+  if c ~= 0 then return c end
+  return cmpnum(as, bs)
+end
+local function newlog(ep)
+  redis.call('DEL', KEYS[1], KEYS[4])
+  if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
+    redis.call('HDEL', KEYS[3], 'bytes')
+  else
+    redis.call('DEL', KEYS[3])
+  end
+  redis.call('SET', KEYS[2], ep)
+  local u = redis.call('HGET', KEYS[3], 'u')
+  if u then
+    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
+  else
+    redis.call('XADD', KEYS[1], '*', 'i', '')
+  end
+  redis.call('HSET', KEYS[3], 'run', runid())
+  return u
+end
+local function openlog()
+  local ep = redis.pcall('GET', KEYS[2])
+  local u = redis.pcall('HGET', KEYS[3], 'u')
+  local t = redis.call('TYPE', KEYS[1])['ok']
+  if type(ep) == 'string' and type(u) ~= 'table' and t == 'stream' then return ep, u, '' end
+  local why = ''
+  if type(ep) == 'table' or type(u) == 'table' or (t ~= 'stream' and t ~= 'none') then
+    why = 'a key of the log had the wrong type'
+  end
+  return ARGV[1], newlog(ARGV[1]), why
+end
+local function trim(id, size)
+  local ms = string.match(id, '^(%d+)')
+  local window = tonumber(ARGV[2])
+  if window > 0 and #ms < 16 then
+    local min = tonumber(ms) - window
+    if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
+  end
+  local maxb = tonumber(ARGV[6])
+  local total = redis.pcall('HINCRBY', KEYS[3], 'bytes', size)
+  if type(total) ~= 'number' then return end
+  local step = math.max(math.floor(maxb / 16), 1)
+  if math.floor((total - size) / step) ~= math.floor(total / step) then
+    redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
+  end
+  local cut = false
+  while true do
+    local c = redis.pcall('LINDEX', KEYS[4], 0)
+    if type(c) ~= 'string' then break end
+    local cum = tonumber(string.match(c, ' (%d+)$'))
+    if cum and total - cum <= maxb then break end
+    redis.call('LPOP', KEYS[4])
+    cut = true
+  end
+  if cut then
+    local to = id
+    local c = redis.call('LINDEX', KEYS[4], 0)
+    if c then to = string.match(c, '^(%S+)') end
+    redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to)
+  end
+end
+`
+
+// luaPublish logs and publishes a batch (group commit: one round trip).
+// KEYS: the log's keys. ARGV: candidate epoch, window ms (0: no window
+// trim), max entries, channel, "s" for SPUBLISH else PUBLISH, max bytes,
+// then the payloads. Each payload is appended to the stream, then
+// published in a frame carrying the epoch and the id Redis assigned: a
+// payload is in the log iff it was published in a frame. A log that cannot
+// be used (a key of the wrong type, ids exhausted) is replaced under the
+// candidate epoch. An XADD that Redis refuses (OOM, NOPERM) stops the
+// batch: the reply says how many payloads went out, and the caller
+// publishes the rest outside the log, with the mark. Trimming (the window
+// on the ids Redis assigned, no host's clock; the byte cap through the
+// checkpoints, O(1) amortized; MAXLEN per entry) never fails the publish.
+// Reply: the epoch; or {epoch, payloads sent, XADD error, why the log was
+// replaced} when something went wrong.
+const luaPublish = `
+local ep, u, why = openlog()
+local pub = 'PUBLISH'
+if ARGV[5] == 's' then pub = 'SPUBLISH' end
+local id, n, size, err = nil, 0, 0, ''
+local i = 7
+while i <= #ARGV do
+  local r
+  if u then
+    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
+  else
+    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
+  end
+  if type(r) == 'table' then
+    if why ~= '' or not string.find(r.err, 'exhausted', 1, true) then
+      err = r.err
+      break
+    end
+    ep, why = ARGV[1], 'the log\'s ids were exhausted'
+    u = newlog(ep)
+  else
+    id = r
+    redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
+    n = n + 1
+    size = size + #ARGV[i] + 64
+    i = i + 1
+  end
+end
+if id then trim(id, size) end
+if err ~= '' or why ~= '' then return {ep, n, err, why} end
+return ep
+`
+
+var publishScript = goredis.NewScript(luaLib + luaPublish)
+
+// luaRunCheck proves the log's history across a restart of its server:
+// the meta hash records the run_id of the server the log was last proven
+// on; another run_id means a restart or a failover, after which the log
+// may have lost its tail (an RDB snapshot, an AOF without appendfsync
+// always, asynchronous replication). Only an AOF fsynced at every write
+// (the caller asked CONFIG GET: ARGV[trust] is "always"; "?" makes the
+// script ask first) keeps the history; then the new run_id is recorded.
+// Sets ok to false when the history is not proven.
+const luaRunCheck = `
+local ok = true
+local run, cur = redis.call('HGET', KEYS[3], 'run'), runid()
+if run ~= cur then
+  local aof = string.find(redis.call('INFO', 'persistence'), 'aof_enabled:1', 1, true)
+  if aof and ARGV[TRUST] == '?' then return {'ask'} end
+  if aof and run and ARGV[TRUST] == 'always' then
+    redis.call('HSET', KEYS[3], 'run', cur)
+  else
+    ok = false
+  end
+end
+`
+
+func runCheck(trustArg string) string { return strings.ReplaceAll(luaRunCheck, "TRUST", trustArg) }
+
+// headScript returns {epoch, last-generated-id, why the log was replaced}.
+// KEYS: the log's keys. ARGV: candidate epoch, trust. It creates the log
+// when missing and replaces it under the candidate epoch when it is
+// unusable or its history is not proven (luaRunCheck).
+var headScript = goredis.NewScript(luaLib + `
+local ep, u, why = openlog()
+` + runCheck("2") + `
+if not ok then
+  ep, why = ARGV[1], 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail'
+  newlog(ep)
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return {ep, info[i + 1], why} end
+end
+return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later is needed)')
+`)
+
+// chunkScript reads one chunk of a catch-up and proves, in the same atomic
+// step, that it starts at the cursor: the epoch key holds the cursor's
+// epoch, no entry after the cursor was XDELed (max-deleted-entry-id), and
+// the cursor's own entry is the first one XRANGE returns from it. Trimming
+// cuts the log's front (and does not move max-deleted-entry-id), so the
+// cursor entry's presence is what proves that nothing after it was trimmed;
+// each chunk checks it again, so a trim between two chunks is seen. A zero
+// cursor (a log that was empty) needs a log that never lost an entry. The
+// first chunk also proves the log's history (luaRunCheck) and that no
+// message was published outside the log since the cursor's entry (the
+// unlogged mark).
+// KEYS: the log's keys. ARGV: the cursor's epoch, the cursor's id, the head
+// (” on the first chunk: the log's last-generated-id, returned), count,
+// trust. Reply: {'gap', why}, {'ask'} or {'ok', head, entries-added,
+// entries after the cursor}.
+var chunkScript = goredis.NewScript(luaLib + `
+local ep = redis.call('GET', KEYS[2])
+if not ep then return {'gap', 'the epoch key ' .. KEYS[2] .. ' does not exist (the log was lost)'} end
+if ep ~= ARGV[1] then return {'gap', 'the epoch is "' .. ep .. '", the cursor\'s "' .. ARGV[1] .. '" (the log was recreated)'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gap', 'the stream ' .. KEYS[1] .. ' does not exist'} end
+local first = ARGV[3] == ''
+if first then
+` + runCheck("5") + `
+  if not ok then
+    return {'gap', 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail'}
+  end
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local st = {}
+for i = 1, #info, 2 do st[info[i]] = info[i + 1] end
+local maxdel, last, added = st['max-deleted-entry-id'], st['last-generated-id'], st['entries-added']
+if not maxdel or not added then return {'gap', 'XINFO STREAM has no max-deleted-entry-id (Redis 7 or later is needed)'} end
+if cmpid(maxdel, ARGV[2]) > 0 then
+  return {'gap', 'entries after the cursor ' .. ARGV[2] .. ' were deleted (max-deleted-entry-id ' .. maxdel .. ')'}
+end
+local head = ARGV[3]
+if first then head = last end
+local n = tonumber(ARGV[4])
+local mark = redis.call('HGET', KEYS[3], 'u') or ''
+local out = {}
+if ARGV[2] == '0-0' then
+  if added ~= st['length'] or maxdel ~= '0-0' then
+    return {'gap', 'the log lost entries (' .. added .. ' added, ' .. st['length'] .. ' held) and the cursor is at its start'}
+  end
+  if first and mark ~= '' then
+    return {'gap', 'an invalidation was published outside the log (unlogged mark ' .. mark .. ') and the cursor is at the log\'s start'}
+  end
+  out = redis.call('XRANGE', KEYS[1], '-', head, 'COUNT', n)
+else
+  local r = redis.call('XRANGE', KEYS[1], ARGV[2], head, 'COUNT', n + 1)
+  if #r == 0 or r[1][1] ~= ARGV[2] then
+    return {'gap', 'the cursor\'s entry ' .. ARGV[2] .. ' is not in the log (trimmed: away longer than ReplayWindow or past the byte cap; deleted; or a failover lost the log\'s tail)'}
+  end
+  if first then
+    local f, cu = r[1][2], ''
+    for i = 1, #f, 2 do if f[i] == 'u' then cu = f[i + 1] end end
+    if cu ~= mark then
+      return {'gap', 'an invalidation was published outside the log after the cursor (unlogged mark ' .. mark .. ', the cursor\'s "' .. cu .. '": a writer with DisableReplay, or a log write Redis refused)'}
+    end
+  end
+  for i = 2, #r do out[i - 1] = r[i] end
+end
+return {'ok', head, added, out}
+`)
+
+// unloggedScript publishes payloads outside the log and sets the unlogged
+// mark, atomically. It may run when Redis is out of memory (allow-oom), so
+// that a log write refused for OOM still leaves its mark. KEYS: the meta
+// hash. ARGV: a new mark, channel, "s" for SPUBLISH else PUBLISH, then the
+// payloads. Reply: "" or the error that kept the mark from being set.
+var unloggedScript = goredis.NewScript(`#!lua flags=allow-oom
+local ok = redis.pcall('HSET', KEYS[1], 'u', ARGV[1])
+if type(ok) == 'table' and string.find(ok.err, 'WRONGTYPE', 1, true) then
+  redis.call('DEL', KEYS[1])
+  ok = redis.pcall('HSET', KEYS[1], 'u', ARGV[1])
+end
+local pub = 'PUBLISH'
+if ARGV[3] == 's' then pub = 'SPUBLISH' end
+for i = 4, #ARGV do redis.call(pub, ARGV[2], ARGV[i]) end
+if type(ok) == 'table' then return ok.err end
+return ''
+`)
+
+// operatorLibrary is the Redis Functions library an operator loads to
+// invalidate through the log from redis-cli (the file invacache.lua next to
+// this package; see the README):
+//
+//	redis-cli -x FUNCTION LOAD REPLACE < invacache.lua
+//	redis-cli FCALL invacache_invalidate 1 invacache:invalidation user:1 user:2
+//
+// invacache_invalidate (invacache_sinvalidate for SPUBLISH) takes the
+// channel as its one key and keys to invalidate as arguments (an empty one
+// clears every cache, as a raw empty payload does); it logs and publishes
+// each key as a raw payload exactly as the publish script does (no window
+// trim: the writers' ReplayWindow governs; the entry and byte caps at their
+// defaults). A key the log refuses is published outside it with the
+// unlogged mark. It returns the number of keys published. A channel with a
+// '}' but no hash tag ("a}b") is refused: use `invacache invalidate`.
+func operatorLibrary() string {
+	return `#!lua name=invacache
+-- Generated from invalidation/drivers/redis/logscripts.go (operatorLibrary): do not edit.
+local function publish(KEYS, ARGV)
+` + luaLib + luaPublish + `
+end
+local function logkeys(ch)
+  local p
+  local i = string.find(ch, '{', 1, true)
+  local j = i and string.find(ch, '}', i + 1, true)
+  if j and j > i + 1 then
+    p = ch .. ':'
+  elseif not string.find(ch, '}', 1, true) then
+    p = '{' .. ch .. '}:'
+  else
+    return nil
+  end
+  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt'}
+end
+local function call(mode, keys, args)
+  local ch = keys[1]
+  local k = logkeys(ch or '')
+  if not k then return redis.error_reply('invacache: channel ' .. tostring(ch) .. ' has a } without a hash tag: use invacache invalidate') end
+  local t = redis.call('TIME')
+  local tok = string.format('%08x%08x', tonumber(t[1]), tonumber(t[2]))
+  local a = {tok, '0', '` + strconv.Itoa(logMaxEntries) + `', ch, mode, '` + strconv.Itoa(DefaultMaxLogBytes) + `'}
+  for i = 1, #args do a[#a + 1] = args[i] end
+  local r = publish(k, a)
+  if type(r) == 'table' and r[3] ~= '' then
+    redis.pcall('HSET', k[3], 'u', tok)
+    local pub = 'PUBLISH'
+    if mode == 's' then pub = 'SPUBLISH' end
+    for i = r[2] + 1, #args do redis.call(pub, ch, args[i]) end
+  end
+  return #args
+end
+redis.register_function('invacache_invalidate', function(keys, args) return call('p', keys, args) end)
+redis.register_function('invacache_sinvalidate', function(keys, args) return call('s', keys, args) end)
+`
+}
