@@ -98,7 +98,8 @@ type Driver struct {
 	warned                       warner
 	markDeniedUntil              atomic.Pointer[time.Time] // the unlogged script was refused (NOPERM): publish plainly until then
 	log                          *slog.Logger
-	noProbe                      bool // New does not probe (NewPublisher: it does not connect)
+	lastErr                      atomic.Pointer[error] // the last publish's error; nil after a success
+	noProbe                      bool                  // New does not probe (NewPublisher: it does not connect)
 	addedMu                      sync.Mutex
 	addedEpoch                   string // guarded by addedMu: epoch of added
 	added                        int64  // guarded by addedMu: greatest entries-added seen
@@ -300,9 +301,20 @@ func (d *Driver) send(ctx context.Context, payloads [][]byte) error {
 	}
 	if err != nil {
 		d.stats.publishErrors.Add(1)
+		d.lastErr.Store(&err)
 		d.warn("publish failed", "redis: a publish failed (the outbox retries it; replicas cannot learn of it until it passes)", "err", err)
+	} else if d.lastErr.Load() != nil {
+		d.lastErr.Store(nil)
 	}
 	return err
+}
+
+// lastPublishErr returns the error of the last publish if it failed, else nil.
+func (d *Driver) lastPublishErr() error {
+	if p := d.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // publishPlain publishes payloads outside the log, with no mark: a PUBLISH

@@ -36,30 +36,27 @@ local function newlog(ep)
 end
 local function openlog()
   local ep = redis.pcall('GET', KEYS[2])
-  local u = redis.pcall('HGET', KEYS[3], 'u')
+  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes')
   local t = redis.call('TYPE', KEYS[1])['ok']
-  if type(ep) == 'string' and type(u) ~= 'table' and t == 'stream' then return ep, u, '' end
+  if type(ep) == 'string' and not m.err and t == 'stream' then return ep, m[1], tonumber(m[2]) or 0, '' end
   local why = ''
-  if type(ep) == 'table' or type(u) == 'table' or (t ~= 'stream' and t ~= 'none') then
+  if type(ep) == 'table' or m.err or (t ~= 'stream' and t ~= 'none') then
     why = 'a key of the log had the wrong type'
   end
-  return ARGV[1], newlog(ARGV[1]), why
+  return ARGV[1], newlog(ARGV[1]), 0, why
 end
-local function trim(id, size)
+local function step()
+  return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
+end
+local function trim(id, total)
   local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
   if window > 0 and #ms < 16 then
     local min = tonumber(ms) - window
     if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
   end
-  local maxb = tonumber(ARGV[6])
-  local total = redis.pcall('HINCRBY', KEYS[3], 'bytes', size)
-  if type(total) ~= 'number' then return end
-  local step = math.max(math.floor(maxb / 16), 1)
-  if math.floor((total - size) / step) ~= math.floor(total / step) then
-    redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
-  end
-  local cut = false
+  redis.pcall('HSET', KEYS[3], 'bytes', total)
+  local maxb, cut = tonumber(ARGV[6]), false
   while true do
     local c = redis.pcall('LINDEX', KEYS[4], 0)
     if type(c) ~= 'string' then break end
@@ -76,10 +73,10 @@ local function trim(id, size)
   end
 end
 
-local ep, u, why = openlog()
+local ep, u, total, why = openlog()
 local pub = 'PUBLISH'
 if ARGV[5] == 's' then pub = 'SPUBLISH' end
-local id, n, size, err = nil, 0, 0, ''
+local id, n, err, st = nil, 0, '', step()
 local i = 7
 while i <= #ARGV do
   local r
@@ -93,17 +90,21 @@ while i <= #ARGV do
       err = r.err
       break
     end
-    ep, why = ARGV[1], 'the log\'s ids were exhausted'
+    ep, why, total = ARGV[1], 'the log\'s ids were exhausted', 0
     u = newlog(ep)
   else
     id = r
     redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
     n = n + 1
-    size = size + #ARGV[i] + 64
+    local before = total
+    total = total + #ARGV[i] + 64
+    if math.floor(before / st) ~= math.floor(total / st) then
+      redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
+    end
     i = i + 1
   end
 end
-if id then trim(id, size) end
+if id then trim(id, total) end
 if err ~= '' or why ~= '' then return {ep, n, err, why} end
 return ep
 

@@ -3,8 +3,11 @@ package redis
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,4 +266,143 @@ func TestPublishWhenTheLogRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Issue case 4: a Redis restarted from an RDB snapshot (or an AOF not
+// fsynced at every write) may have lost the log's tail while the epoch key
+// came back: the catch-up must fail, and the log gets a new epoch. With
+// appendfsync always the history holds and the catch-up passes.
+func TestReplayAfterRestartFromSnapshot(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		save    bool // SAVE before the lost write
+		catchUp bool
+	}{
+		{"rdb snapshot", nil, true, false},
+		{"aof everysec", []string{"--appendonly", "yes", "--appendfsync", "everysec"}, false, false},
+		{"aof always", []string{"--appendonly", "yes", "--appendfsync", "always"}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, d, _ := linked(t, redisserver.Options{Args: tc.args}, Config{}, 0)
+			publish(t, d, "a")
+			cur := cursorNow(t, d)
+			if tc.save {
+				do(t, srv, "SAVE")
+			}
+			publish(t, d, "b") // lost with the tail unless the AOF is fsynced
+			srv.Kill()
+			if err := srv.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.save && !tc.catchUp {
+				// An AOF that kept b anyway (everysec had time to fsync):
+				// drop it as a crash between two fsyncs would.
+				do(t, srv, "XTRIM", d.streamKey, "MAXLEN", "=", "2")
+			}
+			var err error
+			waitFor(t, 10*time.Second, "a replay that reaches Redis", func() bool {
+				_, _, err = replayAll(t, d, cur)
+				return err == nil || errors.Is(err, invalidation.ErrNoContinuity)
+			})
+			if tc.catchUp {
+				if err != nil {
+					t.Fatalf("Replay after a restart with appendfsync always: %v; want a catch-up", err)
+				}
+				return
+			}
+			if !errors.Is(err, invalidation.ErrNoContinuity) {
+				t.Fatalf("Replay after a restart that may have lost the tail: %v; want ErrNoContinuity", err)
+			}
+			t.Log(err)
+			if h := head(t, d); h.Epoch == cur.Epoch {
+				t.Errorf("LogHead after the restart kept the epoch %q", h.Epoch)
+			}
+		})
+	}
+}
+
+// Issue case 5's cause: the log's bytes are capped (entries can hold many
+// keys, so the entry cap does not bound them), within a sixteenth and a
+// stream node of MaxLogBytes.
+func TestLogBytesCapped(t *testing.T) {
+	leakcheck.Check(t)
+	const maxb = 64 << 10
+	srv, d, _ := linked(t, redisserver.Options{}, Config{MaxLogBytes: maxb}, 0)
+	payload := strings.Repeat("x", 1000)
+	for range 20 {
+		batch := make([]string, 100)
+		for i := range batch {
+			batch[i] = payload
+		}
+		publish(t, d, batch...) // 2 MB in all
+	}
+	held, err := strconv.Atoi(do(t, srv, "EVAL", "local n = 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do n = n + 64 + #(e[2][2] or '') end return n", "1", d.streamKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := maxb + maxb/16 + 8<<10; held > limit || held < maxb/2 {
+		t.Errorf("the log holds %d bytes (with 64 per entry), want between %d and %d", held, maxb/2, limit)
+	}
+	t.Logf("log holds %d bytes for a cap of %d", held, maxb)
+}
+
+// NewPublisher does not connect (it is documented so): on an unreachable
+// Redis it must not dial (the old probe blocked for DialTimeout there).
+// A publisher whose publishes fail says why when its ctx ends.
+func TestPublisherDoesNotConnectAndReportsFailures(t *testing.T) {
+	leakcheck.Check(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	var held sync.WaitGroup
+	held.Add(1)
+	go func() { // a server that accepts and never answers
+		defer held.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); held.Wait() })
+	p, err := NewPublisher(Config{Address: ln.Addr().String(), Channel: testChannel(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("NewPublisher opened %d connection(s); want none", n)
+	}
+	p.Close()
+
+	srv := redisserver.StartT(t, redisserver.Options{Users: []redisserver.User{
+		{Name: "nopub", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-publish"}},
+	}})
+	p, err = NewPublisher(Config{Address: srv.Addr(), Channel: testChannel(t), Username: "nopub", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = p.Invalidate(ctx, "k")
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("Invalidate with PUBLISH denied: %v; want an error naming NOPERM", err)
+	}
+	if s := p.Stats(); s.Log.PublishErrors == 0 || s.PublishFailures == 0 {
+		t.Errorf("Stats = %+v; want the failures counted", s)
+	}
+	t.Log(err)
 }

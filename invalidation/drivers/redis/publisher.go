@@ -28,8 +28,11 @@ type Publisher struct {
 }
 
 // NewPublisher returns a publisher for cfg's channel (the settings of New,
-// and the options WithLogger and WithMaxMessageBytes). It does not connect:
-// the first Invalidate or Clear does. Invalid settings return an error
+// and the options WithLogger and WithMaxMessageBytes). It does not connect
+// (unlike New, it does not probe the user's permissions): the first
+// Invalidate or Clear does. A publish Redis refuses is retried, reported
+// on the logger (Warn) and in Stats, and named by the error of an
+// Invalidate or Clear whose ctx ends first. Invalid settings return an error
 // naming the field and wrapping config.ErrInvalidConfig.
 func NewPublisher(cfg Config, opts ...Option) (*Publisher, error) {
 	d, err := New(cfg, append(opts, func(o *options) { o.noProbe = true })...)
@@ -67,6 +70,9 @@ func (p *Publisher) Clear(ctx context.Context) error {
 func (p *Publisher) flush(ctx context.Context) error {
 	if err := p.eng.Flush(ctx); err != nil {
 		if ctx.Err() != nil {
+			if last := p.d.lastPublishErr(); last != nil {
+				return fmt.Errorf("redis: publisher: not published yet (still queued; the last attempt failed: %v): %w", last, ctx.Err())
+			}
 			return fmt.Errorf("redis: publisher: not published yet (still queued): %w", ctx.Err())
 		}
 		return p.err(err)
@@ -99,6 +105,9 @@ type PublisherStats struct {
 	MessagesSent    uint64 // payloads published
 	PublishFailures uint64 // publish attempts that failed (each was retried)
 	OutboxDepth     int    // keys (a clear counts 1) queued or being published
+	// Log counts what the publishes did to the replay log (payloads sent
+	// outside it, log resets; see LogStats).
+	Log LogStats
 }
 
 // Stats returns a snapshot of the publisher's counters.
@@ -106,7 +115,7 @@ func (p *Publisher) Stats() PublisherStats {
 	s := p.eng.Stats()
 	return PublisherStats{
 		KeysSent: s.KeysSent, ClearsSent: s.ClearsSent, MessagesSent: s.MessagesSent,
-		PublishFailures: s.PublishFailures, OutboxDepth: s.OutboxDepth,
+		PublishFailures: s.PublishFailures, OutboxDepth: s.OutboxDepth, Log: p.d.LogStats(),
 	}
 }
 
