@@ -140,6 +140,12 @@ type replayLog struct {
 	head       int
 	last       invalidation.LogID // id of the last entry appended in this epoch (zero: none)
 	maxDeleted invalidation.LogID // greatest id trimmed in this epoch (zero: none)
+	// The unlogged mark: a publish outside the log (a Conn with
+	// DisableReplay) came after the entry unloggedAfter (the log's last id
+	// then), so a catch-up from a cursor up to it cannot prove it holds
+	// every message the node missed.
+	unlogged      bool
+	unloggedAfter invalidation.LogID
 }
 
 type logEntry struct {
@@ -253,6 +259,8 @@ func (l *replayLog) continuity(after invalidation.LogPos) error {
 		return fmt.Errorf("memory: log trimmed through %s, past the cursor %s: %w", l.maxDeleted, after.ID, invalidation.ErrNoContinuity)
 	case after.ID.Compare(l.last) > 0:
 		return fmt.Errorf("memory: log ends at %s, before the cursor %s: %w", l.last, after.ID, invalidation.ErrNoContinuity)
+	case l.unlogged && after.ID.Compare(l.unloggedAfter) <= 0:
+		return fmt.Errorf("memory: a message was published outside the log after %s, at or after the cursor %s: %w", l.unloggedAfter, after.ID, invalidation.ErrNoContinuity)
 	}
 	return nil
 }
@@ -358,6 +366,8 @@ func (c *Conn) Publish(ctx context.Context, payloads [][]byte) error {
 	var pos []invalidation.LogPos // nil: not logged
 	if logged {
 		pos = b.log.append(b.cfg, copies, time.Now())
+	} else {
+		b.log.unlogged, b.log.unloggedAfter = true, b.log.last
 	}
 	for peer := range b.conns {
 		peer.receive(copies, pos)
@@ -444,7 +454,9 @@ func (c *Conn) LogHead(ctx context.Context) (invalidation.LogPos, error) {
 // entry when Replay starts, copying at most a chunk of entry references per
 // hold of the bus lock. It fails with an error wrapping
 // invalidation.ErrNoContinuity when the log is of another epoch, was
-// trimmed past `after` (before or during the replay), or ends before it;
+// trimmed past `after` (before or during the replay: each chunk checks
+// again), ends before it, or a publish outside the log (a Conn with
+// DisableReplay) came after it (the unlogged mark);
 // with invalidation.ErrReplayDisabled after DisableReplay; with
 // ErrDisconnected while the Conn is down; with ErrInjected after FailReplay.
 func (c *Conn) Replay(ctx context.Context, after invalidation.LogPos, fn func(invalidation.LogPos, []byte) error) (invalidation.LogPos, error) {

@@ -309,3 +309,27 @@ func TestDisableReplay(t *testing.T) {
 		}
 	}
 }
+
+// A publish outside the log (a Conn with DisableReplay) leaves a mark: a
+// catch-up from a cursor before it fails, one from a cursor after it
+// passes (issue 18, case 2).
+func TestReplayUnloggedPublishLeavesMark(t *testing.T) {
+	leakcheck.Check(t)
+	bus := memory.NewBus()
+	defer bus.Close()
+	off, on := bus.Connect(), bus.Connect()
+	off.DisableReplay()
+	_ = publish(t, on, "a")
+	cur := head(t, on)
+	_ = publish(t, on, "b")
+	_ = publish(t, off, "unlogged")
+	_ = publish(t, on, "c")
+	if got, _, err := replayAll(on, cur); !errors.Is(err, invalidation.ErrNoContinuity) {
+		t.Errorf("Replay over an unlogged publish = %q, %v; want ErrNoContinuity", got, err)
+	}
+	cur = head(t, on)
+	_ = publish(t, on, "d")
+	if got, _, err := replayAll(on, cur); err != nil || len(got) != 1 || got[0] != "d" {
+		t.Errorf("Replay after the mark = %q, %v; want [d]", got, err)
+	}
+}
