@@ -156,7 +156,7 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout, ReplayWindow: DefaultReplayWindow}
+	want := Config{Address: DefaultAddress, Channel: DefaultChannel, PoolSize: DefaultPoolSize, MaxRetries: DefaultMaxRetries, DialTimeout: DefaultDialTimeout, ReplayWindow: DefaultReplayWindow, MaxLogBytes: DefaultMaxLogBytes}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
@@ -172,6 +172,7 @@ func TestResolve(t *testing.T) {
 		{"MaxRetries below -1", Config{MaxRetries: -2}, "MaxRetries"},
 		{"negative DialTimeout", Config{DialTimeout: -time.Second}, "DialTimeout"},
 		{"blank Channel", Config{Channel: "  "}, "Channel"},
+		{"MaxLogBytes below 64 KiB", Config{MaxLogBytes: 1000}, "MaxLogBytes"},
 		{"Address without port", Config{Address: "localhost"}, "Address"},
 		{"empty Addresses entry", Config{Addresses: []string{"a:1", ""}}, "Addresses[1]"},
 		{"bad Addresses entry", Config{Addresses: []string{"nope"}}, "Addresses[0]"},

@@ -84,37 +84,74 @@
 //     not know it yet) that, for each payload, appends it to a Redis Stream
 //     (XADD) and publishes it in a frame carrying the log's epoch and the
 //     entry id Redis assigned. A payload is in the log if and only if it was
-//     published. Subscribers hand framed payloads to
+//     published in a frame. Subscribers hand framed payloads to
 //     Handler.HandleLogMessage with their position, everything else to
 //     HandleMessage.
-//   - Keys: the stream "{channel}:log" and the epoch "{channel}:epoch" (a
+//   - Keys: the stream "{channel}:log", the epoch "{channel}:epoch", a meta
+//     hash "{channel}:meta" and a checkpoint list "{channel}:ckpt" (a
 //     channel with its own hash tag keeps it: "app:{x}:inv:log"), in the
 //     channel's cluster slot, so the script runs on the node that owns the
 //     channel (classic and sharded Pub/Sub). The epoch is a random id
-//     written when the stream or the epoch key is missing: a Redis restarted
-//     without persistence, or a key evicted, starts a new log, and a cursor
-//     of the old one cannot catch up.
+//     written when the log starts: a Redis restarted without persistence, a
+//     key evicted, a key of the wrong type or exhausted ids start a new log,
+//     and a cursor of the old one cannot catch up.
+//   - The log's history: the meta hash records the run_id of the server the
+//     log lives on. After a restart or a failover (another run_id) the log
+//     may have lost its tail (an RDB snapshot, an AOF not fsynced at every
+//     write, asynchronous replication), so catch-ups from before fail and
+//     the log starts a new epoch: every replica clears once. Only a restart
+//     of a server with appendonly yes and appendfsync always (asked with
+//     CONFIG GET; a user without CONFIG counts as not) that was not promoted
+//     since it started keeps the epoch.
+//   - The unlogged mark: a message that does not go through the log (every
+//     publish with DisableReplay; a batch whose XADD Redis refused: OOM at
+//     maxmemory, NOPERM, ...) is still published, bare, by a script that
+//     also sets a new random mark in the meta hash (it may run at maxmemory:
+//     allow-oom). Each logged entry carries the mark current when it was
+//     appended; a catch-up whose cursor entry carries another mark than the
+//     current one fails: a message outside the log came after the cursor.
+//     LogStats counts these publishes (Unlogged; Unmarked when even the
+//     mark could not be set, which a Warn line reports too).
 //   - Retention: entries older than ReplayWindow (default 1m) are trimmed
 //     (XTRIM MINID at the newest id's milliseconds minus the window, on the
-//     ids Redis assigns: no host's clock is compared), and the stream never
-//     holds much more than 1M entries (MAXLEN ~). Memory: see the README.
+//     ids Redis assigns: no host's clock is compared), the log's bytes are
+//     capped by MaxLogBytes (default 128 MiB; a running total and a list of
+//     checkpoints, one per sixteenth of the cap, make it O(1) amortized per
+//     publish), and the stream never holds much more than 1M entries
+//     (MAXLEN ~). A trim never fails a publish. Sizing MaxLogBytes: window
+//     seconds × messages per second × (payload bytes + 64); a payload is
+//     about 30 bytes plus each key's length + 1. For example 10,000
+//     single-key messages a second with 40-byte keys over a one-minute
+//     window: 60 × 10,000 × (71 + 64) ≈ 81 MB.
 //   - Replay reads on the publish connections (never the subscription), in
-//     chunks of 512 entries, up to the head as it stood when it started, and
-//     first proves continuity: same epoch, the stream exists, no entry after
-//     the cursor deleted (XINFO STREAM max-deleted-entry-id), the cursor's
-//     own entry still in the log (trimming has not passed it; a promoted
-//     replica did not lose it), entries-added not going backwards. Else it
-//     returns invalidation.ErrNoContinuity and the node clears.
+//     chunks of 512 entries, up to the head as it stood when it started.
+//     Each chunk is read by one script that proves it starts at the cursor:
+//     same epoch, no entry after the cursor deleted (XINFO STREAM
+//     max-deleted-entry-id), and the cursor's own entry the first one
+//     returned (trimming cuts the front and does not move
+//     max-deleted-entry-id, so the cursor entry's presence proves nothing
+//     after it was trimmed, between two chunks too). The first chunk also
+//     checks the log's history, the unlogged mark and that entries-added
+//     did not go backwards. Else it returns invalidation.ErrNoContinuity
+//     and the node clears.
 //   - Raw payloads published by hand (redis-cli publish <channel> <key>)
-//     are not logged: they invalidate nodes that are linked at that moment
-//     only, as before.
-//   - The Redis user needs EVALSHA, EVAL, XADD, XTRIM, XINFO, XRANGE, GET,
-//     SET, DEL and EXISTS on the two keys (Redis 7 or later). When Redis
-//     answers at New and refuses one of them, New (so NewCache) fails with
-//     ErrReplayPermission naming the command; grant it or set DisableReplay.
+//     are not logged and leave no mark: they invalidate the nodes linked at
+//     that moment only. Operators invalidate through the log with `invacache
+//     invalidate` or the Redis Functions library invacache.lua (FCALL
+//     invacache_invalidate 1 <channel> <key>...; see the README).
+//   - The Redis user needs, on the log's keys (Redis 7 or later): EVALSHA,
+//     EVAL, INFO, XADD, XTRIM, XRANGE, XINFO, EXISTS, TYPE, DEL, GET, SET,
+//     HGET, HSET, HDEL, HINCRBY, RPUSH, LPOP and LINDEX, and PUBLISH
+//     (SPUBLISH) on the channel. New queues each of them in a MULTI that it
+//     discards (Redis checks permissions when it queues, and runs nothing):
+//     when Redis answers and refuses one, New (so NewCache) fails with
+//     ErrReplayPermission (ErrNoPermission for PUBLISH) naming it.
+//     NewPublisher does not connect, so it does not check: its publishes go
+//     out anyway (outside the log when the log is refused) and are counted.
 //
-// With DisableReplay, Publish is a pipeline of plain PUBLISH (SPUBLISH),
-// nothing is written to a stream, LogHead and Replay return
+// With DisableReplay, Publish publishes bare payloads (PUBLISH or SPUBLISH)
+// and sets the unlogged mark in the same script (plain PUBLISH when the user
+// may not run scripts), LogHead and Replay return
 // invalidation.ErrReplayDisabled, and every gap clears the node's cache.
 //
 // # Publishing

@@ -390,7 +390,14 @@ func TestPublisherDoesNotConnectAndReportsFailures(t *testing.T) {
 	srv := redisserver.StartT(t, redisserver.Options{Users: []redisserver.User{
 		{Name: "nopub", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-publish"}},
 	}})
-	p, err = NewPublisher(Config{Address: srv.Addr(), Channel: testChannel(t), Username: "nopub", Password: "pw"})
+	nopub := Config{Address: srv.Addr(), Channel: testChannel(t), Username: "nopub", Password: "pw"}
+	if d, err := New(nopub); !errors.Is(err, ErrNoPermission) || !strings.Contains(err.Error(), "publish") {
+		if d != nil {
+			d.Close()
+		}
+		t.Errorf("New for a user who may not PUBLISH: %v; want ErrNoPermission naming publish", err)
+	}
+	p, err = NewPublisher(nopub)
 	if err != nil {
 		t.Fatal(err)
 	}

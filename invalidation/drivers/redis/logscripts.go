@@ -154,15 +154,19 @@ var publishScript = goredis.NewScript(luaLib + luaPublish)
 // the meta hash records the run_id of the server the log was last proven
 // on; another run_id means a restart or a failover, after which the log
 // may have lost its tail (an RDB snapshot, an AOF without appendfsync
-// always, asynchronous replication). Only an AOF fsynced at every write
-// (the caller asked CONFIG GET: ARGV[trust] is "always"; "?" makes the
-// script ask first) keeps the history; then the new run_id is recorded.
+// always, asynchronous replication). Only a restart of a server whose AOF
+// is fsynced at every write keeps the history (the caller asked CONFIG
+// GET: ARGV[trust] is "always"; "?" makes the script ask first), and only
+// if the server was not promoted since it started (a promoted replica has
+// a second replication id: second_repl_offset is not -1); then the new
+// run_id is recorded.
 // Sets ok to false when the history is not proven.
 const luaRunCheck = `
 local ok = true
 local run, cur = redis.call('HGET', KEYS[3], 'run'), runid()
 if run ~= cur then
-  local aof = string.find(redis.call('INFO', 'persistence'), 'aof_enabled:1', 1, true)
+  local aof = string.find(redis.call('INFO', 'persistence'), 'aof_enabled:1', 1, true) and
+    string.find(redis.call('INFO', 'replication'), 'second_repl_offset:-1', 1, true)
   if aof and ARGV[TRUST] == '?' then return {'ask'} end
   if aof and run and ARGV[TRUST] == 'always' then
     redis.call('HSET', KEYS[3], 'run', cur)

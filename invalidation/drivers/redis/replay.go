@@ -12,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/wire"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 )
@@ -379,11 +380,16 @@ func (d *Driver) probe() error {
 	}
 	var denied []string
 	for i, cmd := range cmds[1 : len(cmds)-1] {
-		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOPERM") {
+		err := cmd.Err()
+		switch {
+		case err == nil || !strings.HasPrefix(err.Error(), "NOPERM"):
+		case i == 0 && strings.Contains(err.Error(), "channels"):
+			// A refused channel fails its own subscriptions (and so
+			// NewCache) and is retried until allowed: see ErrNoPermission.
+		case i == 0:
+			return fmt.Errorf("redis: the Redis user may not run %s (%v): %w (%w)", pub, err, ErrNoPermission, config.ErrInvalidConfig)
+		default:
 			denied = append(denied, fmt.Sprintf("%v: %v", need[i][:2], err))
-			if i == 0 {
-				return fmt.Errorf("redis: the Redis user may not %s to the channel %q (%v): %w", pub, d.channel, err, ErrNoPermission)
-			}
 		}
 	}
 	if len(denied) > 0 {

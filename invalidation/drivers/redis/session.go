@@ -31,7 +31,8 @@ var ErrLinkDead = errors.New("redis: subscription link dead: no PONG within the 
 // (NOPERM: the ACL user lacks the channel). Only the handlers of that
 // channel are told; other channels on the shared connection stay up, and
 // the driver asks again with backoff. A cache whose first subscription is
-// refused fails NewCache with this error.
+// refused fails NewCache with this error. New wraps it too when the user may
+// not run PUBLISH (SPUBLISH) at all.
 var ErrNoPermission = errors.New("redis: the ACL user may not subscribe to the channel")
 
 // errReconnected is passed to HandleLinkDown when the subscription
