@@ -5,22 +5,10 @@ local function publish(KEYS, ARGV)
 local function runid()
   return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
 end
-local function cmpnum(a, b)
-  if #a ~= #b then return #a < #b and -1 or 1 end
-  if a == b then return 0 end
-  return a < b and -1 or 1
-end
-local function cmpid(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  local c = cmpnum(am, bm)
-  if c ~= 0 then return c end
-  return cmpnum(as, bs)
-end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes')
+    redis.call('HDEL', KEYS[3], 'bytes', 'cut')
   else
     redis.call('DEL', KEYS[3])
   end
@@ -34,46 +22,54 @@ local function newlog(ep)
   redis.call('HSET', KEYS[3], 'run', runid())
   return u
 end
-local function openlog()
+local function openlog(stream)
   local ep = redis.pcall('GET', KEYS[2])
-  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes')
-  local t = redis.call('TYPE', KEYS[1])['ok']
-  if type(ep) == 'string' and not m.err and t == 'stream' then return ep, m[1], tonumber(m[2]) or 0, '' end
+  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes', 'cut')
+  local t = 'stream'
+  if stream then t = redis.call('TYPE', KEYS[1])['ok'] end
+  if type(ep) == 'string' and not m.err and t == 'stream' then
+    return ep, m[1], tonumber(m[2]) or 0, tonumber(m[3]) or 0, '', false
+  end
   local why = ''
   if type(ep) == 'table' or m.err or (t ~= 'stream' and t ~= 'none') then
     why = 'a key of the log had the wrong type'
   end
-  return ARGV[1], newlog(ARGV[1]), 0, why
+  return ARGV[1], newlog(ARGV[1]), 0, 0, why, true
 end
 local function step()
   return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
 end
-local function trim(id, total)
+local function trim(id, total, cut)
   local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
   if window > 0 and #ms < 16 then
     local min = tonumber(ms) - window
     if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
   end
-  redis.pcall('HSET', KEYS[3], 'bytes', total)
-  local maxb, cut = tonumber(ARGV[6]), false
+  if total <= cut then
+    redis.pcall('HSET', KEYS[3], 'bytes', total)
+    return
+  end
+  -- Past the cut: drop the checkpoints more than the cap behind, trim to
+  -- the first one kept, and cut again when that one falls behind.
+  local maxb, popped, to = tonumber(ARGV[6]), false, id
+  cut = total + maxb
   while true do
     local c = redis.pcall('LINDEX', KEYS[4], 0)
     if type(c) ~= 'string' then break end
-    local cum = tonumber(string.match(c, ' (%d+)$'))
-    if cum and total - cum <= maxb then break end
+    local cid, cum = string.match(c, '^(%S+) (%d+)$')
+    if cum and total - tonumber(cum) <= maxb then
+      to, cut = cid, tonumber(cum) + maxb
+      break
+    end
     redis.call('LPOP', KEYS[4])
-    cut = true
+    popped = true
   end
-  if cut then
-    local to = id
-    local c = redis.call('LINDEX', KEYS[4], 0)
-    if c then to = string.match(c, '^(%S+)') end
-    redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to)
-  end
+  if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
+  redis.pcall('HSET', KEYS[3], 'bytes', total, 'cut', cut)
 end
 
-local ep, u, total, why = openlog()
+local ep, u, total, cut, why, fresh = openlog(false)
 local pub = 'PUBLISH'
 if ARGV[5] == 's' then pub = 'SPUBLISH' end
 local id, n, err, st = nil, 0, '', step()
@@ -81,16 +77,33 @@ local i = 7
 while i <= #ARGV do
   local r
   if u then
-    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
+    r = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
   else
-    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
+    r = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
   end
-  if type(r) == 'table' then
-    if why ~= '' or not string.find(r.err, 'exhausted', 1, true) then
+  -- A missing stream (deleted, evicted), a key of the wrong type or
+  -- exhausted ids: the log starts again under the candidate epoch (once).
+  local again
+  if not r then
+    again = ''
+  elseif type(r) == 'table' then
+    if string.find(r.err, 'exhausted', 1, true) then
+      again = 'the log\'s ids were exhausted'
+    elseif string.find(r.err, 'WRONGTYPE', 1, true) then
+      again = 'a key of the log had the wrong type'
+    end
+    if not again or fresh then
       err = r.err
       break
     end
-    ep, why, total = ARGV[1], 'the log\'s ids were exhausted', 0
+  end
+  if again then
+    if fresh then
+      err = 'the new log refused the entry'
+      break
+    end
+    if again ~= '' then why = again end
+    ep, total, cut, fresh = ARGV[1], 0, 0, true
     u = newlog(ep)
   else
     id = r
@@ -104,7 +117,7 @@ while i <= #ARGV do
     i = i + 1
   end
 end
-if id then trim(id, total) end
+if id then trim(id, total, cut) end
 if err ~= '' or why ~= '' then return {ep, n, err, why} end
 return ep
 

@@ -10,8 +10,12 @@ import (
 // The replay log's keys, all in the cluster hash slot of the channel (see
 // logKeys): KEYS[1] the stream, KEYS[2] the epoch, KEYS[3] the meta hash
 // (fields: u, the unlogged mark; run, the run_id of the server the log's
-// history was proven on; bytes, the payload bytes appended in this epoch),
-// KEYS[4] the byte checkpoints (a list of "id total").
+// history was proven on; bytes, the bytes appended in this epoch, payloads
+// plus 64 per entry; cut, the total past which the oldest checkpoint falls
+// more than MaxLogBytes behind), KEYS[4] the byte checkpoints (a list of
+// "id total", one pushed each time the total crosses a sixteenth of
+// MaxLogBytes): trimming to the first checkpoint within the cap keeps the
+// log under it, and the normal publish reads and writes one hash only.
 //
 // The unlogged mark: every publish that bypasses the log (DisableReplay, a
 // log write Redis refused) sets meta.u to a new random token, in the same
@@ -21,13 +25,9 @@ import (
 // carries: else a message that is not in the log was published after the
 // cursor, and the replica may have missed it.
 
-// luaLib holds the functions the log's scripts share. They read KEYS and
-// ARGV as the calling script's (the operator function binds them as
-// locals: see operatorLibrary).
-const luaLib = `
-local function runid()
-  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
-end
+// luaIDs compares stream ids as Redis does, on their decimal strings (Lua
+// numbers are doubles: an id past 2^53 would round).
+const luaIDs = `
 local function cmpnum(a, b)
   if #a ~= #b then return #a < #b and -1 or 1 end
   if a == b then return 0 end
@@ -40,10 +40,19 @@ local function cmpid(a, b)
   if c ~= 0 then return c end
   return cmpnum(as, bs)
 end
+`
+
+// luaLib holds the functions the log's scripts share. They read KEYS and
+// ARGV as the calling script's (the operator function binds them as
+// locals: see operatorLibrary).
+const luaLib = `
+local function runid()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes')
+    redis.call('HDEL', KEYS[3], 'bytes', 'cut')
   else
     redis.call('DEL', KEYS[3])
   end
@@ -57,43 +66,51 @@ local function newlog(ep)
   redis.call('HSET', KEYS[3], 'run', runid())
   return u
 end
-local function openlog()
+local function openlog(stream)
   local ep = redis.pcall('GET', KEYS[2])
-  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes')
-  local t = redis.call('TYPE', KEYS[1])['ok']
-  if type(ep) == 'string' and not m.err and t == 'stream' then return ep, m[1], tonumber(m[2]) or 0, '' end
+  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes', 'cut')
+  local t = 'stream'
+  if stream then t = redis.call('TYPE', KEYS[1])['ok'] end
+  if type(ep) == 'string' and not m.err and t == 'stream' then
+    return ep, m[1], tonumber(m[2]) or 0, tonumber(m[3]) or 0, '', false
+  end
   local why = ''
   if type(ep) == 'table' or m.err or (t ~= 'stream' and t ~= 'none') then
     why = 'a key of the log had the wrong type'
   end
-  return ARGV[1], newlog(ARGV[1]), 0, why
+  return ARGV[1], newlog(ARGV[1]), 0, 0, why, true
 end
 local function step()
   return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
 end
-local function trim(id, total)
+local function trim(id, total, cut)
   local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
   if window > 0 and #ms < 16 then
     local min = tonumber(ms) - window
     if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
   end
-  redis.pcall('HSET', KEYS[3], 'bytes', total)
-  local maxb, cut = tonumber(ARGV[6]), false
+  if total <= cut then
+    redis.pcall('HSET', KEYS[3], 'bytes', total)
+    return
+  end
+  -- Past the cut: drop the checkpoints more than the cap behind, trim to
+  -- the first one kept, and cut again when that one falls behind.
+  local maxb, popped, to = tonumber(ARGV[6]), false, id
+  cut = total + maxb
   while true do
     local c = redis.pcall('LINDEX', KEYS[4], 0)
     if type(c) ~= 'string' then break end
-    local cum = tonumber(string.match(c, ' (%d+)$'))
-    if cum and total - cum <= maxb then break end
+    local cid, cum = string.match(c, '^(%S+) (%d+)$')
+    if cum and total - tonumber(cum) <= maxb then
+      to, cut = cid, tonumber(cum) + maxb
+      break
+    end
     redis.call('LPOP', KEYS[4])
-    cut = true
+    popped = true
   end
-  if cut then
-    local to = id
-    local c = redis.call('LINDEX', KEYS[4], 0)
-    if c then to = string.match(c, '^(%S+)') end
-    redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to)
-  end
+  if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
+  redis.pcall('HSET', KEYS[3], 'bytes', total, 'cut', cut)
 end
 `
 
@@ -112,7 +129,7 @@ end
 // Reply: the epoch; or {epoch, payloads sent, XADD error, why the log was
 // replaced} when something went wrong.
 const luaPublish = `
-local ep, u, total, why = openlog()
+local ep, u, total, cut, why, fresh = openlog(false)
 local pub = 'PUBLISH'
 if ARGV[5] == 's' then pub = 'SPUBLISH' end
 local id, n, err, st = nil, 0, '', step()
@@ -120,16 +137,33 @@ local i = 7
 while i <= #ARGV do
   local r
   if u then
-    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
+    r = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
   else
-    r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
+    r = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i])
   end
-  if type(r) == 'table' then
-    if why ~= '' or not string.find(r.err, 'exhausted', 1, true) then
+  -- A missing stream (deleted, evicted), a key of the wrong type or
+  -- exhausted ids: the log starts again under the candidate epoch (once).
+  local again
+  if not r then
+    again = ''
+  elseif type(r) == 'table' then
+    if string.find(r.err, 'exhausted', 1, true) then
+      again = 'the log\'s ids were exhausted'
+    elseif string.find(r.err, 'WRONGTYPE', 1, true) then
+      again = 'a key of the log had the wrong type'
+    end
+    if not again or fresh then
       err = r.err
       break
     end
-    ep, why, total = ARGV[1], 'the log\'s ids were exhausted', 0
+  end
+  if again then
+    if fresh then
+      err = 'the new log refused the entry'
+      break
+    end
+    if again ~= '' then why = again end
+    ep, total, cut, fresh = ARGV[1], 0, 0, true
     u = newlog(ep)
   else
     id = r
@@ -143,7 +177,7 @@ while i <= #ARGV do
     i = i + 1
   end
 end
-if id then trim(id, total) end
+if id then trim(id, total, cut) end
 if err ~= '' or why ~= '' then return {ep, n, err, why} end
 return ep
 `
@@ -183,7 +217,7 @@ func runCheck(trustArg string) string { return strings.ReplaceAll(luaRunCheck, "
 // when missing and replaces it under the candidate epoch when it is
 // unusable or its history is not proven (luaRunCheck).
 var headScript = goredis.NewScript(luaLib + `
-local ep, u, total, why = openlog()
+local ep, u, total, cut, why = openlog(true)
 ` + runCheck("2") + `
 if not ok then
   ep, why = ARGV[1], 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail'
@@ -211,7 +245,7 @@ return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later
 // (” on the first chunk: the log's last-generated-id, returned), count,
 // trust. Reply: {'gap', why}, {'ask'} or {'ok', head, entries-added,
 // entries after the cursor}.
-var chunkScript = goredis.NewScript(luaLib + `
+var chunkScript = goredis.NewScript(luaLib + luaIDs + `
 local ep = redis.call('GET', KEYS[2])
 if not ep then return {'gap', 'the epoch key ' .. KEYS[2] .. ' does not exist (the log was lost)'} end
 if ep ~= ARGV[1] then return {'gap', 'the epoch is "' .. ep .. '", the cursor\'s "' .. ARGV[1] .. '" (the log was recreated)'} end
