@@ -21,7 +21,7 @@ func invalidateCommand() command {
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addCommonFlags(fs, "Redis `address` (host:port; comma-separated for a cluster) (default \"localhost:6379\")")
 			clear := fs.Bool("clear", false, "clear every node's whole cache instead of dropping keys")
-			raw := fs.Bool("raw", false, "publish each key as a bare payload (the original format) instead of an envelope")
+			raw := fs.Bool("raw", false, "publish each key as a bare payload (the original format) instead of an envelope, outside the replay log (it sets the log's unlogged mark: nodes away clear)")
 			return func(ctx context.Context, keys []string) error {
 				switch {
 				case *clear && len(keys) > 0:
@@ -77,7 +77,9 @@ func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear
 	switch {
 	case raw:
 		// The original format, as `redis-cli publish` sends it: bare
-		// payloads outside the envelope and the replay log.
+		// payloads outside the envelope and the replay log. Sent by a
+		// driver without the log, which also sets the log's unlogged mark,
+		// so a node away now clears instead of catching up without them.
 		payloads := [][]byte{{}}
 		if !clear {
 			payloads = payloads[:0]
@@ -85,15 +87,15 @@ func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear
 				payloads = append(payloads, []byte(k))
 			}
 		}
-		for _, pl := range payloads {
-			if s.redis.ShardedPubSub {
-				err = client.SPublish(pctx, p.Channel(), pl).Err()
-			} else {
-				err = client.Publish(pctx, p.Channel(), pl).Err()
-			}
-			if err != nil {
-				return redisError(s.addrString(), err)
-			}
+		rc := s.redis
+		rc.DisableReplay = true
+		d, err := redisdriver.New(rc)
+		if err != nil {
+			return redisError(s.addrString(), err)
+		}
+		defer d.Close()
+		if err := d.Publish(pctx, payloads); err != nil {
+			return redisError(s.addrString(), err)
 		}
 		messages = uint64(len(payloads))
 	default:
