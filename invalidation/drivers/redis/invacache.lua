@@ -8,7 +8,7 @@ end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes', 'cut')
+    redis.call('HDEL', KEYS[3], 'bytes', 'cut', 'brk')
   else
     redis.call('DEL', KEYS[3])
   end

@@ -38,9 +38,11 @@ type LogStats struct {
 	// a replica away at that moment may catch up without them.
 	Unmarked uint64
 	// LogResets counts the times this driver replaced the log under a new
-	// epoch because it could not be used or its history was not proven (a
-	// key of the wrong type, ids exhausted, a restart without AOF
-	// appendfsync always): every replica then clears once.
+	// epoch because it could not be used (a key of the wrong type, ids
+	// exhausted: every replica then clears once), or cut it with a
+	// barrier because its history was not proven (a restart without AOF
+	// appendfsync always, a failover: replicas whose cursor is before the
+	// barrier clear once).
 	LogResets uint64
 	// PublishErrors counts publishes that returned an error (the engine's
 	// outbox retries them).
@@ -90,7 +92,7 @@ func (d *Driver) warn(kind, msg string, args ...any) {
 // logReset counts and reports a log replaced under a new epoch.
 func (d *Driver) logReset(epoch, why string) {
 	d.stats.logResets.Add(1)
-	d.log.Warn("redis: the replay log was replaced under a new epoch; every replica clears once instead of catching up",
+	d.log.Warn("redis: the replay log was replaced under a new epoch, or cut by a barrier after a restart or failover; replicas whose cursor is before it clear once instead of catching up",
 		"channel", d.channel, "epoch", epoch, "why", why)
 }
 

@@ -52,7 +52,7 @@ end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes', 'cut')
+    redis.call('HDEL', KEYS[3], 'bytes', 'cut', 'brk')
   else
     redis.call('DEL', KEYS[3])
   end
@@ -184,44 +184,62 @@ return ep
 
 var publishScript = goredis.NewScript(luaLib + luaPublish)
 
-// luaRunCheck proves the log's history across a restart of its server:
-// the meta hash records the run_id of the server the log was last proven
-// on; another run_id means a restart or a failover, after which the log
-// may have lost its tail (an RDB snapshot, an AOF without appendfsync
-// always, asynchronous replication). Only a restart of a server whose AOF
-// is fsynced at every write keeps the history (the caller asked CONFIG
-// GET: ARGV[trust] is "always"; "?" makes the script ask first), and only
-// if the server was not promoted since it started (a promoted replica has
-// a second replication id: second_repl_offset is not -1); then the new
-// run_id is recorded.
-// Sets ok to false when the history is not proven.
+// luaRunCheck proves the log's history across a restart of its server.
+// It runs on the channel's master only (a script sent to a demoted master
+// by a stale cluster map would read a replica's copy of the log as its
+// own: READONLY, retried after the map is reloaded). The meta hash records
+// the run_id of the server the log was last proven on; another run_id means
+// a restart or a failover, after which the log may have lost its tail (an
+// RDB snapshot, an AOF not fsynced at every write, asynchronous
+// replication). Only a restart of a server whose AOF is fsynced at every
+// write keeps the history (the caller asked CONFIG GET: ARGV[trust] is
+// "always"; "?" makes the script ask first), and only if the server was not
+// promoted since it started (a promoted replica has a second replication
+// id: second_repl_offset is not -1). Otherwise the script sets a barrier at
+// the log's last id (meta.brk: no cursor up to it can catch up; the log
+// keeps its epoch, so nodes that stayed linked keep going) and appends a
+// marker entry after it, a cursor past the barrier for LogHead. Either way
+// the new run_id is recorded. Sets ok to false when it set a barrier.
 const luaRunCheck = `
 local ok = true
+local repl = redis.call('INFO', 'replication')
+if not string.find(repl, 'role:master', 1, true) then
+  return redis.error_reply('READONLY the replay log was read on a replica (a stale cluster map?)')
+end
 local run, cur = redis.call('HGET', KEYS[3], 'run'), runid()
 if run ~= cur then
   local aof = string.find(redis.call('INFO', 'persistence'), 'aof_enabled:1', 1, true) and
-    string.find(redis.call('INFO', 'replication'), 'second_repl_offset:-1', 1, true)
+    string.find(repl, 'second_repl_offset:-1', 1, true)
   if aof and ARGV[TRUST] == '?' then return {'ask'} end
-  if aof and run and ARGV[TRUST] == 'always' then
-    redis.call('HSET', KEYS[3], 'run', cur)
-  else
+  if not (aof and run and ARGV[TRUST] == 'always') then
     ok = false
+    local info = redis.call('XINFO', 'STREAM', KEYS[1])
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then redis.call('HSET', KEYS[3], 'brk', info[i + 1]) end
+    end
+    local u = redis.call('HGET', KEYS[3], 'u')
+    if u then
+      redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
+    else
+      redis.call('XADD', KEYS[1], '*', 'i', '')
+    end
   end
+  redis.call('HSET', KEYS[3], 'run', cur)
 end
 `
 
 func runCheck(trustArg string) string { return strings.ReplaceAll(luaRunCheck, "TRUST", trustArg) }
 
-// headScript returns {epoch, last-generated-id, why the log was replaced}.
-// KEYS: the log's keys. ARGV: candidate epoch, trust. It creates the log
-// when missing and replaces it under the candidate epoch when it is
-// unusable or its history is not proven (luaRunCheck).
+// headScript returns {epoch, last-generated-id, why the log was replaced or
+// cut}. KEYS: the log's keys. ARGV: candidate epoch, trust. It creates the
+// log when missing, replaces it under the candidate epoch when it is
+// unusable, and sets a barrier when its history is not proven
+// (luaRunCheck).
 var headScript = goredis.NewScript(luaLib + `
 local ep, u, total, cut, why = openlog(true)
 ` + runCheck("2") + `
 if not ok then
-  ep, why = ARGV[1], 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail'
-  newlog(ep)
+  why = 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail, so no cursor before now can catch up'
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 for i = 1, #info, 2 do
@@ -255,6 +273,10 @@ if first then
 ` + runCheck("5") + `
   if not ok then
     return {'gap', 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail'}
+  end
+  local brk = redis.call('HGET', KEYS[3], 'brk')
+  if brk and cmpid(ARGV[2], brk) <= 0 then
+    return {'gap', 'the server restarted or failed over after the cursor (a barrier at ' .. brk .. '): the log may have lost its tail'}
   end
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])

@@ -92,10 +92,11 @@ func newEpoch() string { return fmt.Sprintf("%016x", rand.Uint64()) }
 var _ invalidation.Replayer = (*Driver)(nil)
 
 // LogHead returns the replay log's epoch and last id, creating the log (with
-// a new epoch) when it does not exist, and replacing it under a new epoch
-// when it cannot be used (a key of the wrong type) or its history is not
-// proven (the server restarted or failed over without AOF appendfsync
-// always: see luaRunCheck). It reads on the publish client, never on the
+// a new epoch) when it does not exist, replacing it under a new epoch when
+// it cannot be used (a key of the wrong type), and setting a barrier that
+// fails every catch-up from before it when its history is not proven (the
+// server restarted or failed over without AOF appendfsync always: see
+// luaRunCheck). It reads on the publish client, never on the
 // subscription connection. With DisableReplay it returns an error wrapping
 // invalidation.ErrReplayDisabled.
 func (d *Driver) LogHead(ctx context.Context) (invalidation.LogPos, error) {
@@ -317,12 +318,13 @@ const (
 
 // isTransient reports an error of reading the log that failed fast and may
 // pass: a refused dial or a dead pooled connection, not a proven gap, not an
-// error reply, not a timeout (a stuck link already took its full timeout:
+// error reply (but READONLY: the log read on a demoted master), not a timeout (a stuck link already took its full timeout:
 // retrying it would hold the subscription that long again), and ctx still
 // live.
 func isTransient(ctx context.Context, err error) bool {
 	var ne net.Error
-	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && !isReplyError(err) &&
+	readonly := isReplyError(err) && strings.Contains(err.Error(), "READONLY") // read on a replica: a stale map
+	return ctx.Err() == nil && !errors.Is(err, invalidation.ErrNoContinuity) && (!isReplyError(err) || readonly) &&
 		!errors.Is(err, context.DeadlineExceeded) && !(errors.As(err, &ne) && ne.Timeout())
 }
 
