@@ -98,11 +98,14 @@
 //   - The log's history: the meta hash records the run_id of the server the
 //     log lives on. After a restart or a failover (another run_id) the log
 //     may have lost its tail (an RDB snapshot, an AOF not fsynced at every
-//     write, asynchronous replication), so catch-ups from before fail and
-//     the log starts a new epoch: every replica clears once. Only a restart
-//     of a server with appendonly yes and appendfsync always (asked with
-//     CONFIG GET; a user without CONFIG counts as not) that was not promoted
-//     since it started keeps the epoch.
+//     write, asynchronous replication), so the first LogHead or catch-up
+//     that sees it sets a barrier at the log's end: every catch-up from a
+//     cursor before it fails (those nodes clear once), while nodes linked
+//     throughout keep going. Only a restart of a server with appendonly yes
+//     and appendfsync always (asked with CONFIG GET; a user without CONFIG
+//     counts as not) that was not promoted since it started keeps the
+//     history. The check runs on the channel's master only (a demoted
+//     master reached through a stale cluster map is refused and retried).
 //   - The unlogged mark: a message that does not go through the log (every
 //     publish with DisableReplay; a batch whose XADD Redis refused: OOM at
 //     maxmemory, NOPERM, ...) is still published, bare, by a script that

@@ -5,6 +5,15 @@ local function publish(KEYS, ARGV)
 local function runid()
   return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
 end
+local function marker()
+  local u = redis.call('HGET', KEYS[3], 'u')
+  if u then
+    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
+  else
+    redis.call('XADD', KEYS[1], '*', 'i', '')
+  end
+  return u
+end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
@@ -13,12 +22,7 @@ local function newlog(ep)
     redis.call('DEL', KEYS[3])
   end
   redis.call('SET', KEYS[2], ep)
-  local u = redis.call('HGET', KEYS[3], 'u')
-  if u then
-    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
-  else
-    redis.call('XADD', KEYS[1], '*', 'i', '')
-  end
+  local u = marker()
   redis.call('HSET', KEYS[3], 'run', runid())
   return u
 end

@@ -42,12 +42,26 @@ local function cmpid(a, b)
 end
 `
 
+// A log starts with a marker entry (field i, no payload; Replay skips it),
+// so it is never empty: trimming keeps the newest entry, and the entry a
+// cursor names stays in the log until trimming passes it. A barrier (see
+// luaRunCheck) appends one too.
+//
 // luaLib holds the functions the log's scripts share. They read KEYS and
 // ARGV as the calling script's (the operator function binds them as
 // locals: see operatorLibrary).
 const luaLib = `
 local function runid()
   return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+end
+local function marker()
+  local u = redis.call('HGET', KEYS[3], 'u')
+  if u then
+    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
+  else
+    redis.call('XADD', KEYS[1], '*', 'i', '')
+  end
+  return u
 end
 local function newlog(ep)
   redis.call('DEL', KEYS[1], KEYS[4])
@@ -57,12 +71,7 @@ local function newlog(ep)
     redis.call('DEL', KEYS[3])
   end
   redis.call('SET', KEYS[2], ep)
-  local u = redis.call('HGET', KEYS[3], 'u')
-  if u then
-    redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
-  else
-    redis.call('XADD', KEYS[1], '*', 'i', '')
-  end
+  local u = marker()
   redis.call('HSET', KEYS[3], 'run', runid())
   return u
 end
@@ -217,12 +226,7 @@ if run ~= cur then
     for i = 1, #info, 2 do
       if info[i] == 'last-generated-id' then redis.call('HSET', KEYS[3], 'brk', info[i + 1]) end
     end
-    local u = redis.call('HGET', KEYS[3], 'u')
-    if u then
-      redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
-    else
-      redis.call('XADD', KEYS[1], '*', 'i', '')
-    end
+    marker()
   end
   redis.call('HSET', KEYS[3], 'run', cur)
 end
