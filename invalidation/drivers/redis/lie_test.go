@@ -420,3 +420,4 @@ func TestPublisherDoesNotConnectAndReportsFailures(t *testing.T) {
 	}
 	t.Log(err)
 }
+
