@@ -420,4 +420,3 @@ func TestPublisherDoesNotConnectAndReportsFailures(t *testing.T) {
 	}
 	t.Log(err)
 }
-
