@@ -420,3 +420,21 @@ func TestPublisherDoesNotConnectAndReportsFailures(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// The probe never runs the commands it checks: for a user who may not run
+// MULTI it must not send them unqueued (SET of the epoch, DEL of the log).
+func TestProbeWithoutMulti(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{Users: []redisserver.User{
+		{Name: "nomulti", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-multi"}},
+	}})
+	cfg := Config{Address: srv.Addr(), Channel: testChannel(t)}
+	d := newTestDriver(t, cfg)
+	publish(t, d, "a")
+	ep, n := do(t, srv, "GET", d.epochKey), do(t, srv, "XLEN", d.streamKey)
+	cfg.Username, cfg.Password = "nomulti", "pw"
+	newTestDriver(t, cfg)
+	if ep2, n2 := do(t, srv, "GET", d.epochKey), do(t, srv, "XLEN", d.streamKey); ep2 != ep || n2 != n {
+		t.Errorf("after New for a user without MULTI: epoch %q, %s entries; want %q, %s", ep2, n2, ep, n)
+	}
+}

@@ -334,6 +334,8 @@ func isTransient(ctx context.Context, err error) bool {
 // publish. It queues the commands in a MULTI and DISCARDs it: Redis checks
 // each command's ACL (command, keys, channel) when it queues it, and runs
 // none. An unreachable Redis is not an error: the driver connects later.
+// A user who may not run MULTI gets the head script run instead (it writes
+// only a missing log).
 func (d *Driver) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), d.dialTimeout)
 	defer cancel()
@@ -369,8 +371,19 @@ func (d *Driver) probe() error {
 	}
 	conn := node.Conn()
 	defer conn.Close()
+	// MULTI alone first: were it refused, the commands below would run.
+	if err := conn.Do(ctx, "MULTI").Err(); err != nil {
+		if d.noReplay || !strings.HasPrefix(err.Error(), "NOPERM") {
+			return nil // not reachable now (or closing): nothing to learn
+		}
+		// No MULTI: check what reading the head runs (the scripts).
+		if _, err := d.LogHead(ctx); err != nil && strings.Contains(err.Error(), "NOPERM") {
+			return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks: %v; grant MULTI and DISCARD (to check them all), EVALSHA, EVAL and the commands the log runs (see the package doc), or set DisableReplay: %w",
+				err, ErrReplayPermission)
+		}
+		return nil
+	}
 	cmds, err := conn.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Do(ctx, "MULTI")
 		for _, args := range need {
 			p.Do(ctx, args...)
 		}
@@ -381,7 +394,7 @@ func (d *Driver) probe() error {
 		return nil // not reachable now (or closing): nothing to learn
 	}
 	var denied []string
-	for i, cmd := range cmds[1 : len(cmds)-1] {
+	for i, cmd := range cmds[:len(cmds)-1] {
 		err := cmd.Err()
 		switch {
 		case err == nil || !strings.HasPrefix(err.Error(), "NOPERM"):
