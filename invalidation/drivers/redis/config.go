@@ -364,9 +364,9 @@ func setField(f reflect.Value, x any, name string) error {
 			err = fmt.Errorf("want a bool, got %T", x)
 		}
 		f.SetBool(b)
-	case t.Kind() == reflect.Int:
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 		var i int64
-		if i, err = asInt64(x); err == nil && (i < math.MinInt || i > math.MaxInt) {
+		if i, err = asInt64(x); err == nil && t.Kind() == reflect.Int && (i < math.MinInt || i > math.MaxInt) {
 			err = fmt.Errorf("%d out of range", i)
 		}
 		f.SetInt(i)

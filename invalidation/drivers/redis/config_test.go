@@ -64,6 +64,8 @@ func TestParseMapGood(t *testing.T) {
 		{"DialTimeout json.Number", map[string]any{"DialTimeout": json.Number("1000000000")}, Config{DialTimeout: time.Second}},
 		{"ReplayWindow Duration", map[string]any{"ReplayWindow": time.Minute}, Config{ReplayWindow: time.Minute}},
 		{"replayWindow string", map[string]any{"replayWindow": "1m"}, Config{ReplayWindow: time.Minute}},
+		{"MaxLogBytes int", map[string]any{"MaxLogBytes": 1 << 20}, Config{MaxLogBytes: 1 << 20}},
+		{"maxLogBytes float64", map[string]any{"maxLogBytes": float64(1 << 20)}, Config{MaxLogBytes: 1 << 20}},
 		{"DisableReplay", map[string]any{"DisableReplay": true}, Config{DisableReplay: true}},
 		{"disableReplay", map[string]any{"disableReplay": true}, Config{DisableReplay: true}},
 		{"Username", map[string]any{"Username": "app"}, Config{Username: "app"}},
