@@ -242,8 +242,11 @@ func parseChunk(v []any) (chunk, error) {
 // cursor was deleted, and the cursor's own entry is still in the log, which
 // proves that trimming has not passed it (also between two chunks) and
 // that a promoted replica did not lose it with the log's tail. The first
-// chunk also checks that the stream's entries-added did not go backwards
-// since this driver last looked. Where the proof fails, Replay returns an
+// chunk also checks the log's history (no restart or failover without
+// proven history after the cursor: luaRunCheck), the unlogged mark (no
+// message published outside the log after the cursor's entry) and that the
+// stream's entries-added did not go backwards since this driver last
+// looked. Where the proof fails, Replay returns an
 // error wrapping invalidation.ErrNoContinuity (without calling fn, when
 // the first chunk fails). An entry without a payload or an id not after the
 // previous one is a gap too. A network error on the first read that failed
