@@ -88,7 +88,9 @@
 //     Handler.HandleLogMessage with their position, everything else to
 //     HandleMessage.
 //   - Keys: the stream "{channel}:log", the epoch "{channel}:epoch", a meta
-//     hash "{channel}:meta" and a checkpoint list "{channel}:ckpt" (a
+//     hash "{channel}:meta" (the history: run_id, barrier), a checkpoint
+//     list "{channel}:ckpt", the unlogged mark "{channel}:unlogged" and the
+//     byte count "{channel}:bytes" (a
 //     channel with its own hash tag keeps it: "app:{x}:inv:log"), in the
 //     channel's cluster slot, so the script runs on the node that owns the
 //     channel (classic and sharded Pub/Sub). The epoch is a random id
@@ -109,7 +111,7 @@
 //   - The unlogged mark: a message that does not go through the log (every
 //     publish with DisableReplay; a batch whose XADD Redis refused: OOM at
 //     maxmemory, NOPERM, ...) is still published, bare, by a script that
-//     also sets a new random mark in the meta hash (it may run at maxmemory:
+//     also sets a new random unlogged mark (it may run at maxmemory:
 //     allow-oom). Each logged entry carries the mark current when it was
 //     appended; a catch-up whose cursor entry carries another mark than the
 //     current one fails: a message outside the log came after the cursor.
@@ -117,7 +119,7 @@
 //     mark could not be set, which a Warn line reports too).
 //   - Retention: entries older than ReplayWindow (default 1m) are trimmed
 //     (XTRIM MINID at the newest id's milliseconds minus the window, on the
-//     ids Redis assigns: no host's clock is compared), the log's bytes are
+//     ids Redis assigns: no host's clock is compared; at most once a second), the log's bytes are
 //     capped by MaxLogBytes (default 128 MiB; a running total and a list of
 //     checkpoints, one per sixteenth of the cap, make it O(1) amortized per
 //     publish), and the stream never holds much more than 1M entries
@@ -144,7 +146,7 @@
 //     invacache_invalidate 1 <channel> <key>...; see the README).
 //   - The Redis user needs, on the log's keys (Redis 7 or later): EVALSHA,
 //     EVAL, INFO, XADD, XTRIM, XRANGE, XINFO, EXISTS, TYPE, DEL, GET, SET,
-//     HGET, HSET, HDEL, HINCRBY, RPUSH, LPOP and LINDEX, and PUBLISH
+//     MGET, HGET, HSET, HDEL, RPUSH, LPOP and LINDEX, and PUBLISH
 //     (SPUBLISH) on the channel. New queues each of them in a MULTI that it
 //     discards (Redis checks permissions when it queues, and runs nothing):
 //     when Redis answers and refuses one, New (so NewCache) fails with

@@ -92,7 +92,7 @@ type Driver struct {
 	noReplay                     bool
 	window                       time.Duration
 	logKeys                      []string // stream, epoch, meta, checkpoints (see logscripts.go)
-	streamKey, epochKey, metaKey string   // logKeys[0:3]
+	streamKey, epochKey, markKey string   // logKeys[0], [1], [4]
 	maxLogBytes                  int64
 	stats                        driverStats
 	warned                       warner
@@ -205,7 +205,7 @@ func newDriver(h *hub, c Config, o options) *Driver {
 	d := &Driver{hub: h, channel: c.Channel, sharded: c.ShardedPubSub, dialTimeout: c.DialTimeout, subs: map[*subscription]struct{}{},
 		noReplay: c.DisableReplay, window: c.ReplayWindow, maxLogBytes: c.MaxLogBytes, log: o.logger, noProbe: o.noProbe}
 	d.logKeys = logKeys(c.Channel)
-	d.streamKey, d.epochKey, d.metaKey = d.logKeys[0], d.logKeys[1], d.logKeys[2]
+	d.streamKey, d.epochKey, d.markKey = d.logKeys[0], d.logKeys[1], d.logKeys[4]
 	return d
 }
 

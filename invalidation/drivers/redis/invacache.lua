@@ -5,8 +5,16 @@ local function publish(KEYS, ARGV)
 local function runid()
   return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
 end
+local function mark()
+  local u = redis.pcall('GET', KEYS[5])
+  if type(u) == 'table' then
+    redis.call('DEL', KEYS[5])
+    return false
+  end
+  return u
+end
 local function marker()
-  local u = redis.call('HGET', KEYS[3], 'u')
+  local u = mark()
   if u then
     redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
   else
@@ -15,9 +23,9 @@ local function marker()
   return u
 end
 local function newlog(ep)
-  redis.call('DEL', KEYS[1], KEYS[4])
+  redis.call('DEL', KEYS[1], KEYS[4], KEYS[6])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes', 'cut', 'brk')
+    redis.call('HDEL', KEYS[3], 'brk')
   else
     redis.call('DEL', KEYS[3])
   end
@@ -27,53 +35,52 @@ local function newlog(ep)
   return u
 end
 local function openlog(stream)
-  local ep = redis.pcall('GET', KEYS[2])
-  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes', 'cut')
+  local v = redis.call('MGET', KEYS[2], KEYS[5], KEYS[6])
   local t = 'stream'
   if stream then t = redis.call('TYPE', KEYS[1])['ok'] end
-  if type(ep) == 'string' and not m.err and t == 'stream' then
-    return ep, m[1], tonumber(m[2]) or 0, tonumber(m[3]) or 0, '', false
+  if v[1] and t == 'stream' then
+    local total, cut, lt = string.match(v[3] or '', '^(%d+) (%d+) (%d+)$')
+    return v[1], v[2], tonumber(total) or 0, tonumber(cut) or 0, tonumber(lt) or 0, '', false
   end
   local why = ''
-  if type(ep) == 'table' or m.err or (t ~= 'stream' and t ~= 'none') then
+  if (t ~= 'stream' and t ~= 'none') or (not v[1] and redis.call('EXISTS', KEYS[2]) == 1) then
     why = 'a key of the log had the wrong type'
   end
-  return ARGV[1], newlog(ARGV[1]), 0, 0, why, true
+  return ARGV[1], newlog(ARGV[1]), 0, 0, 0, why, true
 end
 local function step()
   return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
 end
-local function trim(id, total, cut)
+local function trim(id, total, cut, lt)
   local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
-  if window > 0 and #ms < 16 then
+  if window > 0 and #ms < 16 and tonumber(ms) - lt >= 1000 then
     local min = tonumber(ms) - window
     if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
+    lt = tonumber(ms)
   end
-  if total <= cut then
-    redis.pcall('HSET', KEYS[3], 'bytes', total)
-    return
-  end
-  -- Past the cut: drop the checkpoints more than the cap behind, trim to
-  -- the first one kept, and cut again when that one falls behind.
-  local maxb, popped, to = tonumber(ARGV[6]), false, id
-  cut = total + maxb
-  while true do
-    local c = redis.pcall('LINDEX', KEYS[4], 0)
-    if type(c) ~= 'string' then break end
-    local cid, cum = string.match(c, '^(%S+) (%d+)$')
-    if cum and total - tonumber(cum) <= maxb then
-      to, cut = cid, tonumber(cum) + maxb
-      break
+  if total > cut then
+    -- Past the cut: drop the checkpoints more than the cap behind, trim
+    -- to the first one kept, and cut again when that one falls behind.
+    local maxb, popped, to = tonumber(ARGV[6]), false, id
+    cut = total + maxb
+    while true do
+      local c = redis.pcall('LINDEX', KEYS[4], 0)
+      if type(c) ~= 'string' then break end
+      local cid, cum = string.match(c, '^(%S+) (%d+)$')
+      if cum and total - tonumber(cum) <= maxb then
+        to, cut = cid, tonumber(cum) + maxb
+        break
+      end
+      redis.call('LPOP', KEYS[4])
+      popped = true
     end
-    redis.call('LPOP', KEYS[4])
-    popped = true
+    if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
   end
-  if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
-  redis.pcall('HSET', KEYS[3], 'bytes', total, 'cut', cut)
+  redis.pcall('SET', KEYS[6], string.format('%.0f %.0f %.0f', total, cut, lt))
 end
 
-local ep, u, total, cut, why, fresh = openlog(false)
+local ep, u, total, cut, lt, why, fresh = openlog(false)
 local pub = 'PUBLISH'
 if ARGV[5] == 's' then pub = 'SPUBLISH' end
 local id, n, err, st = nil, 0, '', step()
@@ -107,7 +114,7 @@ while i <= #ARGV do
       break
     end
     if again ~= '' then why = again end
-    ep, total, cut, fresh = ARGV[1], 0, 0, true
+    ep, total, cut, lt, fresh = ARGV[1], 0, 0, 0, true
     u = newlog(ep)
   else
     id = r
@@ -121,7 +128,7 @@ while i <= #ARGV do
     i = i + 1
   end
 end
-if id then trim(id, total, cut) end
+if id then trim(id, total, cut, lt) end
 if err ~= '' or why ~= '' then return {ep, n, err, why} end
 return ep
 
@@ -137,7 +144,7 @@ local function logkeys(ch)
   else
     return nil
   end
-  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt'}
+  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt', p .. 'unlogged', p .. 'bytes'}
 end
 local function call(mode, keys, args)
   local ch = keys[1]
@@ -149,7 +156,7 @@ local function call(mode, keys, args)
   for i = 1, #args do a[#a + 1] = args[i] end
   local r = publish(k, a)
   if type(r) == 'table' and r[3] ~= '' then
-    redis.pcall('HSET', k[3], 'u', tok)
+    redis.pcall('SET', k[5], tok)
     local pub = 'PUBLISH'
     if mode == 's' then pub = 'SPUBLISH' end
     for i = r[2] + 1, #args do redis.call(pub, ch, args[i]) end

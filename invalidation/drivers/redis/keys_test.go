@@ -45,7 +45,7 @@ func TestLogKeysInChannelSlot(t *testing.T) {
 			}
 			seen[k] = ch
 		}
-		if len(keys) != 4 || !strings.Contains(stream, "log") || !strings.Contains(epoch, "epoch") || !strings.Contains(keys[2], "meta") {
+		if len(keys) != 6 || !strings.Contains(stream, "log") || !strings.Contains(epoch, "epoch") || !strings.Contains(keys[2], "meta") {
 			t.Errorf("logKeys(%q) = %q", ch, keys)
 		}
 	}

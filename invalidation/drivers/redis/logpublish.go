@@ -34,7 +34,7 @@ type LogStats struct {
 	// clears instead of catching up (the unlogged mark).
 	Unlogged uint64
 	// Unmarked counts the unlogged payloads whose mark could not be set
-	// either (the user may not run scripts or write the log's meta key):
+	// either (the user may not run scripts or write the mark's key):
 	// a replica away at that moment may catch up without them.
 	Unmarked uint64
 	// LogResets counts the times this driver replaced the log under a new
@@ -221,7 +221,7 @@ func (d *Driver) sendUnlogged(ctx context.Context, payloads [][]byte, cause erro
 		for _, p := range payloads {
 			args = append(args, p)
 		}
-		v, err := unloggedScript.Run(ctx, d.hub.pub, []string{d.metaKey}, args...).Text()
+		v, err := unloggedScript.Run(ctx, d.hub.pub, []string{d.markKey}, args...).Text()
 		switch {
 		case err == nil && v == "":
 			d.stats.unlogged.Add(n)
@@ -250,8 +250,8 @@ func (d *Driver) sendUnlogged(ctx context.Context, payloads [][]byte, cause erro
 	}
 	d.stats.unlogged.Add(n)
 	d.stats.unmarked.Add(n)
-	d.warn("unmarked", "redis: published outside the replay log without the unlogged mark: a replica away now may catch up without these messages; let the user run EVALSHA and HSET on the log's meta key",
-		"err", markErr, "log_err", cause, "payloads", n, "key", d.metaKey)
+	d.warn("unmarked", "redis: published outside the replay log without the unlogged mark: a replica away now may catch up without these messages; let the user run EVALSHA and SET on the log's unlogged-mark key",
+		"err", markErr, "log_err", cause, "payloads", n, "key", d.markKey)
 	return nil
 }
 

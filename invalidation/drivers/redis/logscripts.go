@@ -8,17 +8,20 @@ import (
 )
 
 // The replay log's keys, all in the cluster hash slot of the channel (see
-// logKeys): KEYS[1] the stream, KEYS[2] the epoch, KEYS[3] the meta hash
-// (fields: u, the unlogged mark; run, the run_id of the server the log's
-// history was proven on; bytes, the bytes appended in this epoch, payloads
-// plus 64 per entry; cut, the total past which the oldest checkpoint falls
-// more than MaxLogBytes behind), KEYS[4] the byte checkpoints (a list of
-// "id total", one pushed each time the total crosses a sixteenth of
-// MaxLogBytes): trimming to the first checkpoint within the cap keeps the
-// log under it, and the normal publish reads and writes one hash only.
+// logKeys): KEYS[1] the stream; KEYS[2] the epoch; KEYS[3] the meta hash
+// (run, the run_id of the server the log's history was proven on; brk, the
+// barrier: see luaRunCheck); KEYS[4] the byte checkpoints (a list of "id
+// total", one pushed each time the total crosses a sixteenth of
+// MaxLogBytes); KEYS[5] the unlogged mark; KEYS[6] the byte count ("total
+// cut lt": the bytes appended in this epoch, payloads plus 64 per entry;
+// the total past which the oldest checkpoint falls more than MaxLogBytes
+// behind; the milliseconds of the last window trim, done at most once a
+// second). Trimming to the first checkpoint within the cap keeps the log
+// under it; the normal publish reads the epoch, the mark and the byte
+// count with one MGET and writes the count with one SET.
 //
 // The unlogged mark: every publish that bypasses the log (DisableReplay, a
-// log write Redis refused) sets meta.u to a new random token, in the same
+// log write Redis refused) sets it to a new random token, in the same
 // atomic step as its PUBLISH; every logged entry carries the mark current
 // when it was appended (field u, absent while there is none). A catch-up
 // from a cursor checks that the mark is still the one its cursor's entry
@@ -54,8 +57,16 @@ const luaLib = `
 local function runid()
   return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
 end
+local function mark()
+  local u = redis.pcall('GET', KEYS[5])
+  if type(u) == 'table' then
+    redis.call('DEL', KEYS[5])
+    return false
+  end
+  return u
+end
 local function marker()
-  local u = redis.call('HGET', KEYS[3], 'u')
+  local u = mark()
   if u then
     redis.call('XADD', KEYS[1], '*', 'i', '', 'u', u)
   else
@@ -64,9 +75,9 @@ local function marker()
   return u
 end
 local function newlog(ep)
-  redis.call('DEL', KEYS[1], KEYS[4])
+  redis.call('DEL', KEYS[1], KEYS[4], KEYS[6])
   if redis.call('TYPE', KEYS[3])['ok'] == 'hash' then
-    redis.call('HDEL', KEYS[3], 'bytes', 'cut', 'brk')
+    redis.call('HDEL', KEYS[3], 'brk')
   else
     redis.call('DEL', KEYS[3])
   end
@@ -76,50 +87,49 @@ local function newlog(ep)
   return u
 end
 local function openlog(stream)
-  local ep = redis.pcall('GET', KEYS[2])
-  local m = redis.pcall('HMGET', KEYS[3], 'u', 'bytes', 'cut')
+  local v = redis.call('MGET', KEYS[2], KEYS[5], KEYS[6])
   local t = 'stream'
   if stream then t = redis.call('TYPE', KEYS[1])['ok'] end
-  if type(ep) == 'string' and not m.err and t == 'stream' then
-    return ep, m[1], tonumber(m[2]) or 0, tonumber(m[3]) or 0, '', false
+  if v[1] and t == 'stream' then
+    local total, cut, lt = string.match(v[3] or '', '^(%d+) (%d+) (%d+)$')
+    return v[1], v[2], tonumber(total) or 0, tonumber(cut) or 0, tonumber(lt) or 0, '', false
   end
   local why = ''
-  if type(ep) == 'table' or m.err or (t ~= 'stream' and t ~= 'none') then
+  if (t ~= 'stream' and t ~= 'none') or (not v[1] and redis.call('EXISTS', KEYS[2]) == 1) then
     why = 'a key of the log had the wrong type'
   end
-  return ARGV[1], newlog(ARGV[1]), 0, 0, why, true
+  return ARGV[1], newlog(ARGV[1]), 0, 0, 0, why, true
 end
 local function step()
   return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
 end
-local function trim(id, total, cut)
+local function trim(id, total, cut, lt)
   local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
-  if window > 0 and #ms < 16 then
+  if window > 0 and #ms < 16 and tonumber(ms) - lt >= 1000 then
     local min = tonumber(ms) - window
     if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
+    lt = tonumber(ms)
   end
-  if total <= cut then
-    redis.pcall('HSET', KEYS[3], 'bytes', total)
-    return
-  end
-  -- Past the cut: drop the checkpoints more than the cap behind, trim to
-  -- the first one kept, and cut again when that one falls behind.
-  local maxb, popped, to = tonumber(ARGV[6]), false, id
-  cut = total + maxb
-  while true do
-    local c = redis.pcall('LINDEX', KEYS[4], 0)
-    if type(c) ~= 'string' then break end
-    local cid, cum = string.match(c, '^(%S+) (%d+)$')
-    if cum and total - tonumber(cum) <= maxb then
-      to, cut = cid, tonumber(cum) + maxb
-      break
+  if total > cut then
+    -- Past the cut: drop the checkpoints more than the cap behind, trim
+    -- to the first one kept, and cut again when that one falls behind.
+    local maxb, popped, to = tonumber(ARGV[6]), false, id
+    cut = total + maxb
+    while true do
+      local c = redis.pcall('LINDEX', KEYS[4], 0)
+      if type(c) ~= 'string' then break end
+      local cid, cum = string.match(c, '^(%S+) (%d+)$')
+      if cum and total - tonumber(cum) <= maxb then
+        to, cut = cid, tonumber(cum) + maxb
+        break
+      end
+      redis.call('LPOP', KEYS[4])
+      popped = true
     end
-    redis.call('LPOP', KEYS[4])
-    popped = true
+    if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
   end
-  if popped then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', to) end
-  redis.pcall('HSET', KEYS[3], 'bytes', total, 'cut', cut)
+  redis.pcall('SET', KEYS[6], string.format('%.0f %.0f %.0f', total, cut, lt))
 end
 `
 
@@ -133,12 +143,13 @@ end
 // candidate epoch. An XADD that Redis refuses (OOM, NOPERM) stops the
 // batch: the reply says how many payloads went out, and the caller
 // publishes the rest outside the log, with the mark. Trimming (the window
-// on the ids Redis assigned, no host's clock; the byte cap through the
-// checkpoints, O(1) amortized; MAXLEN per entry) never fails the publish.
+// on the ids Redis assigned, no host's clock, at most once a second; the
+// byte cap through the checkpoints, O(1) amortized; MAXLEN per entry)
+// never fails the publish.
 // Reply: the epoch; or {epoch, payloads sent, XADD error, why the log was
 // replaced} when something went wrong.
 const luaPublish = `
-local ep, u, total, cut, why, fresh = openlog(false)
+local ep, u, total, cut, lt, why, fresh = openlog(false)
 local pub = 'PUBLISH'
 if ARGV[5] == 's' then pub = 'SPUBLISH' end
 local id, n, err, st = nil, 0, '', step()
@@ -172,7 +183,7 @@ while i <= #ARGV do
       break
     end
     if again ~= '' then why = again end
-    ep, total, cut, fresh = ARGV[1], 0, 0, true
+    ep, total, cut, lt, fresh = ARGV[1], 0, 0, 0, true
     u = newlog(ep)
   else
     id = r
@@ -186,7 +197,7 @@ while i <= #ARGV do
     i = i + 1
   end
 end
-if id then trim(id, total, cut) end
+if id then trim(id, total, cut, lt) end
 if err ~= '' or why ~= '' then return {ep, n, err, why} end
 return ep
 `
@@ -240,7 +251,7 @@ func runCheck(trustArg string) string { return strings.ReplaceAll(luaRunCheck, "
 // unusable, and sets a barrier when its history is not proven
 // (luaRunCheck).
 var headScript = goredis.NewScript(luaLib + `
-local ep, u, total, cut, why = openlog(true)
+local ep, u, total, cut, lt, why = openlog(true)
 ` + runCheck("2") + `
 if not ok then
   why = 'the server restarted or failed over (run_id changed) without AOF appendfsync always: the log may have lost its tail, so no cursor before now can catch up'
@@ -294,7 +305,9 @@ end
 local head = ARGV[3]
 if first then head = last end
 local n = tonumber(ARGV[4])
-local mark = redis.call('HGET', KEYS[3], 'u') or ''
+local mark = redis.pcall('GET', KEYS[5])
+if type(mark) == 'table' then mark = '?' end
+mark = mark or ''
 local out = {}
 if ARGV[2] == '0-0' then
   if added ~= st['length'] or maxdel ~= '0-0' then
@@ -323,19 +336,15 @@ return {'ok', head, added, out}
 
 // unloggedScript publishes payloads outside the log and sets the unlogged
 // mark, atomically. It may run when Redis is out of memory (allow-oom), so
-// that a log write refused for OOM still leaves its mark. KEYS: the meta
-// hash. ARGV: a new mark, channel, "s" for SPUBLISH else PUBLISH, then the
+// that a log write refused for OOM still leaves its mark. KEYS: the mark.
+// ARGV: a new mark, channel, "s" for SPUBLISH else PUBLISH, then the
 // payloads. Reply: "" or the error that kept the mark from being set.
 var unloggedScript = goredis.NewScript(`#!lua flags=allow-oom
-local ok = redis.pcall('HSET', KEYS[1], 'u', ARGV[1])
-if type(ok) == 'table' and string.find(ok.err, 'WRONGTYPE', 1, true) then
-  redis.call('DEL', KEYS[1])
-  ok = redis.pcall('HSET', KEYS[1], 'u', ARGV[1])
-end
+local ok = redis.pcall('SET', KEYS[1], ARGV[1])
 local pub = 'PUBLISH'
 if ARGV[3] == 's' then pub = 'SPUBLISH' end
 for i = 4, #ARGV do redis.call(pub, ARGV[2], ARGV[i]) end
-if type(ok) == 'table' then return ok.err end
+if ok.err then return ok.err end
 return ''
 `)
 
@@ -371,7 +380,7 @@ local function logkeys(ch)
   else
     return nil
   end
-  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt'}
+  return {p .. 'log', p .. 'epoch', p .. 'meta', p .. 'ckpt', p .. 'unlogged', p .. 'bytes'}
 end
 local function call(mode, keys, args)
   local ch = keys[1]
@@ -383,7 +392,7 @@ local function call(mode, keys, args)
   for i = 1, #args do a[#a + 1] = args[i] end
   local r = publish(k, a)
   if type(r) == 'table' and r[3] ~= '' then
-    redis.pcall('HSET', k[3], 'u', tok)
+    redis.pcall('SET', k[5], tok)
     local pub = 'PUBLISH'
     if mode == 's' then pub = 'SPUBLISH' end
     for i = r[2] + 1, #args do redis.call(pub, ch, args[i]) end

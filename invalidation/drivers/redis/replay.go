@@ -26,7 +26,8 @@ const replayChunk = 512
 const replayTimeout = 10 * time.Second
 
 // logKeys returns the keys of the replay log of channel: the stream, the
-// epoch, the meta hash and the byte checkpoints (see logscripts.go), all in
+// epoch, the meta hash, the byte checkpoints, the unlogged mark and the byte
+// count (see logscripts.go), all in
 // the cluster hash slot of the channel, so that the scripts (which also
 // PUBLISH or SPUBLISH to the channel) run on the node that owns the
 // channel's slot. A channel with a hash tag keeps it; a channel without one
@@ -34,7 +35,8 @@ const replayTimeout = 10 * time.Second
 // ("a}b") gets a numbered suffix chosen so that the key's slot equals the
 // channel's.
 func logKeys(channel string) []string {
-	return []string{logKey(channel, "log"), logKey(channel, "epoch"), logKey(channel, "meta"), logKey(channel, "ckpt")}
+	return []string{logKey(channel, "log"), logKey(channel, "epoch"), logKey(channel, "meta"), logKey(channel, "ckpt"),
+		logKey(channel, "unlogged"), logKey(channel, "bytes")}
 }
 
 func logKey(channel, suffix string) string {
@@ -362,13 +364,13 @@ func (d *Driver) probe() error {
 	// The commands the driver runs, directly or in its scripts.
 	need := [][]any{{pub, d.channel, "probe"}}
 	if !d.noReplay {
-		s, e, m, k := d.logKeys[0], d.logKeys[1], d.logKeys[2], d.logKeys[3]
+		s, e, m, k, u, b := d.logKeys[0], d.logKeys[1], d.logKeys[2], d.logKeys[3], d.logKeys[4], d.logKeys[5]
 		need = append(need,
 			[]any{"EVALSHA", strings.Repeat("0", 40), "0"}, []any{"EVAL", "return 1", "0"},
 			[]any{"XADD", s, "*", "p", "x"}, []any{"XTRIM", s, "MAXLEN", "~", "1"}, []any{"XRANGE", s, "-", "+"},
 			[]any{"XINFO", "STREAM", s}, []any{"EXISTS", s}, []any{"TYPE", s}, []any{"DEL", s},
-			[]any{"GET", e}, []any{"SET", e, "x"},
-			[]any{"HGET", m, "u"}, []any{"HSET", m, "u", "x"}, []any{"HDEL", m, "bytes"}, []any{"HINCRBY", m, "bytes", "0"},
+			[]any{"MGET", e, u, b}, []any{"SET", e, "x"}, []any{"SET", u, "x"}, []any{"SET", b, "x"},
+			[]any{"HGET", m, "run"}, []any{"HSET", m, "run", "x"}, []any{"HDEL", m, "brk"},
 			[]any{"RPUSH", k, "x"}, []any{"LPOP", k}, []any{"LINDEX", k, "0"},
 			[]any{"INFO", "server"})
 	}
@@ -411,7 +413,7 @@ func (d *Driver) probe() error {
 		}
 	}
 	if len(denied) > 0 {
-		return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks: %s; grant EVALSHA, EVAL, INFO, XADD, XTRIM, XRANGE, XINFO, EXISTS, TYPE, DEL, GET, SET, HGET, HSET, HDEL, HINCRBY, RPUSH, LPOP and LINDEX on the keys %q, or set DisableReplay: %w",
+		return fmt.Errorf("redis: the replay log needs permissions the Redis user lacks: %s; grant EVALSHA, EVAL, INFO, XADD, XTRIM, XRANGE, XINFO, EXISTS, TYPE, DEL, GET, MGET, SET, HGET, HSET, HDEL, RPUSH, LPOP and LINDEX on the keys %q, or set DisableReplay: %w",
 			strings.Join(denied, "; "), d.logKeys, ErrReplayPermission)
 	}
 	return nil
