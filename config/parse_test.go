@@ -247,6 +247,39 @@ func TestParseAliasBomb(t *testing.T) {
 	}
 }
 
+// TestParseDepth: JSON and YAML nest to the same bound, and a document
+// past it is refused with an error naming the limit, before its values are
+// built (30,000 levels of JSON '[' once cost 2 GB).
+func TestParseDepth(t *testing.T) {
+	nested := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + strings.Repeat(close, n)
+	}
+	tests := []struct {
+		name    string
+		doc     string
+		tooDeep bool
+	}{
+		{"json at the limit", `{"a": ` + nested("[", "]", 99) + `}`, false},
+		{"yaml at the limit", "a: " + nested("[", "]", 99) + "\n", false},
+		{"json past the limit", `{"a": ` + nested("[", "]", 100) + `}`, true},
+		{"yaml past the limit", "a: " + nested("[", "]", 100) + "\n", true},
+		{"json maps past the limit", strings.Repeat(`{"a": `, 101) + "1" + strings.Repeat("}", 101), true},
+		{"json 30000 deep", `{"a": ` + nested("[", "]", 30_000) + `}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.doc))
+			if !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("Parse error = %v, want one wrapping ErrInvalidConfig", err)
+			}
+			got := strings.Contains(err.Error(), "nested more than 100 levels deep")
+			if got != tt.tooDeep {
+				t.Errorf("Parse error = %q; names the depth limit: %v, want %v", err, got, tt.tooDeep)
+			}
+		})
+	}
+}
+
 // FuzzParse: any document either parses into a configuration that Resolve
 // accepts or fails with an error wrapping ErrInvalidConfig; JSON and YAML
 // spellings of one configuration agree. The seed corpus (run by plain go
@@ -260,6 +293,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"backend": {"inMemory": {"capacity": 1e400}}}`)
 	f.Add("backend:\n  inMemory:\n    capacity: 0x10\n")
 	f.Add("invalidation:\n  type: memory\n  driverConfig: {k: [1, {x: y}], n: ~}\n")
+	f.Add(`{"invalidation": {"driverConfig": {"k": ` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}}`)
+	f.Add("invalidation:\n  driverConfig:\n    k: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		cfg, err := config.Parse([]byte(doc))
 		if err != nil {
