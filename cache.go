@@ -48,10 +48,12 @@ type Cache[V any] interface {
 	// ended returns ctx.Err() without loading.
 	GetOrLoadContext(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error)
 	// Set stores value. option.WithInvalidation also drops the key on every
-	// other node.
+	// other node; a key longer than a message carries (1 MiB less 64 bytes)
+	// is then refused with an error wrapping ErrInvalidArgument, and
+	// nothing is stored.
 	Set(key string, value V, options ...option.OptFnc) error
 	// Delete removes key. option.WithDeleteInvalidation also removes it on
-	// every other node.
+	// every other node; a key too long to broadcast is refused as by Set.
 	Delete(key string, options ...option.DelOptFnc) error
 	// Clear empties the cache. option.WithClearInvalidation also clears
 	// every other node.
@@ -411,6 +413,9 @@ func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
 	if o.TTL < 0 {
 		return fmt.Errorf("invacache: Set(%q): negative TTL %s: %w", key, o.TTL, ErrInvalidArgument)
 	}
+	if err := c.checkBroadcastKey("Set", key, o.PublishInvalidation); err != nil {
+		return err
+	}
 	ttl := o.TTL
 	if o.NoExpiration {
 		ttl = -1
@@ -434,6 +439,9 @@ func (c *cache[V]) Delete(key string, options ...option.DelOptFnc) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	if err := c.checkBroadcastKey("Delete", key, o.PublishInvalidation); err != nil {
+		return err
+	}
 	c.invalidateKey(key)
 	if o.PublishInvalidation && c.eng != nil {
 		return c.broadcastErr(c.eng.BroadcastDelete(key))
@@ -449,6 +457,19 @@ func (c *cache[V]) Clear(options ...option.ClrOptFnc) error {
 	c.invalidateAll()
 	if o.PublishInvalidation && c.eng != nil {
 		return c.broadcastErr(c.eng.BroadcastClear())
+	}
+	return nil
+}
+
+// checkBroadcastKey refuses, before the call changes anything, a key that
+// op would broadcast but no message can carry: peers would reject the
+// message and clear their whole caches.
+func (c *cache[V]) checkBroadcastKey(op, key string, broadcast bool) error {
+	if !broadcast || c.eng == nil {
+		return nil
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return fmt.Errorf("invacache: %s with invalidation: %w", op, err)
 	}
 	return nil
 }

@@ -23,7 +23,23 @@ var (
 	// ErrUnsent is wrapped by Close's error when queued broadcasts could not
 	// be published within FlushTimeout and were dropped.
 	ErrUnsent = errors.New("engine: queued invalidations not published before close")
+	// ErrInvalidArgument is wrapped by BroadcastDelete's error for a key
+	// that cannot be broadcast. It is invacache.ErrInvalidArgument (and the
+	// Redis driver's), so callers of any layer test for one sentinel.
+	ErrInvalidArgument = errors.New("invacache: invalid argument")
 )
+
+// CheckKey returns an error wrapping ErrInvalidArgument, naming the key's
+// length and the limit, when key is longer than wire.MaxKeyBytes: every
+// receiver would reject its envelope as too large and clear its whole
+// cache, so such a key is refused at the call instead.
+func CheckKey(key string) error {
+	if len(key) > wire.MaxKeyBytes {
+		return fmt.Errorf("key of %d bytes is longer than %d bytes, the longest an invalidation message carries: %w",
+			len(key), wire.MaxKeyBytes, ErrInvalidArgument)
+	}
+	return nil
+}
 
 const (
 	// MinPingInterval bounds the ping interval the engine asks the driver
@@ -409,8 +425,14 @@ func (e *Engine) servingTurnedOnLocked() {
 // BroadcastDelete queues the invalidation of keys on every peer. It never
 // blocks on the network: the caller appends to the outbox under a short
 // lock, and keys already queued coalesce when the publisher takes them. It
-// fails only with ErrClosed.
+// fails with ErrClosed, or with an error wrapping ErrInvalidArgument when a
+// key is too long to broadcast (CheckKey); then nothing is queued.
 func (e *Engine) BroadcastDelete(keys ...string) error {
+	for _, k := range keys {
+		if err := CheckKey(k); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
