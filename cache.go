@@ -188,6 +188,8 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 		RetryBackoffMax: inv.backoffMax,
 		MaxMessageBytes: inv.maxMessageBytes,
 		FlushTimeout:    inv.flushTimeout,
+		OutboxMaxKeys:   inv.outboxMaxKeys,
+		OutboxMaxBytes:  inv.outboxMaxBytes,
 	}, peerTarget[V]{c})
 	if err != nil {
 		if c.own {

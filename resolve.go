@@ -29,6 +29,8 @@ type invalSettings struct {
 	backoffMax      time.Duration
 	maxMessageBytes int
 	flushTimeout    time.Duration
+	outboxMaxKeys   int
+	outboxMaxBytes  int
 }
 
 func resolve(cfg config.InvaCacheConfig) (settings, error) {
@@ -54,6 +56,8 @@ func resolve(cfg config.InvaCacheConfig) (settings, error) {
 			backoffMax:      ic.RetryBackoffMax,
 			maxMessageBytes: ic.MaxMessageBytes,
 			flushTimeout:    ic.FlushTimeout,
+			outboxMaxKeys:   ic.OutboxMaxKeys,
+			outboxMaxBytes:  ic.OutboxMaxBytes,
 		}
 		if ic.Driver == nil {
 			s.inval.spec = invalidation.Spec{Type: ic.Type, Options: ic.DriverConfig, Logger: s.logger}

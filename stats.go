@@ -83,6 +83,7 @@ type InvalidationStats struct {
 	PublishRetries    uint64 // publish attempts after a failure
 	PublishFailures   uint64 // errors returned by the driver's Publish
 	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+	OutboxOverflows   uint64 // times the keys waiting to be broadcast passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear
 
 	MessagesReceived uint64 // payloads delivered by the subscription
 	MessagesApplied  uint64 // envelopes and raw payloads applied to the cache

@@ -22,6 +22,8 @@ const (
 	DefaultRetryBackoffMax = time.Second
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultFlushTimeout    = 2 * time.Second
+	DefaultOutboxMaxKeys   = 100_000
+	DefaultOutboxMaxBytes  = 16 << 20
 )
 
 // MinMaxStaleness is the shortest InvalidationConfig.MaxStaleness accepted.
@@ -123,6 +125,17 @@ type InvalidationConfig struct {
 	// FlushTimeout bounds how long Close waits for queued broadcasts to
 	// leave. Default 2s.
 	FlushTimeout time.Duration `json:"flushTimeout" yaml:"flushTimeout"`
+	// OutboxMaxKeys bounds the distinct keys waiting to be broadcast (while
+	// the bus is down they pile up; 2M keys once held 172 MB). Past it, the
+	// waiting keys collapse into one Clear of every peer, counted in
+	// Stats.Invalidation.OutboxOverflows and logged at warn level: peers
+	// drop their whole caches once instead of receiving every key. Default
+	// 100000 (about 10 MB at 50-byte keys).
+	OutboxMaxKeys int `json:"outboxMaxKeys" yaml:"outboxMaxKeys"`
+	// OutboxMaxBytes bounds the summed length of the keys waiting to be
+	// broadcast, as OutboxMaxKeys bounds their number, with the same
+	// collapse into one Clear. Default 16 MiB (16777216).
+	OutboxMaxBytes int `json:"outboxMaxBytes" yaml:"outboxMaxBytes"`
 }
 
 // RedisInvalidationConfig is the typed configuration of the Redis driver.

@@ -43,7 +43,9 @@ const fullJSON = `{
     "retryBackoffMin": "10ms",
     "retryBackoffMax": "1s",
     "maxMessageBytes": 65536,
-    "flushTimeout": "2s"
+    "flushTimeout": "2s",
+    "outboxMaxKeys": 100000,
+    "outboxMaxBytes": 16777216
   }
 }`
 
@@ -85,6 +87,8 @@ invalidation:
   retryBackoffMax: 1s
   maxMessageBytes: 65536
   flushTimeout: 2s
+  outboxMaxKeys: 100000
+  outboxMaxBytes: 16777216
 `
 
 func wantFull() config.InvaCacheConfig {
@@ -106,6 +110,8 @@ func wantFull() config.InvaCacheConfig {
 			RetryBackoffMax: time.Second,
 			MaxMessageBytes: 65536,
 			FlushTimeout:    2 * time.Second,
+			OutboxMaxKeys:   100000,
+			OutboxMaxBytes:  16 << 20,
 		},
 	}
 }
@@ -201,6 +207,7 @@ func TestParseBad(t *testing.T) {
 		{"yaml two documents", "backendName: in-memory\n---\nbackendName: x\n", []string{"more than one document"}},
 		{"yaml top-level list", "- a\n", []string{"want a map"}},
 		{"yaml binary", "backendName: !!binary aGk=\n", []string{"backendName"}},
+		{"negative outbox bound", `{"invalidation": {"type": "memory", "outboxMaxKeys": -1}}`, []string{"Invalidation.OutboxMaxKeys", "negative"}},
 		{"negative duration", `{"invalidation": {"type": "memory", "maxStaleness": "-1s"}}`, []string{"Invalidation.MaxStaleness", "negative"}},
 		{"unknown type", "invalidation:\n  type: rediss\n", []string{"Invalidation.Type", `"rediss"`, `did you mean "redis"`}},
 		{"unknown backend", `{"backendName": "otter"}`, []string{"BackendName"}},

@@ -140,6 +140,21 @@ func (c *InvalidationConfig) resolve() error {
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
 	}
+	for _, b := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"OutboxMaxKeys", &c.OutboxMaxKeys, DefaultOutboxMaxKeys},
+		{"OutboxMaxBytes", &c.OutboxMaxBytes, DefaultOutboxMaxBytes},
+	} {
+		switch {
+		case *b.v < 0:
+			return invalidField("Invalidation."+b.name, "(%d) is negative", *b.v)
+		case *b.v == 0:
+			*b.v = b.def
+		}
+	}
 	if c.Driver != nil {
 		return nil
 	}

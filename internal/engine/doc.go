@@ -12,7 +12,11 @@
 //     into an outbox and never wait on the network: the caller appends the
 //     key under a short lock. Duplicate pending keys coalesce when the
 //     publisher takes them (a backlog the publisher cannot drain is
-//     coalesced a little at each enqueue, bounding memory). A pending clear
+//     coalesced a little at each enqueue, bounding memory). The keys
+//     waiting to be published are bounded (Config.OutboxMaxKeys distinct
+//     keys, Config.OutboxMaxBytes of key bytes): past either they collapse
+//     into one clear (Stats.OutboxOverflows, a warning), so an outage of
+//     any length costs bounded memory and peers one clear. A pending clear
 //     subsumes the keys queued before it and those queued after it until
 //     the publisher takes it: it leaves after them and receivers apply it as
 //     a whole; later keys go out after it. One publisher goroutine keeps

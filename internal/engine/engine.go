@@ -85,6 +85,10 @@ type Config struct {
 	MaxMessageBytes int
 	// FlushTimeout bounds how long Close waits for queued broadcasts.
 	FlushTimeout time.Duration
+	// OutboxMaxKeys and OutboxMaxBytes bound the keys waiting to be
+	// published (distinct keys, and the sum of their lengths); past either,
+	// the waiting keys collapse into one clear (Stats.OutboxOverflows).
+	OutboxMaxKeys, OutboxMaxBytes int
 }
 
 // resolve checks c and fills its defaults with the checks of package config
@@ -102,6 +106,8 @@ func (c *Config) resolve() error {
 		RetryBackoffMax:     c.RetryBackoffMax,
 		MaxMessageBytes:     c.MaxMessageBytes,
 		FlushTimeout:        c.FlushTimeout,
+		OutboxMaxKeys:       c.OutboxMaxKeys,
+		OutboxMaxBytes:      c.OutboxMaxBytes,
 	}})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -111,6 +117,7 @@ func (c *Config) resolve() error {
 	c.RetryBackoffMin, c.RetryBackoffMax = ic.RetryBackoffMin, ic.RetryBackoffMax
 	c.MaxMessageBytes = ic.MaxMessageBytes
 	c.FlushTimeout = ic.FlushTimeout
+	c.OutboxMaxKeys, c.OutboxMaxBytes = ic.OutboxMaxKeys, ic.OutboxMaxBytes
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +133,7 @@ type Stats struct {
 	PublishRetries    uint64 // publish attempts after a failure
 	PublishFailures   uint64 // errors returned by the driver's Publish
 	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+	OutboxOverflows   uint64 // times the waiting keys passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear
 
 	MessagesReceived uint64 // payloads delivered by the subscription
 	MessagesApplied  uint64 // envelopes and raw payloads applied to the Target
@@ -161,6 +169,7 @@ type Stats struct {
 // subscription goroutines.
 type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
+	overflows                                                        atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
 	catchUps, keysReplayed                                           atomic.Uint64
 	pubLatency                                                       latencyHist
@@ -444,13 +453,39 @@ func (e *Engine) BroadcastDelete(keys ...string) error {
 	}
 	// Keys queued behind a pending clear are covered by it: the clear
 	// leaves after they were queued and receivers apply it as a whole.
+	overflow := false
 	if !e.pendingClear {
 		for _, k := range keys {
 			e.pending.add(k)
 		}
+		if overflow = e.overCapLocked(); overflow {
+			e.pendingClear = true
+			e.pending.reset()
+		}
 	}
 	e.queued += uint64(len(keys))
-	return e.enqueuedLocked()
+	err := e.enqueuedLocked()
+	if overflow {
+		e.st.overflows.Add(1)
+		e.log.Warn("engine: outbox over its bound; its keys collapse into one clear of every peer",
+			"maxKeys", e.cfg.OutboxMaxKeys, "maxBytes", e.cfg.OutboxMaxBytes)
+	}
+	return err
+}
+
+// overCapLocked reports whether the waiting keys pass OutboxMaxKeys or
+// OutboxMaxBytes once duplicates are removed. Duplicates are removed only
+// when the raw count passes a bound, and then only those queued since the
+// last check, so the cost stays O(1) per key. The caller holds mu.
+func (e *Engine) overCapLocked() bool {
+	over := func() bool {
+		return e.pending.len() > e.cfg.OutboxMaxKeys || e.pending.bytes > e.cfg.OutboxMaxBytes
+	}
+	if !over() {
+		return false
+	}
+	e.pending.coalesce()
+	return over()
 }
 
 // BroadcastClear queues a clear of every peer's cache; it subsumes the keys
@@ -705,6 +740,7 @@ func (e *Engine) Stats() Stats {
 		PublishRetries:    e.st.retries.Load(),
 		PublishFailures:   e.st.failures.Load(),
 		BroadcastsDropped: e.st.dropped.Load(),
+		OutboxOverflows:   e.st.overflows.Load(),
 		MessagesReceived:  e.st.received.Load(),
 		MessagesApplied:   e.st.applied.Load(),
 		IgnoredOwn:        e.st.ignoredOwn.Load(),

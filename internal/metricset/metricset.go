@@ -127,6 +127,9 @@ var All = []Metric{
 	{Name: "invalidations_dropped", Kind: Counter, Distributed: true,
 		Help: "Keys and clears still queued when Close gave up flushing (lost broadcasts).",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.BroadcastsDropped) })},
+	{Name: "invalidation_outbox_overflows", Kind: Counter, Distributed: true,
+		Help: "Times the keys waiting to be broadcast passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear of every peer.",
+		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.OutboxOverflows) })},
 	{Name: "invalidation_messages_received", Kind: Counter, Distributed: true,
 		Help: "Messages delivered by the subscription (own echoes included).",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.MessagesReceived) })},
@@ -203,7 +206,7 @@ func Fixture() (distributed, local invacache.Stats) {
 		Evictions: 2, Expirations: 4, Len: 42, Distributed: true,
 		Invalidation: invacache.InvalidationStats{
 			BroadcastsQueued: 20, KeysSent: 18, ClearsSent: 11, MessagesSent: 6,
-			PublishRetries: 13, PublishFailures: 12, BroadcastsDropped: 9,
+			PublishRetries: 13, PublishFailures: 12, BroadcastsDropped: 9, OutboxOverflows: 23,
 			MessagesReceived: 30, MessagesApplied: 24, IgnoredOwn: 16, RawKeys: 8,
 			Malformed: 14, Gaps: 17, ClearsOnGap: 15, CatchUps: 21, KeysReplayed: 22,
 			ClearsByReason:      map[string]uint64{"first_subscribe": 1, "no_continuity": 14, "peer_clear": 2},

@@ -106,6 +106,7 @@ func TestRegisterManualReader(t *testing.T) {
 		"invacache.invalidation_clears_sent{name=users}":          11,
 		"invacache.invalidation_messages_sent{name=users}":        6,
 		"invacache.invalidations_dropped{name=users}":             9,
+		"invacache.invalidation_outbox_overflows{name=users}":     23,
 		"invacache.invalidation_messages_received{name=users}":    30,
 		"invacache.invalidation_messages_applied{name=users}":     24,
 		"invacache.invalidation_messages_ignored_own{name=users}": 16,

@@ -76,6 +76,9 @@ invacache_invalidation_messages_received_total{name="users"} 30
 # HELP invacache_invalidation_messages_sent_total Invalidation messages published (one may carry many keys).
 # TYPE invacache_invalidation_messages_sent_total counter
 invacache_invalidation_messages_sent_total{name="users"} 6
+# HELP invacache_invalidation_outbox_overflows_total Times the keys waiting to be broadcast passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear of every peer.
+# TYPE invacache_invalidation_outbox_overflows_total counter
+invacache_invalidation_outbox_overflows_total{name="users"} 23
 # HELP invacache_invalidations_dropped_total Keys and clears still queued when Close gave up flushing (lost broadcasts).
 # TYPE invacache_invalidations_dropped_total counter
 invacache_invalidations_dropped_total{name="users"} 9
@@ -161,8 +164,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 46 {
-		t.Errorf("series gathered = %d, %v; want 46 (users: 8 cache + 30 link series (a histogram counts once); sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 47 {
+		t.Errorf("series gathered = %d, %v; want 47 (users: 8 cache + 31 link series (a histogram counts once); sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})
