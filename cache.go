@@ -111,6 +111,10 @@ type cache[V any] struct {
 	// A flight counts from its registration, before its loader reads the
 	// generation: an invalidation that reads 0 precedes every load's start.
 	loading atomic.Int64
+	// stored is set after every store write and reset by invalidateAll
+	// before it clears: false means nothing was cached since the last
+	// clear, so the engine can skip a clear's work (peerTarget.Clean).
+	stored atomic.Bool
 
 	flights [flightShards]flightShard[V]
 
@@ -386,9 +390,11 @@ func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader Contex
 	if ttl < 0 || c.closed.Load() {
 		return v, nil
 	}
-	c.store.SetIf(key, v, ttl, func() bool {
+	if c.store.SetIf(key, v, ttl, func() bool {
 		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving() && ctx.Err() == nil
-	})
+	}) {
+		c.markStored()
+	}
 	return v, nil
 }
 
@@ -427,6 +433,7 @@ func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
 		c.gens[c.store.KeyHash(key)%genStripes].Add(1)
 	}
 	c.store.Set(key, value, ttl)
+	c.markStored()
 	if o.PublishInvalidation && c.eng != nil {
 		return c.broadcastErr(c.eng.BroadcastDelete(key))
 	}
@@ -498,8 +505,18 @@ func (c *cache[V]) invalidateKey(key string) {
 	}
 }
 
+// markStored records a store write (after it, so that a write racing with
+// invalidateAll leaves stored set or its entry cleared). The load keeps the
+// shared cache line read-only once set.
+func (c *cache[V]) markStored() {
+	if !c.stored.Load() {
+		c.stored.Store(true)
+	}
+}
+
 // invalidateAll is invalidateKey for every key.
 func (c *cache[V]) invalidateAll() {
+	c.stored.Store(false) // before the clear: a write after it sets it again
 	c.epoch.Add(1)
 	c.store.Clear()
 	if c.loading.Load() > 0 {
@@ -566,3 +583,7 @@ func (t peerTarget[V]) InvalidateKeys(keys []string) {
 }
 
 func (t peerTarget[V]) InvalidateAll() { t.c.invalidateAll() }
+
+// Clean reports that nothing was cached since the last clear: the engine
+// then skips the work of a gap's clear (the log read, the count).
+func (t peerTarget[V]) Clean() bool { return !t.c.stored.Load() }

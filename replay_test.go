@@ -270,7 +270,7 @@ func TestClearReasons(t *testing.T) {
 	consts := []string{invacache.ClearReasonFirstSubscribe, invacache.ClearReasonReplayDisabled,
 		invacache.ClearReasonNoCursor, invacache.ClearReasonNoContinuity, invacache.ClearReasonReplayError,
 		invacache.ClearReasonMalformed, invacache.ClearReasonUnknownVersion, invacache.ClearReasonIDBackwards,
-		invacache.ClearReasonUnloggedPeer, invacache.ClearReasonPeer}
+		invacache.ClearReasonUnloggedPeer, invacache.ClearReasonGapFlood, invacache.ClearReasonPeer}
 	for _, r := range consts {
 		if !seen[r] {
 			t.Errorf("ClearReasons() lacks %q", r)

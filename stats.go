@@ -35,8 +35,13 @@ const (
 	// ClearReasonIDBackwards: a log entry id not after the previous one.
 	ClearReasonIDBackwards = "id_backwards"
 	// ClearReasonUnloggedPeer: a gap after a peer published outside the
-	// log (replay disabled on that peer): the log cannot cover its messages.
+	// log (replay disabled on that peer, or a raw key an operator published
+	// with redis-cli): the log cannot cover such messages.
 	ClearReasonUnloggedPeer = "unlogged_peer"
+	// ClearReasonGapFlood: a gap while the node's budget of log reads for
+	// gap handling (10 a second) was spent, as under a flood of malformed
+	// messages: it clears without reading the log.
+	ClearReasonGapFlood = "gap_flood"
 	// ClearReasonPeer: a peer's Clear with invalidation. Not a gap.
 	ClearReasonPeer = "peer_clear"
 )
@@ -94,6 +99,7 @@ type InvalidationStats struct {
 	ClearsOnGap      uint64 // whole-cache clears because of a gap (the gaps not caught up)
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
+	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
 
 	// ClearsByReason counts whole-cache clears by reason, one of the
 	// ClearReason* constants (ClearReasonPeer is a peer's Clear, the others

@@ -48,7 +48,9 @@
 //     turned off, no cursor, invalidation.ErrNoContinuity, any other
 //     error, a bad entry; also at once for the first subscribe, a live
 //     malformed or unknown-version envelope, a live id going backwards,
-//     and a gap after a peer's envelope arrived outside the log) the engine
+//     and a gap after a peer's envelope or a raw key arrived outside the
+//     log: whoever publishes outside the log may have published while the
+//     node was away, where no catch-up can see it) the engine
 //     reads the log's head as its new cursor and then, with GapStrategy
 //     "clear", calls Target.InvalidateAll: every entry up to the head was
 //     published before the clear. Clears are counted by reason
@@ -61,7 +63,16 @@
 //     again, harmlessly. The per-origin table is bounded (MaxOrigins) so
 //     garbage cannot grow memory; an origin it forgot counts as a gap on
 //     its next message unless that is the sender's first, so eviction
-//     never hides a loss.
+//     never hides a loss. Gap handling is bounded so that a publisher
+//     flooding the channel with bad messages (each one a gap) is not
+//     amplified onto the bus: at most GapReadsPerSecond log reads (a
+//     catch-up, or the head read before a clear) a second, in bursts of as
+//     many; past the budget a gap clears without reading (ClearGapFlood)
+//     and keeps its cursor (an older cursor is sound: the next catch-up
+//     replays more, or fails and clears). A clear on a Target that reports
+//     nothing cached since its last clear (the optional Clean method)
+//     keeps its cursor too and counts as collapsed (Stats.ClearsCollapsed),
+//     not in ClearsOnGap.
 //  4. Bounded staleness: with MaxStaleness > 0 the node serves only while
 //     its subscription was proven alive (HandleLinkUp, HandleAlive,
 //     HandleAliveAt) within MaxStaleness. A round-trip proof counts from

@@ -65,6 +65,12 @@ type Target interface {
 	InvalidateAll()
 }
 
+// A Target may also implement Clean() bool, reporting that nothing was
+// cached since its last InvalidateAll (a value stored concurrently with the
+// call may be missed: it counts as stored after it). The engine then counts
+// a gap's clear as collapsed and keeps its cursor instead of reading the
+// log's head: repeated gaps on an empty cache cost the bus nothing.
+
 // Config configures an Engine. Zero durations and sizes take the defaults of
 // package config, and values are checked by config.Resolve, as for a cache.
 type Config struct {
@@ -144,6 +150,7 @@ type Stats struct {
 	ClearsOnGap      uint64 // InvalidateAll calls because of a gap (the gaps not caught up)
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
+	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
 
 	// ClearsByReason counts whole-cache clears by reason (the Clear*
 	// constants; ClearPeer is a peer's Clear, the others are gaps). Only
@@ -171,7 +178,7 @@ type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
 	overflows                                                        atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
-	catchUps, keysReplayed                                           atomic.Uint64
+	catchUps, keysReplayed, clearsCollapsed                          atomic.Uint64
 	pubLatency                                                       latencyHist
 	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
@@ -239,7 +246,8 @@ type Engine struct {
 	noCursor  string              // the clear reason while !hasCursor
 	lastLive  invalidation.LogPos // last logged message received since the link-up, when hasLive
 	hasLive   bool
-	unlogged  bool // a peer's envelope arrived outside the log since the last clear
+	unlogged  bool        // a peer's envelope or a raw key arrived outside the log since the last clear
+	reads     tokenBucket // log reads left for gap handling (GapReadsPerSecond)
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
@@ -750,6 +758,7 @@ func (e *Engine) Stats() Stats {
 		ClearsOnGap:       e.st.clearsOnGap.Load(),
 		CatchUps:          e.st.catchUps.Load(),
 		KeysReplayed:      e.st.keysReplayed.Load(),
+		ClearsCollapsed:   e.st.clearsCollapsed.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
 		Serving:           e.Serving(),

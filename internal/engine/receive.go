@@ -59,12 +59,14 @@ func (e *Engine) receive(payload []byte, logged bool) {
 		e.st.ignoredOwn.Add(1)
 		return
 	default:
-		if !logged && e.replayer != nil {
-			// A peer publishes outside the log: a replay cannot cover what
-			// it sends, until the next clear.
-			e.unlogged = true
-		}
 		e.track(m.Origin, m.Seq)
+	}
+	if !logged && e.replayer != nil {
+		// A peer's envelope or a raw key (an operator's redis-cli PUBLISH)
+		// outside the log: the log cannot hold what such a sender published
+		// while this node was away, so until the next clear a gap clears
+		// instead of trusting a catch-up.
+		e.unlogged = true
 	}
 	for _, op := range m.Ops {
 		if op.Clear {

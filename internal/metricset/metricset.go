@@ -168,7 +168,7 @@ var All = []Metric{
 		Help: "Possible losses of messages detected: link (re)established, sequence jump, unknown version, malformed message, liveness lapse.",
 		Read: one(func(st *invacache.Stats) float64 { return float64(st.Invalidation.Gaps) })},
 	{Name: "clears", Kind: Counter, Label: "reason", Distributed: true,
-		Help: "Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer).",
+		Help: "Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer, gap_flood).",
 		Read: func(st *invacache.Stats, emit func(string, float64)) {
 			for _, r := range invacache.ClearReasons() {
 				emit(r, float64(st.Invalidation.ClearsByReason[r]))

@@ -125,6 +125,7 @@ func TestRegisterManualReader(t *testing.T) {
 		"invacache.clears{name=users,reason=unknown_version}":     0,
 		"invacache.clears{name=users,reason=id_backwards}":        0,
 		"invacache.clears{name=users,reason=unlogged_peer}":       0,
+		"invacache.clears{name=users,reason=gap_flood}":           0,
 		"invacache.clears{name=users,reason=peer_clear}":          2,
 		"invacache.publish_latency.count{name=users}":             5,
 		"invacache.publish_latency.sum{name=users}":               1.25,

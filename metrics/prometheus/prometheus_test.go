@@ -21,7 +21,7 @@ const wantExposition = `
 # HELP invacache_catch_ups_total Gaps recovered by replaying the driver's log, without clearing the cache.
 # TYPE invacache_catch_ups_total counter
 invacache_catch_ups_total{name="users"} 21
-# HELP invacache_clears_total Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer).
+# HELP invacache_clears_total Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer, gap_flood).
 # TYPE invacache_clears_total counter
 invacache_clears_total{name="users",reason="first_subscribe"} 1
 invacache_clears_total{name="users",reason="id_backwards"} 0
@@ -33,6 +33,7 @@ invacache_clears_total{name="users",reason="replay_disabled"} 0
 invacache_clears_total{name="users",reason="replay_error"} 0
 invacache_clears_total{name="users",reason="unknown_version"} 0
 invacache_clears_total{name="users",reason="unlogged_peer"} 0
+invacache_clears_total{name="users",reason="gap_flood"} 0
 # HELP invacache_entries Entries held now.
 # TYPE invacache_entries gauge
 invacache_entries{name="sessions"} 6
@@ -164,8 +165,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 47 {
-		t.Errorf("series gathered = %d, %v; want 47 (users: 8 cache + 31 link series (a histogram counts once); sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 48 {
+		t.Errorf("series gathered = %d, %v; want 48 (users: 8 cache + 32 link series (a histogram counts once); sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})
