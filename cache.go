@@ -33,7 +33,13 @@ type Cache[V any] interface {
 	// Get returns the cached value, or ErrNotFound.
 	Get(key string) (V, error)
 	// GetOrLoad returns the cached value or loads it; concurrent callers
-	// for one key share one loader call. A loader error (or panic, or
+	// for one key share one loader call, also while the node may not serve
+	// its cache (its link down past MaxStaleness, or OutageStaleness when
+	// set): then each load's result goes to its callers but is not cached,
+	// so a node makes at most one load per key at a time, that is up to
+	// 1/(loader latency) loads per key per second (200 for a 5 ms query)
+	// while it lasts. Under OutageStaleness cached values are still served
+	// and only misses load, without caching. A loader error (or panic, or
 	// runtime.Goexit, as an error wrapping ErrLoaderPanic) reaches every
 	// waiter and is not cached. A call that starts after Delete, Clear or
 	// an invalidation of the key returned never joins a load that began
@@ -187,6 +193,7 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 		Driver:          c.driver,
 		Logger:          c.logger,
 		MaxStaleness:    inv.maxStaleness,
+		OutageStaleness: inv.outageStaleness,
 		GapStrategy:     inv.gapStrategy,
 		RetryBackoffMin: inv.backoffMin,
 		RetryBackoffMax: inv.backoffMax,
@@ -229,6 +236,12 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 // bounded staleness).
 func (c *cache[V]) serving() bool {
 	return c.eng == nil || c.eng.Serving()
+}
+
+// servingStrict reports whether a loaded value may be cached: serving
+// under MaxStaleness, not merely under OutageStaleness.
+func (c *cache[V]) servingStrict() bool {
+	return c.eng == nil || c.eng.ServingStrict()
 }
 
 func (c *cache[V]) Get(key string) (V, error) {
@@ -390,8 +403,11 @@ func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader Contex
 	if ttl < 0 || c.closed.Load() {
 		return v, nil
 	}
+	// A value loaded while the node may have missed invalidations for
+	// longer than MaxStaleness (an outage served under OutageStaleness) is
+	// not cached: it would outlive the outage as if it were current.
 	if c.store.SetIf(key, v, ttl, func() bool {
-		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving() && ctx.Err() == nil
+		return stripe.Load() == gen && c.epoch.Load() == epoch && c.servingStrict() && ctx.Err() == nil
 	}) {
 		c.markStored()
 	}

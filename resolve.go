@@ -24,6 +24,7 @@ type invalSettings struct {
 	driver          invalidation.Driver // handed in by the user; nil means open spec
 	spec            invalidation.Spec
 	maxStaleness    time.Duration // 0: bound disabled
+	outageStaleness time.Duration // 0: off
 	gapStrategy     string
 	backoffMin      time.Duration
 	backoffMax      time.Duration
@@ -51,6 +52,7 @@ func resolve(cfg config.InvaCacheConfig) (settings, error) {
 		s.inval = &invalSettings{
 			driver:          ic.Driver,
 			maxStaleness:    ic.MaxStaleness,
+			outageStaleness: ic.OutageStaleness,
 			gapStrategy:     ic.GapStrategy,
 			backoffMin:      ic.RetryBackoffMin,
 			backoffMax:      ic.RetryBackoffMax,

@@ -100,6 +100,7 @@ type InvalidationStats struct {
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
 	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
+	OutageReads      uint64 // reads served past MaxStaleness since the last proof of life, under OutageStaleness while Redis was unreachable
 
 	// ClearsByReason counts whole-cache clears by reason, one of the
 	// ClearReason* constants (ClearReasonPeer is a peer's Clear, the others
@@ -121,6 +122,7 @@ type InvalidationStats struct {
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
+	Outage      bool          // the bus is unreachable (link down and connecting fails); OutageStaleness applies if set
 	Serving     bool          // cached values may be served at the time of the snapshot
 	LastAlive   time.Time     // last proof of a live subscription (zero: never)
 	SinceAlive  time.Duration // time since LastAlive (0 when never)

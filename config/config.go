@@ -108,6 +108,22 @@ type InvalidationConfig struct {
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.
 	DisableMaxStaleness bool `json:"disableMaxStaleness" yaml:"disableMaxStaleness"`
+	// OutageStaleness, when set, is a longer bound that applies only while
+	// the node cannot reach the bus at all (the Redis driver: its dials are
+	// refused or time out): it keeps serving cached values until its last
+	// proof of life plus OutageStaleness, instead of MaxStaleness, so a
+	// Redis outage does not move every replica's reads to the database at
+	// once. The trade: during that window an invalidation that reached Redis
+	// before the outage but not this node may be missed for up to
+	// OutageStaleness (writes made during the outage wait in their writers'
+	// outboxes and are delivered, or caught up from the log, when Redis
+	// returns). Reads served past MaxStaleness are counted
+	// (Stats.Invalidation.OutageReads). It never applies while Redis is
+	// reachable but the subscription is not proven (a half-open link, a
+	// slow subscriber): the strict bound holds there. When Redis returns the
+	// node catches up or clears before it serves normally. Default 0 (off);
+	// when set, at least MaxStaleness. In files: "30s".
+	OutageStaleness time.Duration `json:"outageStaleness" yaml:"outageStaleness"`
 	// GapStrategy says what a node does when it may have missed messages
 	// (reconnect, sequence gap, unreadable message) and cannot catch up
 	// from the driver's replay log: "clear" (default) drops the local

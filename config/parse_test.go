@@ -39,6 +39,7 @@ const fullJSON = `{
     },
     "maxStaleness": "3s",
     "disableMaxStaleness": false,
+    "outageStaleness": "0s",
     "gapStrategy": "clear",
     "retryBackoffMin": "10ms",
     "retryBackoffMax": "1s",
@@ -82,6 +83,7 @@ invalidation:
     disableReplay: false
   maxStaleness: 3s
   disableMaxStaleness: false
+  outageStaleness: 0s
   gapStrategy: clear
   retryBackoffMin: 10ms
   retryBackoffMax: 1s
@@ -148,6 +150,8 @@ func TestParseGood(t *testing.T) {
 			Invalidation: &config.InvalidationConfig{Type: "memory", DisableMaxStaleness: true}}},
 		{"yaml flow json-like", `invalidation: {"type": "memory", "maxStaleness": "1m"}`, config.InvaCacheConfig{
 			Invalidation: &config.InvalidationConfig{Type: "memory", MaxStaleness: time.Minute}}},
+		{"outage staleness", `{"invalidation": {"type": "memory", "outageStaleness": "30s"}}`, config.InvaCacheConfig{
+			Invalidation: &config.InvalidationConfig{Type: "memory", OutageStaleness: 30 * time.Second}}},
 		{"leading blank json", "\n  {\"backendName\": \"in-memory\"}", config.InvaCacheConfig{BackendName: "in-memory"}},
 	}
 	for _, tt := range tests {
@@ -207,6 +211,8 @@ func TestParseBad(t *testing.T) {
 		{"yaml two documents", "backendName: in-memory\n---\nbackendName: x\n", []string{"more than one document"}},
 		{"yaml top-level list", "- a\n", []string{"want a map"}},
 		{"yaml binary", "backendName: !!binary aGk=\n", []string{"backendName"}},
+		{"outage bound below the strict one", `{"invalidation": {"type": "memory", "maxStaleness": "3s", "outageStaleness": "1s"}}`, []string{"Invalidation.OutageStaleness", "below MaxStaleness"}},
+		{"outage bound with the bound off", "invalidation:\n  type: memory\n  disableMaxStaleness: true\n  outageStaleness: 30s\n", []string{"Invalidation.OutageStaleness", "DisableMaxStaleness"}},
 		{"negative outbox bound", `{"invalidation": {"type": "memory", "outboxMaxKeys": -1}}`, []string{"Invalidation.OutboxMaxKeys", "negative"}},
 		{"negative duration", `{"invalidation": {"type": "memory", "maxStaleness": "-1s"}}`, []string{"Invalidation.MaxStaleness", "negative"}},
 		{"unknown type", "invalidation:\n  type: rediss\n", []string{"Invalidation.Type", `"rediss"`, `did you mean "redis"`}},

@@ -95,6 +95,7 @@ func (c *InvalidationConfig) resolve() error {
 		v    time.Duration
 	}{
 		{"MaxStaleness", c.MaxStaleness},
+		{"OutageStaleness", c.OutageStaleness},
 		{"RetryBackoffMin", c.RetryBackoffMin},
 		{"RetryBackoffMax", c.RetryBackoffMax},
 		{"FlushTimeout", c.FlushTimeout},
@@ -110,6 +111,13 @@ func (c *InvalidationConfig) resolve() error {
 		c.MaxStaleness = DefaultMaxStaleness
 	case c.MaxStaleness < MinMaxStaleness:
 		return invalidField("Invalidation.MaxStaleness", "(%s) is below the minimum %s (four liveness PINGs must fit in it)", c.MaxStaleness, MinMaxStaleness)
+	}
+	switch {
+	case c.OutageStaleness == 0:
+	case c.DisableMaxStaleness:
+		return invalidField("Invalidation.OutageStaleness", "(%s) is set but DisableMaxStaleness turns every staleness bound off", c.OutageStaleness)
+	case c.OutageStaleness < c.MaxStaleness:
+		return invalidField("Invalidation.OutageStaleness", "(%s) is below MaxStaleness (%s): the outage bound may only be longer", c.OutageStaleness, c.MaxStaleness)
 	}
 	switch c.GapStrategy {
 	case "":

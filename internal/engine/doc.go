@@ -85,11 +85,23 @@
 //     monotonic clock, so a step of the wall clock neither stretches nor
 //     cuts the bound. ServingAt takes
 //     a clock reading the caller already has (the cache shares the one it
-//     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
-//     only after the link is proven alive again and the gap was recovered
-//     (rule 3: caught up, or cleared with GapStrategy "clear"). The engine asks the driver for a ping
-//     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0
-//     disables the bound: Serving is always true.
+//     reads for the entry's expiry), leaving one atomic load on the hot
+//     path. A link-down the driver reports (HandleLinkDown) does not stop
+//     serving at once: the node serves until its last proof plus
+//     MaxStaleness, as for a loss it cannot see, since what it may miss
+//     was published after that proof either way. With
+//     Config.OutageStaleness, while the driver reports the bus unreachable
+//     (invalidation.ReachHandler: dials refused or timed out, not a
+//     connection that is made but silent), the deadline is the last proof
+//     plus OutageStaleness, also after a lapse; reads served past
+//     MaxStaleness are counted (Stats.OutageReads), and a load is not
+//     cached past MaxStaleness (ServingStrict). HandleReachable restores
+//     the strict deadline. After a link-down or a lapse, serving resumes
+//     normally only after the link is proven alive again and the gap was
+//     recovered (rule 3: caught up, or cleared with GapStrategy "clear").
+//     The engine asks the driver for a ping every MaxStaleness/4 (at least
+//     MinPingInterval). MaxStaleness 0 disables the bound: Serving is
+//     always true.
 //  5. The Target is called synchronously on the driver's subscription
 //     goroutine, before the message counts as applied, so the cache's
 //     race-safe loads see every invalidation.

@@ -81,6 +81,11 @@ type Config struct {
 	// MaxStaleness bounds how long the node serves without proof that its
 	// subscription is alive; 0 disables the bound (Serving always true).
 	MaxStaleness time.Duration
+	// OutageStaleness, when set (at least MaxStaleness), replaces
+	// MaxStaleness while the driver reports the bus unreachable
+	// (invalidation.ReachHandler): the node serves until its last proof of
+	// life plus OutageStaleness. 0 (the default) turns it off.
+	OutageStaleness time.Duration
 	// GapStrategy is config.GapClear ("clear", the default when empty) or
 	// config.GapNone ("none").
 	GapStrategy string
@@ -106,6 +111,7 @@ func (c *Config) resolve() error {
 	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{
 		Driver:              c.Driver,
 		MaxStaleness:        c.MaxStaleness,
+		OutageStaleness:     c.OutageStaleness,
 		DisableMaxStaleness: c.MaxStaleness == 0,
 		GapStrategy:         c.GapStrategy,
 		RetryBackoffMin:     c.RetryBackoffMin,
@@ -151,6 +157,7 @@ type Stats struct {
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
 	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
+	OutageReads      uint64 // reads served past MaxStaleness since the last proof of life, under OutageStaleness while the bus was unreachable
 
 	// ClearsByReason counts whole-cache clears by reason (the Clear*
 	// constants; ClearPeer is a peer's Clear, the others are gaps). Only
@@ -167,6 +174,7 @@ type Stats struct {
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
+	Outage      bool          // the driver reports the bus unreachable (link down, connecting fails)
 	Serving     bool          // Serving() at the time of the snapshot
 	LastAlive   time.Time     // last proof of a live subscription (zero: never)
 	SinceAlive  time.Duration // time since LastAlive (0 when never)
@@ -178,7 +186,7 @@ type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
 	overflows                                                        atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
-	catchUps, keysReplayed, clearsCollapsed                          atomic.Uint64
+	catchUps, keysReplayed, clearsCollapsed, outageReads             atomic.Uint64
 	pubLatency                                                       latencyHist
 	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
@@ -251,16 +259,18 @@ type Engine struct {
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
-	// deadline is when serving must end (lastAlive + MaxStaleness) on the
-	// same monotonic clock. It is written before serving is turned on,
-	// under liveMu.
+	// deadline is when serving must end (lastAlive + MaxStaleness, or +
+	// OutageStaleness during an outage) on the same monotonic clock. It is
+	// written before serving is turned on, under liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
+	outageNow atomic.Bool // mirror of outage for Stats
 
 	// liveMu guards the liveness fields below and serializes the expiry
 	// timer against proofs of life.
 	liveMu      sync.Mutex
 	linkUp      bool        // between HandleLinkUp and HandleLinkDown
+	outage      bool        // the driver reported the bus unreachable since the link went down
 	expired     bool        // liveness lapsed since the last proof: clear before serving
 	liveStopped bool        // Close stopped the timer; never re-arm it
 	timer       *time.Timer // fires at lastAlive + MaxStaleness
@@ -356,13 +366,38 @@ func (e *Engine) Serving() bool {
 }
 
 // ServingAt is Serving with a clock reading (monotime.Now) the caller
-// already took: the cache reads the clock once per Get for this check and
-// the entry's expiry.
+// already took, for one read about to be served: the cache reads the clock
+// once per Get for this check and the entry's expiry. A read it allows past
+// MaxStaleness since the last proof (under OutageStaleness) is counted in
+// Stats.OutageReads.
 func (e *Engine) ServingAt(now int64) bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || now < e.deadline.Load()
+	if e.timer == nil {
+		return true
+	}
+	if now >= e.deadline.Load() {
+		return false
+	}
+	if e.cfg.OutageStaleness > 0 && now >= e.lastAlive.Load()+int64(e.cfg.MaxStaleness) {
+		e.st.outageReads.Add(1)
+	}
+	return true
+}
+
+// ServingStrict is Serving under MaxStaleness alone, even during an outage:
+// whether a value loaded now may be cached. A load's result is not cached
+// while the node may have missed invalidations for longer than MaxStaleness.
+func (e *Engine) ServingStrict() bool {
+	if !e.serving.Load() {
+		return false
+	}
+	if e.timer == nil {
+		return true
+	}
+	now := e.clock.Mono()
+	return now < e.deadline.Load() && now < e.lastAlive.Load()+int64(e.cfg.MaxStaleness)
 }
 
 // MayServe is the serving state without the staleness deadline. The cache
@@ -759,8 +794,10 @@ func (e *Engine) Stats() Stats {
 		CatchUps:          e.st.catchUps.Load(),
 		KeysReplayed:      e.st.keysReplayed.Load(),
 		ClearsCollapsed:   e.st.clearsCollapsed.Load(),
+		OutageReads:       e.st.outageReads.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
+		Outage:            e.outageNow.Load(),
 		Serving:           e.Serving(),
 	}
 	s.PublishLatencyCount, s.PublishLatencySum, s.PublishLatencyBuckets = e.st.pubLatency.snapshot()

@@ -131,6 +131,7 @@ func TestRegisterManualReader(t *testing.T) {
 		"invacache.publish_latency.sum{name=users}":               1.25,
 		"invacache.catch_ups{name=users}":                         21,
 		"invacache.keys_replayed{name=users}":                     22,
+		"invacache.outage_reads{name=users}":                      25,
 		"invacache.link_up{name=users}":                           1,
 		"invacache.serving{name=users}":                           0,
 		"invacache.link_alive_age{name=users}":                    1.5,

@@ -106,6 +106,9 @@ invacache_misses_total{name="sessions",reason="not_found"} 2
 invacache_misses_total{name="sessions",reason="not_serving"} 0
 invacache_misses_total{name="users",reason="not_found"} 4
 invacache_misses_total{name="users",reason="not_serving"} 3
+# HELP invacache_outage_reads_total Reads served past MaxStaleness since the last proof of life, under OutageStaleness while Redis was unreachable.
+# TYPE invacache_outage_reads_total counter
+invacache_outage_reads_total{name="users"} 25
 # HELP invacache_outbox_depth Keys and clears (a clear counts 1) queued or being published now.
 # TYPE invacache_outbox_depth gauge
 invacache_outbox_depth{name="users"} 19
@@ -136,7 +139,7 @@ invacache_publish_latency_seconds_count{name="users"} 5
 # HELP invacache_publish_retries_total Publish attempts after a failure.
 # TYPE invacache_publish_retries_total counter
 invacache_publish_retries_total{name="users"} 13
-# HELP invacache_serving 1 while cached values may be served (link proven alive within MaxStaleness, no gap pending), else 0.
+# HELP invacache_serving 1 while cached values may be served (link proven alive within MaxStaleness, or within OutageStaleness while Redis is unreachable; no gap pending), else 0.
 # TYPE invacache_serving gauge
 invacache_serving{name="users"} 0
 `
@@ -165,8 +168,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 48 {
-		t.Errorf("series gathered = %d, %v; want 48 (users: 8 cache + 32 link series (a histogram counts once); sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 49 {
+		t.Errorf("series gathered = %d, %v; want 49 (users: 8 cache + 33 link series (a histogram counts once); sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})

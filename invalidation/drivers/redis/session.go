@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -346,10 +347,16 @@ func (s *session) readLoop() {
 			return
 		}
 		if err != nil {
+			if s.ctx.Err() == nil && isDialFailure(err) {
+				r.reach(err)
+			}
 			if s.ctx.Err() != nil || !r.restart(c, err) {
 				return
 			}
 			continue
+		}
+		if len(c.initial) > 0 {
+			r.reach(nil) // the SUBSCRIBE was written: Redis is reachable
 		}
 		if !r.run(c) {
 			return
@@ -359,10 +366,38 @@ func (s *session) readLoop() {
 
 // reader is the state of a session's reader goroutine.
 type reader struct {
-	s         *session
-	confirmed map[string]bool // channels subscribed on the current connection, as of the last reply read
-	buf       []byte          // payload copy handed to handlers
-	backoff   time.Duration
+	s           *session
+	confirmed   map[string]bool // channels subscribed on the current connection, as of the last reply read
+	buf         []byte          // payload copy handed to handlers
+	backoff     time.Duration
+	unreachable bool // the last attempt to connect failed outright
+}
+
+// isDialFailure reports whether err is a failure to connect at all (refused,
+// timed out, no route, unresolvable), as opposed to a connection that was
+// made and then failed or did not answer.
+func isDialFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// reach tells the subscribers whose handler is an invalidation.ReachHandler
+// that Redis cannot be reached (err, after every failed dial) or, with a nil
+// err, that it can be again (once, after failed dials).
+func (r *reader) reach(err error) {
+	if err == nil && !r.unreachable {
+		return
+	}
+	r.unreachable = err != nil
+	ev := evReachable
+	if err != nil {
+		ev = evUnreachable
+	}
+	for _, subs := range r.s.snap.Load().byChannel {
+		for _, sub := range subs {
+			sub.call(ev, nil, err)
+		}
+	}
 }
 
 // run serves one conn. It returns true when a new one should be made, false
@@ -595,6 +630,8 @@ const (
 	evMessage = iota
 	evUp
 	evDown
+	evUnreachable
+	evReachable
 )
 
 // call runs one handler method unless the subscription is closed.
@@ -611,6 +648,14 @@ func (sub *subscription) call(ev int, payload []byte, err error) {
 		sub.h.HandleLinkUp()
 	case evDown:
 		sub.h.HandleLinkDown(err)
+	case evUnreachable, evReachable:
+		if rh, ok := sub.h.(invalidation.ReachHandler); ok {
+			if ev == evUnreachable {
+				rh.HandleUnreachable(err)
+			} else {
+				rh.HandleReachable()
+			}
+		}
 	}
 }
 
