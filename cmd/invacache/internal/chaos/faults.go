@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Fault timings. They are chosen against MaxStaleness so each fault has its
@@ -161,25 +161,26 @@ func (r *run) slow(ctx context.Context, n *node) (string, string) {
 	drops, gaps := r.dropCount(), r.gapsOf(n)
 	n.proxy.SetLatency(0, slowLatency)
 
-	// The flooder talks to Redis directly, not through any node's proxy. It
-	// is a writer like the nodes (a Publisher: logged messages), not an
-	// operator's raw PUBLISH: a raw key seen live makes every node's next
-	// gap clear instead of catching up, which a flood of them would turn
-	// into a property of this fault rather than of the slow subscriber.
-	pub, err := redis.NewPublisher(redis.Config{Address: r.srv.Addr(), Channel: r.channel})
-	if err != nil {
-		return "slow subscriber", fmt.Sprintf("flooder: %v", err)
-	}
-	defer pub.Close()
-	pad := strings.Repeat("f", floodPayload) // keys no one caches
-	keys := make([]string, floodBatch)
+	// The flooder talks to Redis directly, not through any node's proxy.
+	fc := goredis.NewClient(&goredis.Options{Addr: r.srv.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	defer fc.Close()
+	// A raw key no one caches, as an operator's redis-cli PUBLISH sends.
+	// Every node that sees one live treats the log as holed, so its next
+	// gap clears (unlogged_peer) instead of catching up: part of this
+	// fault's cost. A flood through a Publisher (logged) was tried: the
+	// slow node then replays megabytes of it through its slowed link, and
+	// the fault cost five times the not-serving misses.
+	payload := strings.Repeat("f", floodPayload)
 	sent := 0
 	dropped := false
 	for sent < floodMaxBytes && ctx.Err() == nil {
-		for i := range keys {
-			keys[i] = fmt.Sprintf("flood:%d:%s", sent/floodPayload+i, pad)
-		}
-		if err := pub.Invalidate(ctx, keys...); err != nil {
+		_, err := fc.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i := 0; i < floodBatch; i++ {
+				p.Publish(ctx, r.channel, payload)
+			}
+			return nil
+		})
+		if err != nil {
 			break
 		}
 		sent += floodBatch * floodPayload
