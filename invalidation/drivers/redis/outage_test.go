@@ -175,3 +175,26 @@ func TestUnprovenLinkKeepsTheStrictBound(t *testing.T) {
 		})
 	}
 }
+
+// A proxy in front of a Redis that is down accepts each connection and
+// resets it before any reply: that is Redis unreachable too, so the node
+// serves under OutageStaleness, and the strict bound is back when the proxy
+// forwards again.
+func TestResetBeforeReplyIsAnOutage(t *testing.T) {
+	leakcheck.Check(t)
+	srv := redisserver.StartT(t, redisserver.Options{})
+	px := faultproxy.NewT(t, srv.Addr())
+	c := node(t, map[string]any{"Address": px.Addr(), "Channel": "outage:" + t.Name(), "DialTimeout": "1s"}, bounds(outageBound))
+	setAll(t, []invacache.Cache[string]{c}, "k", "v1")
+	px.Refuse()
+	px.Cut()
+	eventually(t, 10*time.Second, "a read past MaxStaleness in an outage", func() bool {
+		st := inv(c)
+		return st.Outage && st.SinceAlive > strictBound && holds(c, "k", "v1")
+	})
+	px.Accept()
+	eventually(t, 10*time.Second, "the link up again, the outage over", func() bool {
+		st := inv(c)
+		return st.LinkUp && !st.Outage && st.Serving && st.SinceAlive < strictBound
+	})
+}

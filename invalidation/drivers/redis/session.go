@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -347,16 +349,13 @@ func (s *session) readLoop() {
 			return
 		}
 		if err != nil {
-			if s.ctx.Err() == nil && isDialFailure(err) {
-				r.reach(err)
+			if s.ctx.Err() == nil && isRefusal(err) {
+				r.reach(err) // no reply was read on c yet
 			}
 			if s.ctx.Err() != nil || !r.restart(c, err) {
 				return
 			}
 			continue
-		}
-		if len(c.initial) > 0 {
-			r.reach(nil) // the SUBSCRIBE was written: Redis is reachable
 		}
 		if !r.run(c) {
 			return
@@ -373,12 +372,20 @@ type reader struct {
 	unreachable bool // the last attempt to connect failed outright
 }
 
-// isDialFailure reports whether err is a failure to connect at all (refused,
-// timed out, no route, unresolvable), as opposed to a connection that was
-// made and then failed or did not answer.
-func isDialFailure(err error) bool {
+// isRefusal reports whether err, on a connection that has not answered
+// anything yet, means Redis cannot be reached at all: a failed dial
+// (refused, timed out, no route, unresolvable), or a connection closed or
+// reset before its first reply (a proxy or load balancer in front of a
+// Redis that is down accepts, then resets). A connection that answers
+// nothing and stays open (a half-open link, a stuck server) is not one: the
+// dead-link timeout ends it with ErrLinkDead.
+func isRefusal(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // reach tells the subscribers whose handler is an invalidation.ReachHandler
@@ -404,11 +411,14 @@ func (r *reader) reach(err error) {
 // when the session stops.
 func (r *reader) run(c *conn) bool {
 	s := r.s
-	for {
+	for answered := false; ; answered = true {
 		msg, err := c.ps.Receive(s.ctx)
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return false
+			}
+			if !answered && isRefusal(err) {
+				r.reach(err)
 			}
 			if isNoPerm(err) {
 				if cmd, ok := c.take(cmdSubscribe, c.headChannel()); ok {
@@ -419,6 +429,9 @@ func (r *reader) run(c *conn) bool {
 			// A network error, or Redis refused a command for the whole
 			// connection (MOVED after a failover, ...): start over.
 			return r.restart(c, err)
+		}
+		if !answered {
+			r.reach(nil) // a reply: Redis is reachable
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
