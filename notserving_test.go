@@ -29,11 +29,13 @@ func TestSingleFlightWhileNotServing(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range callers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if v, err := n.GetOrLoad("k", loader); err != nil || v != "db" {
 				t.Errorf("GetOrLoad = %q, %v; want db, nil", v, err)
 			}
-		})
+		}()
 	}
 	eventually(t, 5*time.Second, "every caller waiting on the load", func() bool {
 		return invacache.FlightWaiters(n.Cache, "k") == callers
