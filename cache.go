@@ -33,7 +33,13 @@ type Cache[V any] interface {
 	// Get returns the cached value, or ErrNotFound.
 	Get(key string) (V, error)
 	// GetOrLoad returns the cached value or loads it; concurrent callers
-	// for one key share one loader call. A loader error (or panic, or
+	// for one key share one loader call, also while the node may not serve
+	// its cache (its link down past MaxStaleness, or OutageStaleness when
+	// set): then each load's result goes to its callers but is not cached,
+	// so a node makes at most one load per key at a time, that is up to
+	// 1/(loader latency) loads per key per second (200 for a 5 ms query)
+	// while it lasts. Under OutageStaleness cached values are still served
+	// and only misses load, without caching. A loader error (or panic, or
 	// runtime.Goexit, as an error wrapping ErrLoaderPanic) reaches every
 	// waiter and is not cached. A call that starts after Delete, Clear or
 	// an invalidation of the key returned never joins a load that began
@@ -48,10 +54,12 @@ type Cache[V any] interface {
 	// ended returns ctx.Err() without loading.
 	GetOrLoadContext(ctx context.Context, key string, loader ContextLoaderFunc[V]) (V, error)
 	// Set stores value. option.WithInvalidation also drops the key on every
-	// other node.
+	// other node; a key longer than a message carries (1 MiB less 64 bytes)
+	// is then refused with an error wrapping ErrInvalidArgument, and
+	// nothing is stored.
 	Set(key string, value V, options ...option.OptFnc) error
 	// Delete removes key. option.WithDeleteInvalidation also removes it on
-	// every other node.
+	// every other node; a key too long to broadcast is refused as by Set.
 	Delete(key string, options ...option.DelOptFnc) error
 	// Clear empties the cache. option.WithClearInvalidation also clears
 	// every other node.
@@ -109,6 +117,10 @@ type cache[V any] struct {
 	// A flight counts from its registration, before its loader reads the
 	// generation: an invalidation that reads 0 precedes every load's start.
 	loading atomic.Int64
+	// stored is set after every store write and reset by invalidateAll
+	// before it clears: false means nothing was cached since the last
+	// clear, so the engine can skip a clear's work (peerTarget.Clean).
+	stored atomic.Bool
 
 	flights [flightShards]flightShard[V]
 
@@ -181,11 +193,14 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 		Driver:          c.driver,
 		Logger:          c.logger,
 		MaxStaleness:    inv.maxStaleness,
+		OutageStaleness: inv.outageStaleness,
 		GapStrategy:     inv.gapStrategy,
 		RetryBackoffMin: inv.backoffMin,
 		RetryBackoffMax: inv.backoffMax,
 		MaxMessageBytes: inv.maxMessageBytes,
 		FlushTimeout:    inv.flushTimeout,
+		OutboxMaxKeys:   inv.outboxMaxKeys,
+		OutboxMaxBytes:  inv.outboxMaxBytes,
 	}, peerTarget[V]{c})
 	if err != nil {
 		if c.own {
@@ -221,6 +236,12 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 // bounded staleness).
 func (c *cache[V]) serving() bool {
 	return c.eng == nil || c.eng.Serving()
+}
+
+// servingStrict reports whether a loaded value may be cached: serving
+// under MaxStaleness, not merely under OutageStaleness.
+func (c *cache[V]) servingStrict() bool {
+	return c.eng == nil || c.eng.ServingStrict()
 }
 
 func (c *cache[V]) Get(key string) (V, error) {
@@ -382,9 +403,14 @@ func (c *cache[V]) load(ctx context.Context, key string, h uint64, loader Contex
 	if ttl < 0 || c.closed.Load() {
 		return v, nil
 	}
-	c.store.SetIf(key, v, ttl, func() bool {
-		return stripe.Load() == gen && c.epoch.Load() == epoch && c.serving() && ctx.Err() == nil
-	})
+	// A value loaded while the node may have missed invalidations for
+	// longer than MaxStaleness (an outage served under OutageStaleness) is
+	// not cached: it would outlive the outage as if it were current.
+	if c.store.SetIf(key, v, ttl, func() bool {
+		return stripe.Load() == gen && c.epoch.Load() == epoch && c.servingStrict() && ctx.Err() == nil
+	}) {
+		c.markStored()
+	}
 	return v, nil
 }
 
@@ -411,6 +437,9 @@ func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
 	if o.TTL < 0 {
 		return fmt.Errorf("invacache: Set(%q): negative TTL %s: %w", key, o.TTL, ErrInvalidArgument)
 	}
+	if err := c.checkBroadcastKey("Set", key, o.PublishInvalidation); err != nil {
+		return err
+	}
 	ttl := o.TTL
 	if o.NoExpiration {
 		ttl = -1
@@ -420,6 +449,7 @@ func (c *cache[V]) Set(key string, value V, options ...option.OptFnc) error {
 		c.gens[c.store.KeyHash(key)%genStripes].Add(1)
 	}
 	c.store.Set(key, value, ttl)
+	c.markStored()
 	if o.PublishInvalidation && c.eng != nil {
 		return c.broadcastErr(c.eng.BroadcastDelete(key))
 	}
@@ -433,6 +463,9 @@ func (c *cache[V]) Delete(key string, options ...option.DelOptFnc) error {
 	}
 	if c.closed.Load() {
 		return ErrClosed
+	}
+	if err := c.checkBroadcastKey("Delete", key, o.PublishInvalidation); err != nil {
+		return err
 	}
 	c.invalidateKey(key)
 	if o.PublishInvalidation && c.eng != nil {
@@ -449,6 +482,19 @@ func (c *cache[V]) Clear(options ...option.ClrOptFnc) error {
 	c.invalidateAll()
 	if o.PublishInvalidation && c.eng != nil {
 		return c.broadcastErr(c.eng.BroadcastClear())
+	}
+	return nil
+}
+
+// checkBroadcastKey refuses, before the call changes anything, a key that
+// op would broadcast but no message can carry: peers would reject the
+// message and clear their whole caches.
+func (c *cache[V]) checkBroadcastKey(op, key string, broadcast bool) error {
+	if !broadcast || c.eng == nil {
+		return nil
+	}
+	if err := engine.CheckKey(key); err != nil {
+		return fmt.Errorf("invacache: %s with invalidation: %w", op, err)
 	}
 	return nil
 }
@@ -475,8 +521,18 @@ func (c *cache[V]) invalidateKey(key string) {
 	}
 }
 
+// markStored records a store write (after it, so that a write racing with
+// invalidateAll leaves stored set or its entry cleared). The load keeps the
+// shared cache line read-only once set.
+func (c *cache[V]) markStored() {
+	if !c.stored.Load() {
+		c.stored.Store(true)
+	}
+}
+
 // invalidateAll is invalidateKey for every key.
 func (c *cache[V]) invalidateAll() {
+	c.stored.Store(false) // before the clear: a write after it sets it again
 	c.epoch.Add(1)
 	c.store.Clear()
 	if c.loading.Load() > 0 {
@@ -543,3 +599,7 @@ func (t peerTarget[V]) InvalidateKeys(keys []string) {
 }
 
 func (t peerTarget[V]) InvalidateAll() { t.c.invalidateAll() }
+
+// Clean reports that nothing was cached since the last clear: the engine
+// then skips the work of a gap's clear (the log read, the count).
+func (t peerTarget[V]) Clean() bool { return !t.c.stored.Load() }

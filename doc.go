@@ -38,8 +38,10 @@
 //   - Any payload on the channel is handled without breaking the node.
 //
 // In a service: GetOrLoadContext shares one load among concurrent callers
-// without letting one caller's cancellation fail the others; WaitServing and
-// ReadyHandler (/readyz) tell when a replica serves; package invacachetest
+// without letting one caller's cancellation fail the others; ReadyHandler
+// (/readyz) reports a started replica, not its link (one Redis outage must
+// not fail every replica's probe); WaitServing and LinkHandler tell when a
+// replica serves from its cache; package invacachetest
 // runs several replicas with injected faults in one test and checks reads
 // against the staleness bound.
 //

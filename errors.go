@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/engine"
 )
 
 var (
@@ -16,8 +17,10 @@ var (
 	// returns; the message names the field.
 	ErrInvalidConfig = config.ErrInvalidConfig
 	// ErrInvalidArgument is wrapped by errors about a call's arguments, such
-	// as a nil loader or a negative TTL.
-	ErrInvalidArgument = errors.New("invacache: invalid argument")
+	// as a nil loader, a negative TTL, or a key longer than an invalidation
+	// message carries (1 MiB less 64 bytes) passed to Set or Delete with
+	// invalidation. The Redis driver's Publisher wraps the same value.
+	ErrInvalidArgument = engine.ErrInvalidArgument
 	// ErrLoaderPanic is wrapped by the error every waiter of a GetOrLoad gets
 	// when the loader panicked or ended its goroutine without returning
 	// (runtime.Goexit, as t.FailNow does). Nothing is cached.

@@ -93,36 +93,52 @@ func TestWaitServingEndsAtClose(t *testing.T) {
 	}
 }
 
+// Readiness is not the link: a stalled link (or a Redis outage) leaves
+// ReadyHandler at 200, so one shared Redis cannot take every replica out of
+// rotation at once; LinkHandler reports the link. Only Close fails both.
 func TestReadyHandler(t *testing.T) {
 	leakcheck.Check(t)
 	local := newLocal[int](t, config.InMemoryConfig{})
 	n := newNodes(t, 1, func(ic *config.InvalidationConfig) { ic.MaxStaleness = 200 * time.Millisecond })[0]
 	closed := newLocal[int](t, config.InMemoryConfig{})
 	closed.Close()
-	probe := func() (int, string) {
+	probe := func(h http.Handler) (int, string) {
 		rec := httptest.NewRecorder()
-		invacache.ReadyHandler(local, n).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		return rec.Code, rec.Body.String()
 	}
-	if code, body := probe(); code != http.StatusOK || body != "ready\n" {
-		t.Errorf("serving caches: %d %q, want 200 \"ready\\n\"", code, body)
+	ready := invacache.ReadyHandler(local, n)
+	link := invacache.LinkHandler(local, n)
+	check := func(what string, h http.Handler, wantCode int, wantBody string) {
+		t.Helper()
+		if code, body := probe(h); code != wantCode || !strings.Contains(body, wantBody) {
+			t.Errorf("%s: %d %q, want %d with %q", what, code, body, wantCode, wantBody)
+		}
 	}
+	check("ready, link up", ready, http.StatusOK, "ready\n")
+	check("link, link up", link, http.StatusOK, "link up\n")
+
 	n.conn.Stall()
-	eventually(t, 5*time.Second, "a stalled link should make the probe fail", func() bool {
-		code, _ := probe()
+	eventually(t, 5*time.Second, "a stalled link should fail the link probe", func() bool {
+		code, _ := probe(link)
 		return code == http.StatusServiceUnavailable
 	})
-	if _, body := probe(); !strings.Contains(body, "cache 1: not serving") {
-		t.Errorf("body %q does not name cache 1 as not serving", body)
-	}
+	check("link, stalled", link, http.StatusServiceUnavailable, "cache 1: not serving")
+	check("ready, stalled", ready, http.StatusOK, "ready\n")
 	n.conn.Unstall()
-	eventually(t, 5*time.Second, "the probe should pass again once the link is proven alive", func() bool {
-		code, _ := probe()
+	eventually(t, 5*time.Second, "the link probe should pass again once the link is proven alive", func() bool {
+		code, _ := probe(link)
 		return code == http.StatusOK
 	})
-	rec := httptest.NewRecorder()
-	invacache.ReadyHandler(closed).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "cache 0: closed") {
-		t.Errorf("closed cache: %d %q, want 503 naming cache 0 closed", rec.Code, rec.Body.String())
-	}
+
+	n.conn.Disconnect()
+	eventually(t, 5*time.Second, "a lost link should fail the link probe", func() bool {
+		_, body := probe(link)
+		return strings.Contains(body, "cache 1: link down")
+	})
+	check("ready, link down", ready, http.StatusOK, "ready\n")
+	n.conn.Reconnect()
+
+	check("ready, closed", invacache.ReadyHandler(closed), http.StatusServiceUnavailable, "not ready: cache 0: closed")
+	check("link, closed", invacache.LinkHandler(local, closed), http.StatusServiceUnavailable, "link not up: cache 1: closed")
 }

@@ -52,14 +52,23 @@ func clearsBy(c invacache.Cache[string], reason string) uint64 {
 	return c.Stats().Invalidation.ClearsByReason[reason]
 }
 
-// cutOff writes k=v1 and other=o on node 1, disconnects it, and lets node 0
-// write k=v2 with invalidation while it is away.
+// shortBound is the MaxStaleness of the nodes cutOff disconnects: a node
+// whose link is down serves until its last proof plus MaxStaleness.
+func shortBound(ic *config.InvalidationConfig) { ic.MaxStaleness = 300 * time.Millisecond }
+
+// cutOff writes k=v1 and other=o on node 1, disconnects it, waits until it
+// stops serving (MaxStaleness after its last proof of life: until then it
+// may serve what it holds, by the contract), and lets node 0 write k=v2
+// with invalidation while it is away.
 func cutOff(t *testing.T, nodes []node) {
 	t.Helper()
 	nodes[1].Set("k", "v1")
 	nodes[1].Set("other", "o")
 	nodes[1].conn.Disconnect()
-	eventually(t, 2*time.Second, "node 1's link down", func() bool { return !nodes[1].Stats().Invalidation.LinkUp })
+	eventually(t, 5*time.Second, "node 1's link down, not serving", func() bool {
+		st := nodes[1].Stats().Invalidation
+		return !st.LinkUp && !st.Serving
+	})
 	if err := nodes[0].Set("k", "v2", option.WithInvalidation()); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +80,7 @@ func cutOff(t *testing.T, nodes []node) {
 // was away.
 func TestCatchUpAfterShortDisconnect(t *testing.T) {
 	leakcheck.Check(t)
-	nodes := newNodes(t, 2, nil)
+	nodes := newNodes(t, 2, shortBound)
 	cutOff(t, nodes)
 	stop := staleWatch(nodes[1], "k", "v1")
 	nodes[1].conn.Reconnect()
@@ -156,7 +165,7 @@ func TestClearWhenLogCannotCatchUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nodes := newNodesOn(t, bus, 2, nil)
+			nodes := newNodesOn(t, bus, 2, shortBound)
 			cutOff(t, nodes)
 			tt.fault(bus, nodes)
 			// A later write, so the log holds something after the fault.
@@ -270,7 +279,7 @@ func TestClearReasons(t *testing.T) {
 	consts := []string{invacache.ClearReasonFirstSubscribe, invacache.ClearReasonReplayDisabled,
 		invacache.ClearReasonNoCursor, invacache.ClearReasonNoContinuity, invacache.ClearReasonReplayError,
 		invacache.ClearReasonMalformed, invacache.ClearReasonUnknownVersion, invacache.ClearReasonIDBackwards,
-		invacache.ClearReasonUnloggedPeer, invacache.ClearReasonPeer}
+		invacache.ClearReasonUnloggedPeer, invacache.ClearReasonGapFlood, invacache.ClearReasonPeer}
 	for _, r := range consts {
 		if !seen[r] {
 			t.Errorf("ClearReasons() lacks %q", r)

@@ -24,11 +24,14 @@ type invalSettings struct {
 	driver          invalidation.Driver // handed in by the user; nil means open spec
 	spec            invalidation.Spec
 	maxStaleness    time.Duration // 0: bound disabled
+	outageStaleness time.Duration // 0: off
 	gapStrategy     string
 	backoffMin      time.Duration
 	backoffMax      time.Duration
 	maxMessageBytes int
 	flushTimeout    time.Duration
+	outboxMaxKeys   int
+	outboxMaxBytes  int
 }
 
 func resolve(cfg config.InvaCacheConfig) (settings, error) {
@@ -49,11 +52,14 @@ func resolve(cfg config.InvaCacheConfig) (settings, error) {
 		s.inval = &invalSettings{
 			driver:          ic.Driver,
 			maxStaleness:    ic.MaxStaleness,
+			outageStaleness: ic.OutageStaleness,
 			gapStrategy:     ic.GapStrategy,
 			backoffMin:      ic.RetryBackoffMin,
 			backoffMax:      ic.RetryBackoffMax,
 			maxMessageBytes: ic.MaxMessageBytes,
 			flushTimeout:    ic.FlushTimeout,
+			outboxMaxKeys:   ic.OutboxMaxKeys,
+			outboxMaxBytes:  ic.OutboxMaxBytes,
 		}
 		if ic.Driver == nil {
 			s.inval.spec = invalidation.Spec{Type: ic.Type, Options: ic.DriverConfig, Logger: s.logger}

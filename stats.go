@@ -35,8 +35,13 @@ const (
 	// ClearReasonIDBackwards: a log entry id not after the previous one.
 	ClearReasonIDBackwards = "id_backwards"
 	// ClearReasonUnloggedPeer: a gap after a peer published outside the
-	// log (replay disabled on that peer): the log cannot cover its messages.
+	// log (replay disabled on that peer, or a raw key an operator published
+	// with redis-cli): the log cannot cover such messages.
 	ClearReasonUnloggedPeer = "unlogged_peer"
+	// ClearReasonGapFlood: a gap while the node's budget of log reads for
+	// gap handling (10 a second) was spent, as under a flood of malformed
+	// messages: it clears without reading the log.
+	ClearReasonGapFlood = "gap_flood"
 	// ClearReasonPeer: a peer's Clear with invalidation. Not a gap.
 	ClearReasonPeer = "peer_clear"
 )
@@ -83,6 +88,7 @@ type InvalidationStats struct {
 	PublishRetries    uint64 // publish attempts after a failure
 	PublishFailures   uint64 // errors returned by the driver's Publish
 	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+	OutboxOverflows   uint64 // times the keys waiting to be broadcast passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear
 
 	MessagesReceived uint64 // payloads delivered by the subscription
 	MessagesApplied  uint64 // envelopes and raw payloads applied to the cache
@@ -93,6 +99,8 @@ type InvalidationStats struct {
 	ClearsOnGap      uint64 // whole-cache clears because of a gap (the gaps not caught up)
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
+	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
+	OutageReads      uint64 // reads served past MaxStaleness since the last proof of life, under OutageStaleness while Redis was unreachable
 
 	// ClearsByReason counts whole-cache clears by reason, one of the
 	// ClearReason* constants (ClearReasonPeer is a peer's Clear, the others
@@ -114,6 +122,7 @@ type InvalidationStats struct {
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
+	Outage      bool          // the bus is unreachable (link down and connecting fails); OutageStaleness applies if set
 	Serving     bool          // cached values may be served at the time of the snapshot
 	LastAlive   time.Time     // last proof of a live subscription (zero: never)
 	SinceAlive  time.Duration // time since LastAlive (0 when never)

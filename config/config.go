@@ -22,6 +22,8 @@ const (
 	DefaultRetryBackoffMax = time.Second
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultFlushTimeout    = 2 * time.Second
+	DefaultOutboxMaxKeys   = 100_000
+	DefaultOutboxMaxBytes  = 16 << 20
 )
 
 // MinMaxStaleness is the shortest InvalidationConfig.MaxStaleness accepted.
@@ -106,6 +108,22 @@ type InvalidationConfig struct {
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.
 	DisableMaxStaleness bool `json:"disableMaxStaleness" yaml:"disableMaxStaleness"`
+	// OutageStaleness, when set, is a longer bound that applies only while
+	// the node cannot reach the bus at all (the Redis driver: its dials are
+	// refused or time out): it keeps serving cached values until its last
+	// proof of life plus OutageStaleness, instead of MaxStaleness, so a
+	// Redis outage does not move every replica's reads to the database at
+	// once. The trade: during that window an invalidation that reached Redis
+	// before the outage but not this node may be missed for up to
+	// OutageStaleness (writes made during the outage wait in their writers'
+	// outboxes and are delivered, or caught up from the log, when Redis
+	// returns). Reads served past MaxStaleness are counted
+	// (Stats.Invalidation.OutageReads). It never applies while Redis is
+	// reachable but the subscription is not proven (a half-open link, a
+	// slow subscriber): the strict bound holds there. When Redis returns the
+	// node catches up or clears before it serves normally. Default 0 (off);
+	// when set, at least MaxStaleness. In files: "30s".
+	OutageStaleness time.Duration `json:"outageStaleness" yaml:"outageStaleness"`
 	// GapStrategy says what a node does when it may have missed messages
 	// (reconnect, sequence gap, unreadable message) and cannot catch up
 	// from the driver's replay log: "clear" (default) drops the local
@@ -123,6 +141,17 @@ type InvalidationConfig struct {
 	// FlushTimeout bounds how long Close waits for queued broadcasts to
 	// leave. Default 2s.
 	FlushTimeout time.Duration `json:"flushTimeout" yaml:"flushTimeout"`
+	// OutboxMaxKeys bounds the distinct keys waiting to be broadcast (while
+	// the bus is down they pile up; 2M keys once held 172 MB). Past it, the
+	// waiting keys collapse into one Clear of every peer, counted in
+	// Stats.Invalidation.OutboxOverflows and logged at warn level: peers
+	// drop their whole caches once instead of receiving every key. Default
+	// 100000 (about 10 MB at 50-byte keys).
+	OutboxMaxKeys int `json:"outboxMaxKeys" yaml:"outboxMaxKeys"`
+	// OutboxMaxBytes bounds the summed length of the keys waiting to be
+	// broadcast, as OutboxMaxKeys bounds their number, with the same
+	// collapse into one Clear. Default 16 MiB (16777216).
+	OutboxMaxBytes int `json:"outboxMaxBytes" yaml:"outboxMaxBytes"`
 }
 
 // RedisInvalidationConfig is the typed configuration of the Redis driver.

@@ -30,6 +30,9 @@ import (
 //   - a value of the wrong type, or a key given twice, is an error naming
 //     the key.
 //
+// A document may hold at most 100,000 values (after YAML aliases are
+// expanded) nested at most 100 levels deep, in either format.
+//
 // The values under invalidation.driverConfig are handed to the driver as
 // they are (strings, bools, int or float64 numbers, lists, maps): the driver
 // checks them when the cache is built.
@@ -57,6 +60,17 @@ func Parse(data []byte) (InvaCacheConfig, error) {
 // maxNodes bounds the values a document may hold (after YAML aliases are
 // expanded), so a small file cannot expand into a huge tree.
 const maxNodes = 100_000
+
+// maxDepth bounds how deeply values nest, the same for JSON and YAML (the
+// root map is level 1). A configuration needs 4 levels; without a bound a
+// 60 KB JSON document of 30,000 '[' cost 2 GB (each level's path is a
+// longer string) and 3.5 s.
+const maxDepth = 100
+
+// tooDeep is the error for a value nested past maxDepth.
+func tooDeep(path string) error {
+	return invalid(path, "nested more than %d levels deep", maxDepth)
+}
 
 type kind uint8
 
@@ -111,7 +125,7 @@ func parseJSON(data []byte) (*node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	budget := maxNodes
-	n, err := jsonValue(dec, "", &budget)
+	n, err := jsonValue(dec, "", &budget, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +139,12 @@ func jsonSyntax(path string, err error) error {
 	return invalid(path, "JSON: %v", err)
 }
 
-func jsonValue(dec *json.Decoder, path string, budget *int) (*node, error) {
+func jsonValue(dec *json.Decoder, path string, budget *int, depth int) (*node, error) {
 	if *budget--; *budget < 0 {
 		return nil, invalid(path, "document holds more than %d values", maxNodes)
+	}
+	if depth > maxDepth {
+		return nil, tooDeep(path)
 	}
 	tok, err := dec.Token()
 	if err != nil {
@@ -163,7 +180,7 @@ func jsonValue(dec *json.Decoder, path string, budget *int) (*node, error) {
 					return nil, invalid(join(path, k), "key given twice")
 				}
 				seen[k] = true
-				v, err := jsonValue(dec, join(path, k), budget)
+				v, err := jsonValue(dec, join(path, k), budget, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -177,7 +194,7 @@ func jsonValue(dec *json.Decoder, path string, budget *int) (*node, error) {
 		case '[':
 			n := &node{kind: kindArray}
 			for i := 0; dec.More(); i++ {
-				v, err := jsonValue(dec, fmt.Sprintf("%s[%d]", path, i), budget)
+				v, err := jsonValue(dec, fmt.Sprintf("%s[%d]", path, i), budget, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -226,8 +243,8 @@ func yamlValue(y *yaml.Node, path string, budget *int, depth int) (*node, error)
 	if *budget--; *budget < 0 {
 		return nil, invalid(path, "document holds more than %d values (after expanding aliases)", maxNodes)
 	}
-	if depth > 100 {
-		return nil, invalid(path, "nested more than 100 levels deep")
+	if depth > maxDepth {
+		return nil, tooDeep(path)
 	}
 	switch y.Kind {
 	case yaml.DocumentNode:

@@ -39,11 +39,14 @@ const fullJSON = `{
     },
     "maxStaleness": "3s",
     "disableMaxStaleness": false,
+    "outageStaleness": "0s",
     "gapStrategy": "clear",
     "retryBackoffMin": "10ms",
     "retryBackoffMax": "1s",
     "maxMessageBytes": 65536,
-    "flushTimeout": "2s"
+    "flushTimeout": "2s",
+    "outboxMaxKeys": 100000,
+    "outboxMaxBytes": 16777216
   }
 }`
 
@@ -80,11 +83,14 @@ invalidation:
     disableReplay: false
   maxStaleness: 3s
   disableMaxStaleness: false
+  outageStaleness: 0s
   gapStrategy: clear
   retryBackoffMin: 10ms
   retryBackoffMax: 1s
   maxMessageBytes: 65536
   flushTimeout: 2s
+  outboxMaxKeys: 100000
+  outboxMaxBytes: 16777216
 `
 
 func wantFull() config.InvaCacheConfig {
@@ -106,6 +112,8 @@ func wantFull() config.InvaCacheConfig {
 			RetryBackoffMax: time.Second,
 			MaxMessageBytes: 65536,
 			FlushTimeout:    2 * time.Second,
+			OutboxMaxKeys:   100000,
+			OutboxMaxBytes:  16 << 20,
 		},
 	}
 }
@@ -142,6 +150,8 @@ func TestParseGood(t *testing.T) {
 			Invalidation: &config.InvalidationConfig{Type: "memory", DisableMaxStaleness: true}}},
 		{"yaml flow json-like", `invalidation: {"type": "memory", "maxStaleness": "1m"}`, config.InvaCacheConfig{
 			Invalidation: &config.InvalidationConfig{Type: "memory", MaxStaleness: time.Minute}}},
+		{"outage staleness", `{"invalidation": {"type": "memory", "outageStaleness": "30s"}}`, config.InvaCacheConfig{
+			Invalidation: &config.InvalidationConfig{Type: "memory", OutageStaleness: 30 * time.Second}}},
 		{"leading blank json", "\n  {\"backendName\": \"in-memory\"}", config.InvaCacheConfig{BackendName: "in-memory"}},
 	}
 	for _, tt := range tests {
@@ -201,6 +211,9 @@ func TestParseBad(t *testing.T) {
 		{"yaml two documents", "backendName: in-memory\n---\nbackendName: x\n", []string{"more than one document"}},
 		{"yaml top-level list", "- a\n", []string{"want a map"}},
 		{"yaml binary", "backendName: !!binary aGk=\n", []string{"backendName"}},
+		{"outage bound below the strict one", `{"invalidation": {"type": "memory", "maxStaleness": "3s", "outageStaleness": "1s"}}`, []string{"Invalidation.OutageStaleness", "below MaxStaleness"}},
+		{"outage bound with the bound off", "invalidation:\n  type: memory\n  disableMaxStaleness: true\n  outageStaleness: 30s\n", []string{"Invalidation.OutageStaleness", "DisableMaxStaleness"}},
+		{"negative outbox bound", `{"invalidation": {"type": "memory", "outboxMaxKeys": -1}}`, []string{"Invalidation.OutboxMaxKeys", "negative"}},
 		{"negative duration", `{"invalidation": {"type": "memory", "maxStaleness": "-1s"}}`, []string{"Invalidation.MaxStaleness", "negative"}},
 		{"unknown type", "invalidation:\n  type: rediss\n", []string{"Invalidation.Type", `"rediss"`, `did you mean "redis"`}},
 		{"unknown backend", `{"backendName": "otter"}`, []string{"BackendName"}},
@@ -247,6 +260,39 @@ func TestParseAliasBomb(t *testing.T) {
 	}
 }
 
+// TestParseDepth: JSON and YAML nest to the same bound, and a document
+// past it is refused with an error naming the limit, before its values are
+// built (30,000 levels of JSON '[' once cost 2 GB).
+func TestParseDepth(t *testing.T) {
+	nested := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + strings.Repeat(close, n)
+	}
+	tests := []struct {
+		name    string
+		doc     string
+		tooDeep bool
+	}{
+		{"json at the limit", `{"a": ` + nested("[", "]", 99) + `}`, false},
+		{"yaml at the limit", "a: " + nested("[", "]", 99) + "\n", false},
+		{"json past the limit", `{"a": ` + nested("[", "]", 100) + `}`, true},
+		{"yaml past the limit", "a: " + nested("[", "]", 100) + "\n", true},
+		{"json maps past the limit", strings.Repeat(`{"a": `, 101) + "1" + strings.Repeat("}", 101), true},
+		{"json 30000 deep", `{"a": ` + nested("[", "]", 30_000) + `}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.doc))
+			if !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("Parse error = %v, want one wrapping ErrInvalidConfig", err)
+			}
+			got := strings.Contains(err.Error(), "nested more than 100 levels deep")
+			if got != tt.tooDeep {
+				t.Errorf("Parse error = %q; names the depth limit: %v, want %v", err, got, tt.tooDeep)
+			}
+		})
+	}
+}
+
 // FuzzParse: any document either parses into a configuration that Resolve
 // accepts or fails with an error wrapping ErrInvalidConfig; JSON and YAML
 // spellings of one configuration agree. The seed corpus (run by plain go
@@ -260,6 +306,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"backend": {"inMemory": {"capacity": 1e400}}}`)
 	f.Add("backend:\n  inMemory:\n    capacity: 0x10\n")
 	f.Add("invalidation:\n  type: memory\n  driverConfig: {k: [1, {x: y}], n: ~}\n")
+	f.Add(`{"invalidation": {"driverConfig": {"k": ` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}}`)
+	f.Add("invalidation:\n  driverConfig:\n    k: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		cfg, err := config.Parse([]byte(doc))
 		if err != nil {

@@ -95,6 +95,7 @@ func (c *InvalidationConfig) resolve() error {
 		v    time.Duration
 	}{
 		{"MaxStaleness", c.MaxStaleness},
+		{"OutageStaleness", c.OutageStaleness},
 		{"RetryBackoffMin", c.RetryBackoffMin},
 		{"RetryBackoffMax", c.RetryBackoffMax},
 		{"FlushTimeout", c.FlushTimeout},
@@ -110,6 +111,13 @@ func (c *InvalidationConfig) resolve() error {
 		c.MaxStaleness = DefaultMaxStaleness
 	case c.MaxStaleness < MinMaxStaleness:
 		return invalidField("Invalidation.MaxStaleness", "(%s) is below the minimum %s (four liveness PINGs must fit in it)", c.MaxStaleness, MinMaxStaleness)
+	}
+	switch {
+	case c.OutageStaleness == 0:
+	case c.DisableMaxStaleness:
+		return invalidField("Invalidation.OutageStaleness", "(%s) is set but DisableMaxStaleness turns every staleness bound off", c.OutageStaleness)
+	case c.OutageStaleness < c.MaxStaleness:
+		return invalidField("Invalidation.OutageStaleness", "(%s) is below MaxStaleness (%s): the outage bound may only be longer", c.OutageStaleness, c.MaxStaleness)
 	}
 	switch c.GapStrategy {
 	case "":
@@ -139,6 +147,21 @@ func (c *InvalidationConfig) resolve() error {
 	}
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = DefaultFlushTimeout
+	}
+	for _, b := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"OutboxMaxKeys", &c.OutboxMaxKeys, DefaultOutboxMaxKeys},
+		{"OutboxMaxBytes", &c.OutboxMaxBytes, DefaultOutboxMaxBytes},
+	} {
+		switch {
+		case *b.v < 0:
+			return invalidField("Invalidation."+b.name, "(%d) is negative", *b.v)
+		case *b.v == 0:
+			*b.v = b.def
+		}
 	}
 	if c.Driver != nil {
 		return nil

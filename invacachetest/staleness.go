@@ -97,8 +97,15 @@ func (c *Checker) AckAt(key string, version uint64, at time.Time) {
 // Read judges a read of key that started at start and returned version, and
 // reports whether it was stale.
 func (c *Checker) Read(key string, version uint64, start time.Time) bool {
+	return c.ReadWithin(key, version, start, c.bound)
+}
+
+// ReadWithin is Read against bound instead of the checker's Bound: for a
+// read its node served under another promise (the cache's OutageStaleness,
+// plus the same publish window and slack).
+func (c *Checker) ReadWithin(key string, version uint64, start time.Time, bound time.Duration) bool {
 	c.reads.Add(1)
-	limit := start.Add(-c.bound)
+	limit := start.Add(-bound)
 	c.mu.Lock()
 	list := c.acks[key]
 	// Last ack strictly before limit.

@@ -85,6 +85,20 @@ type Handler interface {
 	HandleAliveAt(sent time.Time)
 }
 
+// ReachHandler is implemented by Handlers that tell an outage of the bus
+// from a link that is merely unproven. A driver that can tell calls
+// HandleUnreachable after an attempt to connect failed outright (refused,
+// timed out, unresolvable) while its link is down, and HandleReachable once
+// an attempt connects again (before the subscription is up, which
+// HandleLinkUp then reports). A connection that is made but does not answer
+// (a half-open link, a slow subscriber) is not an outage. Calls are
+// serialized with the Handler's other methods; repeated calls are allowed.
+// The engine serves under InvalidationConfig.OutageStaleness in between.
+type ReachHandler interface {
+	HandleUnreachable(err error)
+	HandleReachable()
+}
+
 // Subscription is one attached Handler.
 type Subscription interface {
 	// Close detaches the handler and stops the goroutines this subscription

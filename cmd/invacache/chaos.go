@@ -30,6 +30,7 @@ func chaosCommand() command {
 			fs.IntVar(&c.WriteRate, "write-rate", 25, "writes per second per writer (a writer waits for its Flush)")
 			fs.DurationVar(&c.DBLatency, "db-latency", 200*time.Microsecond, "simulated database read latency")
 			fs.DurationVar(&c.MaxStaleness, "max-staleness", time.Second, "the nodes' MaxStaleness (part of the bound)")
+			fs.DurationVar(&c.OutageStaleness, "outage-staleness", 0, "the nodes' OutageStaleness (0: off); a read a node served past MaxStaleness while Redis was unreachable is judged against it instead of MaxStaleness")
 			fs.DurationVar(&c.PublishWindow, "publish-window", 100*time.Millisecond, "bound: time an acknowledged invalidation may still be in flight to a live subscriber")
 			fs.DurationVar(&c.Slack, "slack", 400*time.Millisecond, "bound: allowance for scheduling noise")
 			fs.StringVar(&topology, "topology", "standalone", "Redis deployment: standalone (one server, a fault proxy per node), cluster (3 masters + 1 replica each, classic Pub/Sub), cluster-sharded (the same, sharded Pub/Sub), sentinel (master, replica, 3 sentinels)")

@@ -150,6 +150,22 @@ func (th *tapHandler) HandleLinkDown(err error) {
 	th.h.HandleLinkDown(err)
 }
 
+var _ invalidation.ReachHandler = (*tapHandler)(nil)
+
+// HandleUnreachable and HandleReachable forward the driver's outage
+// reports, so a tapped cache keeps its OutageStaleness.
+func (th *tapHandler) HandleUnreachable(err error) {
+	if rh, ok := th.h.(invalidation.ReachHandler); ok {
+		rh.HandleUnreachable(err)
+	}
+}
+
+func (th *tapHandler) HandleReachable() {
+	if rh, ok := th.h.(invalidation.ReachHandler); ok {
+		rh.HandleReachable()
+	}
+}
+
 func (th *tapHandler) HandleAlive() { th.h.HandleAlive() }
 
 // HandleAliveAt forwards the driver's timed proof of life, so the engine

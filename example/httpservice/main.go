@@ -4,7 +4,8 @@
 //	GET    /items/{id}   read through the cache (GetOrLoadContext)
 //	PUT    /items/{id}   write the database (body = value), invalidate everywhere
 //	DELETE /items/{id}   delete from the database, invalidate everywhere
-//	GET    /readyz       200 while the cache serves, 503 otherwise
+//	GET    /readyz       200 once the cache started (not tied to the Redis link)
+//	GET    /linkz        200 while the cache's Redis link is up and proven alive
 //	GET    /healthz      200 while the process runs
 //	GET    /metrics      Prometheus metrics (invacache_*)
 //
@@ -142,7 +143,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, cache invacache
 	go func() { errc <- srv.Serve(ln) }()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	if err := cache.WaitServing(wctx); err != nil {
-		log.Warn("httpservice: cache not serving yet; /readyz answers 503 until it does", "err", err)
+		log.Warn("httpservice: cache not serving yet (reads go to the database); /linkz answers 503 until it does", "err", err)
 	} else {
 		log.Info("httpservice: serving", "addr", ln.Addr().String())
 	}

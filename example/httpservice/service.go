@@ -24,17 +24,19 @@ type service struct {
 	log   *slog.Logger
 }
 
-// routes returns the service's handler: the item API, /readyz and, when
-// metrics is non-nil, /metrics.
+// routes returns the service's handler: the item API, /readyz, /linkz and,
+// when metrics is non-nil, /metrics.
 func (s *service) routes(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items/{id}", s.get)
 	mux.HandleFunc("PUT /items/{id}", s.put)
 	mux.HandleFunc("DELETE /items/{id}", s.delete)
-	// Ready while the cache serves: not ready while its Redis link is down
-	// or unproven, or while it clears after a gap. Take the replica out of
-	// rotation then; it still answers, but every read goes to the database.
+	// Ready once the cache started, whatever its Redis link does: one
+	// Redis outage must not take every replica out of rotation at once (a
+	// replica whose link is down still answers, from the database). The
+	// link has its own probe, for alerts.
 	mux.Handle("GET /readyz", invacache.ReadyHandler(s.cache))
+	mux.Handle("GET /linkz", invacache.LinkHandler(s.cache))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)

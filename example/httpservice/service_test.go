@@ -145,13 +145,16 @@ func TestServiceOnTheMemoryBus(t *testing.T) {
 	walkthrough(t, clients[0], clients[1])
 
 	cl.Node(1).Stall()
-	eventually(t, "/readyz should fail while b's link is stalled", func() bool {
-		code, _ := clients[1].do(http.MethodGet, "/readyz", "")
+	eventually(t, "/linkz should fail while b's link is stalled", func() bool {
+		code, _ := clients[1].do(http.MethodGet, "/linkz", "")
 		return code == http.StatusServiceUnavailable
 	})
+	if code, body := clients[1].do(http.MethodGet, "/readyz", ""); code != http.StatusOK {
+		t.Errorf("/readyz while b's link is stalled = %d %q, want 200 (readiness is not the link)", code, body)
+	}
 	cl.Node(1).Unstall()
-	eventually(t, "/readyz should pass again", func() bool {
-		code, _ := clients[1].do(http.MethodGet, "/readyz", "")
+	eventually(t, "/linkz should pass again", func() bool {
+		code, _ := clients[1].do(http.MethodGet, "/linkz", "")
 		return code == http.StatusOK
 	})
 }

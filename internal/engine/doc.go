@@ -12,7 +12,11 @@
 //     into an outbox and never wait on the network: the caller appends the
 //     key under a short lock. Duplicate pending keys coalesce when the
 //     publisher takes them (a backlog the publisher cannot drain is
-//     coalesced a little at each enqueue, bounding memory). A pending clear
+//     coalesced a little at each enqueue, bounding memory). The keys
+//     waiting to be published are bounded (Config.OutboxMaxKeys distinct
+//     keys, Config.OutboxMaxBytes of key bytes): past either they collapse
+//     into one clear (Stats.OutboxOverflows, a warning), so an outage of
+//     any length costs bounded memory and peers one clear. A pending clear
 //     subsumes the keys queued before it and those queued after it until
 //     the publisher takes it: it leaves after them and receivers apply it as
 //     a whole; later keys go out after it. One publisher goroutine keeps
@@ -44,7 +48,9 @@
 //     turned off, no cursor, invalidation.ErrNoContinuity, any other
 //     error, a bad entry; also at once for the first subscribe, a live
 //     malformed or unknown-version envelope, a live id going backwards,
-//     and a gap after a peer's envelope arrived outside the log) the engine
+//     and a gap after a peer's envelope or a raw key arrived outside the
+//     log: whoever publishes outside the log may have published while the
+//     node was away, where no catch-up can see it) the engine
 //     reads the log's head as its new cursor and then, with GapStrategy
 //     "clear", calls Target.InvalidateAll: every entry up to the head was
 //     published before the clear. Clears are counted by reason
@@ -57,7 +63,16 @@
 //     again, harmlessly. The per-origin table is bounded (MaxOrigins) so
 //     garbage cannot grow memory; an origin it forgot counts as a gap on
 //     its next message unless that is the sender's first, so eviction
-//     never hides a loss.
+//     never hides a loss. Gap handling is bounded so that a publisher
+//     flooding the channel with bad messages (each one a gap) is not
+//     amplified onto the bus: at most GapReadsPerSecond log reads (a
+//     catch-up, or the head read before a clear) a second, in bursts of as
+//     many; past the budget a gap clears without reading (ClearGapFlood)
+//     and keeps its cursor (an older cursor is sound: the next catch-up
+//     replays more, or fails and clears). A clear on a Target that reports
+//     nothing cached since its last clear (the optional Clean method)
+//     keeps its cursor too and counts as collapsed (Stats.ClearsCollapsed),
+//     not in ClearsOnGap.
 //  4. Bounded staleness: with MaxStaleness > 0 the node serves only while
 //     its subscription was proven alive (HandleLinkUp, HandleAlive,
 //     HandleAliveAt) within MaxStaleness. A round-trip proof counts from
@@ -70,11 +85,23 @@
 //     monotonic clock, so a step of the wall clock neither stretches nor
 //     cuts the bound. ServingAt takes
 //     a clock reading the caller already has (the cache shares the one it
-//     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
-//     only after the link is proven alive again and the gap was recovered
-//     (rule 3: caught up, or cleared with GapStrategy "clear"). The engine asks the driver for a ping
-//     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0
-//     disables the bound: Serving is always true.
+//     reads for the entry's expiry), leaving one atomic load on the hot
+//     path. A link-down the driver reports (HandleLinkDown) does not stop
+//     serving at once: the node serves until its last proof plus
+//     MaxStaleness, as for a loss it cannot see, since what it may miss
+//     was published after that proof either way. With
+//     Config.OutageStaleness, while the driver reports the bus unreachable
+//     (invalidation.ReachHandler: dials refused or timed out, not a
+//     connection that is made but silent), the deadline is the last proof
+//     plus OutageStaleness, also after a lapse; reads served past
+//     MaxStaleness are counted (Stats.OutageReads), and a load is not
+//     cached past MaxStaleness (ServingStrict). HandleReachable restores
+//     the strict deadline. After a link-down or a lapse, serving resumes
+//     normally only after the link is proven alive again and the gap was
+//     recovered (rule 3: caught up, or cleared with GapStrategy "clear").
+//     The engine asks the driver for a ping every MaxStaleness/4 (at least
+//     MinPingInterval). MaxStaleness 0 disables the bound: Serving is
+//     always true.
 //  5. The Target is called synchronously on the driver's subscription
 //     goroutine, before the message counts as applied, so the cache's
 //     race-safe loads see every invalidation.

@@ -23,7 +23,23 @@ var (
 	// ErrUnsent is wrapped by Close's error when queued broadcasts could not
 	// be published within FlushTimeout and were dropped.
 	ErrUnsent = errors.New("engine: queued invalidations not published before close")
+	// ErrInvalidArgument is wrapped by BroadcastDelete's error for a key
+	// that cannot be broadcast. It is invacache.ErrInvalidArgument (and the
+	// Redis driver's), so callers of any layer test for one sentinel.
+	ErrInvalidArgument = errors.New("invacache: invalid argument")
 )
+
+// CheckKey returns an error wrapping ErrInvalidArgument, naming the key's
+// length and the limit, when key is longer than wire.MaxKeyBytes: every
+// receiver would reject its envelope as too large and clear its whole
+// cache, so such a key is refused at the call instead.
+func CheckKey(key string) error {
+	if len(key) > wire.MaxKeyBytes {
+		return fmt.Errorf("key of %d bytes is longer than %d bytes, the longest an invalidation message carries: %w",
+			len(key), wire.MaxKeyBytes, ErrInvalidArgument)
+	}
+	return nil
+}
 
 const (
 	// MinPingInterval bounds the ping interval the engine asks the driver
@@ -49,6 +65,12 @@ type Target interface {
 	InvalidateAll()
 }
 
+// A Target may also implement Clean() bool, reporting that nothing was
+// cached since its last InvalidateAll (a value stored concurrently with the
+// call may be missed: it counts as stored after it). The engine then counts
+// a gap's clear as collapsed and keeps its cursor instead of reading the
+// log's head: repeated gaps on an empty cache cost the bus nothing.
+
 // Config configures an Engine. Zero durations and sizes take the defaults of
 // package config, and values are checked by config.Resolve, as for a cache.
 type Config struct {
@@ -59,6 +81,11 @@ type Config struct {
 	// MaxStaleness bounds how long the node serves without proof that its
 	// subscription is alive; 0 disables the bound (Serving always true).
 	MaxStaleness time.Duration
+	// OutageStaleness, when set (at least MaxStaleness), replaces
+	// MaxStaleness while the driver reports the bus unreachable
+	// (invalidation.ReachHandler): the node serves until its last proof of
+	// life plus OutageStaleness. 0 (the default) turns it off.
+	OutageStaleness time.Duration
 	// GapStrategy is config.GapClear ("clear", the default when empty) or
 	// config.GapNone ("none").
 	GapStrategy string
@@ -69,6 +96,10 @@ type Config struct {
 	MaxMessageBytes int
 	// FlushTimeout bounds how long Close waits for queued broadcasts.
 	FlushTimeout time.Duration
+	// OutboxMaxKeys and OutboxMaxBytes bound the keys waiting to be
+	// published (distinct keys, and the sum of their lengths); past either,
+	// the waiting keys collapse into one clear (Stats.OutboxOverflows).
+	OutboxMaxKeys, OutboxMaxBytes int
 }
 
 // resolve checks c and fills its defaults with the checks of package config
@@ -80,12 +111,15 @@ func (c *Config) resolve() error {
 	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{
 		Driver:              c.Driver,
 		MaxStaleness:        c.MaxStaleness,
+		OutageStaleness:     c.OutageStaleness,
 		DisableMaxStaleness: c.MaxStaleness == 0,
 		GapStrategy:         c.GapStrategy,
 		RetryBackoffMin:     c.RetryBackoffMin,
 		RetryBackoffMax:     c.RetryBackoffMax,
 		MaxMessageBytes:     c.MaxMessageBytes,
 		FlushTimeout:        c.FlushTimeout,
+		OutboxMaxKeys:       c.OutboxMaxKeys,
+		OutboxMaxBytes:      c.OutboxMaxBytes,
 	}})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -95,6 +129,7 @@ func (c *Config) resolve() error {
 	c.RetryBackoffMin, c.RetryBackoffMax = ic.RetryBackoffMin, ic.RetryBackoffMax
 	c.MaxMessageBytes = ic.MaxMessageBytes
 	c.FlushTimeout = ic.FlushTimeout
+	c.OutboxMaxKeys, c.OutboxMaxBytes = ic.OutboxMaxKeys, ic.OutboxMaxBytes
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +145,7 @@ type Stats struct {
 	PublishRetries    uint64 // publish attempts after a failure
 	PublishFailures   uint64 // errors returned by the driver's Publish
 	BroadcastsDropped uint64 // keys (a clear counts 1) lost at Close
+	OutboxOverflows   uint64 // times the waiting keys passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear
 
 	MessagesReceived uint64 // payloads delivered by the subscription
 	MessagesApplied  uint64 // envelopes and raw payloads applied to the Target
@@ -120,6 +156,8 @@ type Stats struct {
 	ClearsOnGap      uint64 // InvalidateAll calls because of a gap (the gaps not caught up)
 	CatchUps         uint64 // gaps recovered by replaying the driver's log, without a clear
 	KeysReplayed     uint64 // keys invalidated from replayed log entries
+	ClearsCollapsed  uint64 // gap clears that changed nothing (nothing cached since the last clear): not in ClearsOnGap or ClearsByReason
+	OutageReads      uint64 // reads served past MaxStaleness since the last proof of life, under OutageStaleness while the bus was unreachable
 
 	// ClearsByReason counts whole-cache clears by reason (the Clear*
 	// constants; ClearPeer is a peer's Clear, the others are gaps). Only
@@ -136,6 +174,7 @@ type Stats struct {
 
 	OutboxDepth int           // keys (a clear counts 1) queued or being published
 	LinkUp      bool          // the subscription is established
+	Outage      bool          // the driver reports the bus unreachable (link down, connecting fails)
 	Serving     bool          // Serving() at the time of the snapshot
 	LastAlive   time.Time     // last proof of a live subscription (zero: never)
 	SinceAlive  time.Duration // time since LastAlive (0 when never)
@@ -145,8 +184,9 @@ type Stats struct {
 // subscription goroutines.
 type counters struct {
 	keysSent, clearsSent, msgsSent, retries, failures, dropped       atomic.Uint64
+	overflows                                                        atomic.Uint64
 	received, applied, ignoredOwn, raw, malformed, gaps, clearsOnGap atomic.Uint64
-	catchUps, keysReplayed                                           atomic.Uint64
+	catchUps, keysReplayed, clearsCollapsed, outageReads             atomic.Uint64
 	pubLatency                                                       latencyHist
 	clears                                                           [len(clearReasons)]atomic.Uint64 // by clearReasons index
 }
@@ -214,20 +254,23 @@ type Engine struct {
 	noCursor  string              // the clear reason while !hasCursor
 	lastLive  invalidation.LogPos // last logged message received since the link-up, when hasLive
 	hasLive   bool
-	unlogged  bool // a peer's envelope arrived outside the log since the last clear
+	unlogged  bool        // a peer's envelope or a raw key arrived outside the log since the last clear
+	reads     tokenBucket // log reads left for gap handling (GapReadsPerSecond)
 
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
-	// deadline is when serving must end (lastAlive + MaxStaleness) on the
-	// same monotonic clock. It is written before serving is turned on,
-	// under liveMu.
+	// deadline is when serving must end (lastAlive + MaxStaleness, or +
+	// OutageStaleness during an outage) on the same monotonic clock. It is
+	// written before serving is turned on, under liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
+	outageNow atomic.Bool // mirror of outage for Stats
 
 	// liveMu guards the liveness fields below and serializes the expiry
 	// timer against proofs of life.
 	liveMu      sync.Mutex
 	linkUp      bool        // between HandleLinkUp and HandleLinkDown
+	outage      bool        // the driver reported the bus unreachable since the link went down
 	expired     bool        // liveness lapsed since the last proof: clear before serving
 	liveStopped bool        // Close stopped the timer; never re-arm it
 	timer       *time.Timer // fires at lastAlive + MaxStaleness
@@ -323,13 +366,38 @@ func (e *Engine) Serving() bool {
 }
 
 // ServingAt is Serving with a clock reading (monotime.Now) the caller
-// already took: the cache reads the clock once per Get for this check and
-// the entry's expiry.
+// already took, for one read about to be served: the cache reads the clock
+// once per Get for this check and the entry's expiry. A read it allows past
+// MaxStaleness since the last proof (under OutageStaleness) is counted in
+// Stats.OutageReads.
 func (e *Engine) ServingAt(now int64) bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || now < e.deadline.Load()
+	if e.timer == nil {
+		return true
+	}
+	if now >= e.deadline.Load() {
+		return false
+	}
+	if e.cfg.OutageStaleness > 0 && now >= e.lastAlive.Load()+int64(e.cfg.MaxStaleness) {
+		e.st.outageReads.Add(1)
+	}
+	return true
+}
+
+// ServingStrict is Serving under MaxStaleness alone, even during an outage:
+// whether a value loaded now may be cached. A load's result is not cached
+// while the node may have missed invalidations for longer than MaxStaleness.
+func (e *Engine) ServingStrict() bool {
+	if !e.serving.Load() {
+		return false
+	}
+	if e.timer == nil {
+		return true
+	}
+	now := e.clock.Mono()
+	return now < e.deadline.Load() && now < e.lastAlive.Load()+int64(e.cfg.MaxStaleness)
 }
 
 // MayServe is the serving state without the staleness deadline. The cache
@@ -409,8 +477,14 @@ func (e *Engine) servingTurnedOnLocked() {
 // BroadcastDelete queues the invalidation of keys on every peer. It never
 // blocks on the network: the caller appends to the outbox under a short
 // lock, and keys already queued coalesce when the publisher takes them. It
-// fails only with ErrClosed.
+// fails with ErrClosed, or with an error wrapping ErrInvalidArgument when a
+// key is too long to broadcast (CheckKey); then nothing is queued.
 func (e *Engine) BroadcastDelete(keys ...string) error {
+	for _, k := range keys {
+		if err := CheckKey(k); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -422,13 +496,39 @@ func (e *Engine) BroadcastDelete(keys ...string) error {
 	}
 	// Keys queued behind a pending clear are covered by it: the clear
 	// leaves after they were queued and receivers apply it as a whole.
+	overflow := false
 	if !e.pendingClear {
 		for _, k := range keys {
 			e.pending.add(k)
 		}
+		if overflow = e.overCapLocked(); overflow {
+			e.pendingClear = true
+			e.pending.reset()
+		}
 	}
 	e.queued += uint64(len(keys))
-	return e.enqueuedLocked()
+	err := e.enqueuedLocked()
+	if overflow {
+		e.st.overflows.Add(1)
+		e.log.Warn("engine: outbox over its bound; its keys collapse into one clear of every peer",
+			"maxKeys", e.cfg.OutboxMaxKeys, "maxBytes", e.cfg.OutboxMaxBytes)
+	}
+	return err
+}
+
+// overCapLocked reports whether the waiting keys pass OutboxMaxKeys or
+// OutboxMaxBytes once duplicates are removed. Duplicates are removed only
+// when the raw count passes a bound, and then only those queued since the
+// last check, so the cost stays O(1) per key. The caller holds mu.
+func (e *Engine) overCapLocked() bool {
+	over := func() bool {
+		return e.pending.len() > e.cfg.OutboxMaxKeys || e.pending.bytes > e.cfg.OutboxMaxBytes
+	}
+	if !over() {
+		return false
+	}
+	e.pending.coalesce()
+	return over()
 }
 
 // BroadcastClear queues a clear of every peer's cache; it subsumes the keys
@@ -683,6 +783,7 @@ func (e *Engine) Stats() Stats {
 		PublishRetries:    e.st.retries.Load(),
 		PublishFailures:   e.st.failures.Load(),
 		BroadcastsDropped: e.st.dropped.Load(),
+		OutboxOverflows:   e.st.overflows.Load(),
 		MessagesReceived:  e.st.received.Load(),
 		MessagesApplied:   e.st.applied.Load(),
 		IgnoredOwn:        e.st.ignoredOwn.Load(),
@@ -692,8 +793,11 @@ func (e *Engine) Stats() Stats {
 		ClearsOnGap:       e.st.clearsOnGap.Load(),
 		CatchUps:          e.st.catchUps.Load(),
 		KeysReplayed:      e.st.keysReplayed.Load(),
+		ClearsCollapsed:   e.st.clearsCollapsed.Load(),
+		OutageReads:       e.st.outageReads.Load(),
 		OutboxDepth:       depth,
 		LinkUp:            e.linkUpNow.Load(),
+		Outage:            e.outageNow.Load(),
 		Serving:           e.Serving(),
 	}
 	s.PublishLatencyCount, s.PublishLatencySum, s.PublishLatencyBuckets = e.st.pubLatency.snapshot()

@@ -30,7 +30,10 @@ type outbox struct {
 	set  keySet
 	tail []string
 	next int // tail[:next] has been checked (and cleared)
-	peak int // most keys in a batch since the buffers were made
+	// bytes is the length of the queued keys, duplicates in the tail
+	// counted each time (exact after coalesce), for the outbox's cap.
+	bytes int
+	peak  int // most keys in a batch since the buffers were made
 	// small counts the batches in a row that used under a quarter of peak.
 	small int
 }
@@ -41,6 +44,7 @@ func (o *outbox) empty() bool { return len(o.keys) == 0 && len(o.tail) == 0 }
 // add queues k.
 func (o *outbox) add(k string) {
 	o.tail = append(o.tail, k)
+	o.bytes += len(k)
 	if o.next > 0 || len(o.tail) > maxUnchecked {
 		o.check(2) // draining a backlog: one more than was added
 	}
@@ -59,6 +63,8 @@ func (o *outbox) check(n int) {
 	for _, k := range o.tail[o.next:end] {
 		if o.set.add(k) {
 			o.keys = append(o.keys, k)
+		} else {
+			o.bytes -= len(k)
 		}
 	}
 	clear(o.tail[o.next:end]) // drop references to the callers' strings
@@ -88,5 +94,5 @@ func (o *outbox) reset() {
 		return
 	}
 	o.set.reset()
-	o.keys, o.tail, o.next = o.keys[:0], o.tail[:0], 0
+	o.keys, o.tail, o.next, o.bytes = o.keys[:0], o.tail[:0], 0, 0
 }

@@ -59,12 +59,14 @@ func (e *Engine) receive(payload []byte, logged bool) {
 		e.st.ignoredOwn.Add(1)
 		return
 	default:
-		if !logged && e.replayer != nil {
-			// A peer publishes outside the log: a replay cannot cover what
-			// it sends, until the next clear.
-			e.unlogged = true
-		}
 		e.track(m.Origin, m.Seq)
+	}
+	if !logged && e.replayer != nil {
+		// A peer's envelope or a raw key (an operator's redis-cli PUBLISH)
+		// outside the log: the log cannot hold what such a sender published
+		// while this node was away, so until the next clear a gap clears
+		// instead of trusting a catch-up.
+		e.unlogged = true
 	}
 	for _, op := range m.Ops {
 		if op.Clear {
@@ -209,24 +211,25 @@ func (h handler) HandleLinkUp() {
 		e.gapForce(ClearFirstSubscribe, reasonFirstSubscribe, nil)
 	}
 	e.liveMu.Lock()
-	e.linkUp, e.expired = true, false
+	e.linkUp, e.expired, e.outage = true, false, false
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(true)
+	e.outageNow.Store(false)
 	e.aliveAt(e.clock.Mono())
 	e.linkOnce.Do(func() { close(e.linked) })
 }
 
-// HandleLinkDown stops serving at once when the staleness bound is on: the
-// node knows it is missing messages.
+// HandleLinkDown records the loss. The node keeps serving until its last
+// proof of life plus MaxStaleness, as it would had it not learnt of the
+// loss (a half-open link): what it may miss is what was published after
+// that proof, so the bound holds either way, and a known loss (a Redis
+// restart, a reset connection) no longer costs more than an unknown one.
+// The next HandleLinkUp is a gap: the node catches up or clears before it
+// serves again.
 func (h handler) HandleLinkDown(err error) {
 	e := h.e
 	e.liveMu.Lock()
 	e.linkUp = false
-	if e.timer != nil {
-		e.expired = true
-		e.serving.Store(false)
-		e.timer.Stop()
-	}
 	e.liveMu.Unlock()
 	e.linkUpNow.Store(false)
 	e.log.Warn("engine: subscription lost", "err", err)
@@ -239,6 +242,67 @@ func (h handler) HandleLinkDown(err error) {
 				close(e.refused)
 			})
 		}
+	}
+}
+
+var _ invalidation.ReachHandler = handler{}
+
+// HandleUnreachable: the driver could not connect to the bus at all (a
+// refused or timed-out dial) while the link is down. With OutageStaleness
+// the node serves until its last proof of life plus OutageStaleness, even
+// if MaxStaleness had already lapsed: nothing it holds was invalidated
+// before that proof without it knowing, and the bound it serves under is
+// OutageStaleness. Reads past MaxStaleness are counted (ServingAt).
+func (h handler) HandleUnreachable(err error) {
+	e := h.e
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if e.linkUp || e.liveStopped || e.outage {
+		return
+	}
+	e.outage = true
+	e.outageNow.Store(true)
+	at := e.lastAlive.Load()
+	if e.timer == nil || e.cfg.OutageStaleness == 0 || at == 0 {
+		return
+	}
+	rest := time.Duration(at + int64(e.cfg.OutageStaleness) - e.clock.Mono())
+	if rest <= 0 {
+		return
+	}
+	e.deadline.Store(at + int64(e.cfg.OutageStaleness)) // before serving: Serving reads both
+	if !e.serving.Swap(true) {
+		e.servingTurnedOnLocked()
+	}
+	e.timer.Reset(rest)
+	e.log.Warn("engine: bus unreachable; serving cached values under OutageStaleness",
+		"err", err, "outageStaleness", e.cfg.OutageStaleness, "left", rest)
+}
+
+// HandleReachable: a connection to the bus was made again (the link is not
+// up yet). The outage is over, so the strict bound is back: past its last
+// proof plus MaxStaleness the node stops serving until HandleLinkUp has
+// caught up or cleared.
+func (h handler) HandleReachable() {
+	e := h.e
+	e.liveMu.Lock()
+	defer e.liveMu.Unlock()
+	if !e.outage {
+		return
+	}
+	e.outage = false
+	e.outageNow.Store(false)
+	if e.timer == nil || e.liveStopped {
+		return
+	}
+	strict := e.lastAlive.Load() + int64(e.cfg.MaxStaleness)
+	e.deadline.Store(strict)
+	if rest := time.Duration(strict - e.clock.Mono()); rest > 0 {
+		e.timer.Reset(rest)
+		return
+	}
+	if e.serving.Swap(false) {
+		e.expired = true
 	}
 }
 
@@ -319,13 +383,17 @@ func (e *Engine) expire() {
 	if !e.serving.Load() || e.liveStopped {
 		return
 	}
-	if rest := e.rest(); rest > 0 {
+	bound := e.cfg.MaxStaleness
+	if e.outage && e.cfg.OutageStaleness > 0 {
+		bound = e.cfg.OutageStaleness
+	}
+	if rest := time.Duration(e.lastAlive.Load() + int64(bound) - e.clock.Mono()); rest > 0 {
 		e.timer.Reset(rest)
 		return
 	}
 	e.serving.Store(false)
 	e.expired = true
-	e.log.Warn("engine: subscription not proven alive within MaxStaleness; not serving cached values", "maxStaleness", e.cfg.MaxStaleness)
+	e.log.Warn("engine: subscription not proven alive within its bound; not serving cached values", "bound", bound, "outage", e.outage)
 }
 
 // logWindow rate-limits the warnings of one gap reason.

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/wire"
@@ -37,9 +38,14 @@ const (
 	// ClearIDBackwards: a log entry whose id is not after the previous one
 	// (live, or within a replay).
 	ClearIDBackwards = "id_backwards"
-	// ClearUnloggedPeer: a gap after a peer's envelope arrived outside the
-	// log (a node with replay disabled): the log cannot cover what it sent.
+	// ClearUnloggedPeer: a gap after a peer's envelope or a raw key arrived
+	// outside the log (a node with replay disabled, an operator's PUBLISH):
+	// the log cannot cover what such a sender published.
 	ClearUnloggedPeer = "unlogged_peer"
+	// ClearGapFlood: a gap while the budget of log reads for gap handling
+	// (GapReadsPerSecond) was spent: the node clears instead of catching up,
+	// so a flood of bad messages costs the bus no more reads per second.
+	ClearGapFlood = "gap_flood"
 	// ClearPeer: a peer's Clear with invalidation (or an empty raw
 	// payload). Not a gap: not counted in ClearsOnGap.
 	ClearPeer = "peer_clear"
@@ -48,7 +54,7 @@ const (
 // clearReasons lists every reason, in the order of counters.clears.
 var clearReasons = [...]string{
 	ClearFirstSubscribe, ClearReplayDisabled, ClearNoCursor, ClearNoContinuity, ClearReplayError,
-	ClearMalformed, ClearUnknownVersion, ClearIDBackwards, ClearUnloggedPeer, ClearPeer,
+	ClearMalformed, ClearUnknownVersion, ClearIDBackwards, ClearUnloggedPeer, ClearGapFlood, ClearPeer,
 }
 
 // ClearReasons returns every reason Stats.ClearsByReason may hold.
@@ -111,6 +117,9 @@ func (e *Engine) recoverGap(force string) (reason string, replayed uint64, err e
 			reason = ClearUnloggedPeer
 		}
 	}
+	if reason == "" && !e.reads.take(e.clock.Mono()) {
+		reason = ClearGapFlood
+	}
 	if reason == "" {
 		replayed, err = e.replay()
 		if err == nil {
@@ -123,17 +132,68 @@ func (e *Engine) recoverGap(force string) (reason string, replayed uint64, err e
 	// a loss left unrepaired) makes them moot.
 	clear(e.origins)
 	e.evicted = false
+	// Nothing cached since the last clear: this clear changes nothing, and
+	// the cursor that clear read still covers the (empty) cache.
+	// A cursor the log disowned (no continuity) is replaced all the same.
+	collapsed := e.cfg.GapStrategy == config.GapClear && e.hasCursor && reason != ClearNoContinuity && e.targetClean()
 	// Read the head before clearing: every entry up to it was published
 	// before the clear, so the cleared cache cannot hold what they
-	// invalidated, and the next gap replays from there.
-	e.resetCursor()
+	// invalidated, and the next gap replays from there. With the budget of
+	// log reads spent, the cursor stays where it is: an older cursor is
+	// still sound (the next catch-up replays more), only its epoch may be
+	// stale, and then that catch-up fails and clears.
+	if !collapsed && e.reads.take(e.clock.Mono()) {
+		e.resetCursor()
+	}
 	if e.cfg.GapStrategy == config.GapClear {
+		// Even a collapsed clear runs: it is cheap on an empty cache and
+		// keeps loads that started before the gap from caching (rule 5).
 		e.target.InvalidateAll()
-		e.st.clearsOnGap.Add(1)
-		e.countClear(reason)
 		e.unlogged = false
+		if collapsed {
+			e.st.clearsCollapsed.Add(1)
+		} else {
+			e.st.clearsOnGap.Add(1)
+			e.countClear(reason)
+		}
 	}
 	return reason, replayed, err
+}
+
+// targetClean reports whether the Target says nothing was cached since its
+// last InvalidateAll (a Target without the optional Clean method never is).
+func (e *Engine) targetClean() bool {
+	c, ok := e.target.(interface{ Clean() bool })
+	return ok && c.Clean()
+}
+
+// GapReadsPerSecond bounds the log reads (a catch-up, or the head read
+// before a clear) that gap handling makes per second, with bursts of as
+// many: a publisher that floods the channel with bad messages (each one a
+// gap) must not be amplified into a flood of reads on the bus. Past the
+// budget a gap clears without reading (ClearGapFlood), keeping its cursor.
+const GapReadsPerSecond = 10
+
+// tokenBucket is the budget of gap reads, owned by the subscription
+// goroutine.
+type tokenBucket struct {
+	tokens float64
+	at     int64 // clock.Mono() of the last refill; 0 = full
+}
+
+// take spends a token if one is left at now.
+func (b *tokenBucket) take(now int64) bool {
+	if b.at == 0 {
+		b.tokens = GapReadsPerSecond
+	} else {
+		b.tokens = min(GapReadsPerSecond, b.tokens+float64(now-b.at)*GapReadsPerSecond/float64(time.Second))
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // resetCursor sets the cursor to the log's head, or forgets it when the

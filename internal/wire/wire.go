@@ -21,6 +21,13 @@ const Magic = "\x00ivc"
 // Raw keys are not limited: they decode to a single string.
 const MaxPayloadBytes = 1 << 20
 
+// MaxKeyBytes is the longest key an envelope carries: a key alone in a
+// payload of MaxPayloadBytes, with room for the longest header (a 20-digit
+// sequence number) and the key's length prefix. A sender must refuse a
+// longer key: every receiver would reject its envelope as too large, and
+// clear.
+const MaxKeyBytes = MaxPayloadBytes - 64
+
 // MaxOps bounds the operations of one envelope (ErrTooLarge past it). A
 // sender writes one per payload, a clear or one delete with its keys; the
 // bound keeps a payload of two-byte operations from being a long loop.

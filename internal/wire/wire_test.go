@@ -82,6 +82,24 @@ func TestDecodeTooLarge(t *testing.T) {
 	}
 }
 
+// TestMaxKeyBytesFits: a key of MaxKeyBytes goes out alone in an envelope
+// that decodes, whatever the origin and sequence number (the senders refuse
+// longer keys at the call).
+func TestMaxKeyBytesFits(t *testing.T) {
+	key := strings.Repeat("k", MaxKeyBytes)
+	payloads, _, _ := AppendBatches(nil, nil, ^uint64(0), ^uint64(0), false, []string{key}, 1024)
+	if len(payloads) != 1 {
+		t.Fatalf("%d payloads, want 1", len(payloads))
+	}
+	m, err := Decode(payloads[0])
+	if err != nil {
+		t.Fatalf("key of %d bytes (payload %d bytes): Decode error = %v", len(key), len(payloads[0]), err)
+	}
+	if len(m.Ops) != 1 || len(m.Ops[0].Keys) != 1 || m.Ops[0].Keys[0] != key {
+		t.Errorf("key of %d bytes did not round-trip", len(key))
+	}
+}
+
 func TestAppendMessageExample(t *testing.T) {
 	got := AppendMessage(nil, Message{Origin: 0x9f3a61c07e2b4d18, Seq: 42, Ops: []Op{{Keys: []string{"user:1", "order:7 a"}}}})
 	want := "\x00ivc1 9f3a61c07e2b4d18 42 D 6:user:1 9:order:7 a"

@@ -21,7 +21,7 @@ const wantExposition = `
 # HELP invacache_catch_ups_total Gaps recovered by replaying the driver's log, without clearing the cache.
 # TYPE invacache_catch_ups_total counter
 invacache_catch_ups_total{name="users"} 21
-# HELP invacache_clears_total Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer).
+# HELP invacache_clears_total Whole-cache clears by reason: peer_clear is a peer's Clear with invalidation; every other reason is a gap that could not be caught up from the replay log (first_subscribe, replay_disabled, no_cursor, no_continuity, replay_error, malformed, unknown_version, id_backwards, unlogged_peer, gap_flood).
 # TYPE invacache_clears_total counter
 invacache_clears_total{name="users",reason="first_subscribe"} 1
 invacache_clears_total{name="users",reason="id_backwards"} 0
@@ -33,6 +33,7 @@ invacache_clears_total{name="users",reason="replay_disabled"} 0
 invacache_clears_total{name="users",reason="replay_error"} 0
 invacache_clears_total{name="users",reason="unknown_version"} 0
 invacache_clears_total{name="users",reason="unlogged_peer"} 0
+invacache_clears_total{name="users",reason="gap_flood"} 0
 # HELP invacache_entries Entries held now.
 # TYPE invacache_entries gauge
 invacache_entries{name="sessions"} 6
@@ -76,6 +77,9 @@ invacache_invalidation_messages_received_total{name="users"} 30
 # HELP invacache_invalidation_messages_sent_total Invalidation messages published (one may carry many keys).
 # TYPE invacache_invalidation_messages_sent_total counter
 invacache_invalidation_messages_sent_total{name="users"} 6
+# HELP invacache_invalidation_outbox_overflows_total Times the keys waiting to be broadcast passed OutboxMaxKeys or OutboxMaxBytes and collapsed into one clear of every peer.
+# TYPE invacache_invalidation_outbox_overflows_total counter
+invacache_invalidation_outbox_overflows_total{name="users"} 23
 # HELP invacache_invalidations_dropped_total Keys and clears still queued when Close gave up flushing (lost broadcasts).
 # TYPE invacache_invalidations_dropped_total counter
 invacache_invalidations_dropped_total{name="users"} 9
@@ -102,6 +106,9 @@ invacache_misses_total{name="sessions",reason="not_found"} 2
 invacache_misses_total{name="sessions",reason="not_serving"} 0
 invacache_misses_total{name="users",reason="not_found"} 4
 invacache_misses_total{name="users",reason="not_serving"} 3
+# HELP invacache_outage_reads_total Reads served past MaxStaleness since the last proof of life, under OutageStaleness while Redis was unreachable.
+# TYPE invacache_outage_reads_total counter
+invacache_outage_reads_total{name="users"} 25
 # HELP invacache_outbox_depth Keys and clears (a clear counts 1) queued or being published now.
 # TYPE invacache_outbox_depth gauge
 invacache_outbox_depth{name="users"} 19
@@ -132,7 +139,7 @@ invacache_publish_latency_seconds_count{name="users"} 5
 # HELP invacache_publish_retries_total Publish attempts after a failure.
 # TYPE invacache_publish_retries_total counter
 invacache_publish_retries_total{name="users"} 13
-# HELP invacache_serving 1 while cached values may be served (link proven alive within MaxStaleness, no gap pending), else 0.
+# HELP invacache_serving 1 while cached values may be served (link proven alive within MaxStaleness, or within OutageStaleness while Redis is unreachable; no gap pending), else 0.
 # TYPE invacache_serving gauge
 invacache_serving{name="users"} 0
 `
@@ -161,8 +168,8 @@ func TestCollectorExposition(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantExposition), names...); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 46 {
-		t.Errorf("series gathered = %d, %v; want 46 (users: 8 cache + 30 link series (a histogram counts once); sessions: 8 cache series)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 49 {
+		t.Errorf("series gathered = %d, %v; want 49 (users: 8 cache + 33 link series (a histogram counts once); sessions: 8 cache series)", n, err)
 	}
 	age := testutil.ToFloat64(prom.CollectorFunc(func(ch chan<- prom.Metric) {
 		only, _ := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: distributed})

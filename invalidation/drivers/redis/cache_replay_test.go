@@ -148,12 +148,18 @@ func TestCacheClearsAfterRestartWithoutPersistence(t *testing.T) {
 func TestCacheClearsWhenLogTrimmedPastCursor(t *testing.T) {
 	leakcheck.Check(t)
 	// One entry per stream node, so that trimming is exact.
-	_, px, a, b := pairViaProxy(t, redisserver.Options{Args: []string{"--stream-node-max-entries", "1"}}, map[string]any{"ReplayWindow": "1s"})
+	_, px, a, b := pairViaProxy(t, redisserver.Options{Args: []string{"--stream-node-max-entries", "1"}}, map[string]any{"ReplayWindow": "1s"},
+		func(ic *config.InvalidationConfig) { ic.MaxStaleness = 500 * time.Millisecond })
 	before := b.Stats().Invalidation.ClearsByReason[invacache.ClearReasonNoContinuity]
 
 	px.Refuse()
 	px.Cut()
-	eventually(t, 5*time.Second, "link down", func() bool { return !b.Stats().Invalidation.LinkUp })
+	// A node that lost its link serves until its last proof plus
+	// MaxStaleness; from then on it must not serve until it cleared.
+	eventually(t, 5*time.Second, "link down, not serving", func() bool {
+		st := b.Stats().Invalidation
+		return !st.LinkUp && !st.Serving
+	})
 	if err := a.Delete("gone", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,17 @@ func NewPublisher(cfg Config, opts ...Option) (*Publisher, error) {
 	return &Publisher{d: d, eng: eng}, nil
 }
 
+// ErrInvalidArgument is wrapped by Invalidate's error for a key longer than
+// an invalidation message carries (1 MiB less 64 bytes). It is
+// invacache.ErrInvalidArgument.
+var ErrInvalidArgument = engine.ErrInvalidArgument
+
 // Invalidate removes keys from every node's cache: it queues them and waits
 // until they were published or ctx ends. When ctx ends first it returns an
 // error wrapping ctx's, and the keys stay queued: they are published (retried
-// with backoff) until Close. It returns ErrClosed after Close.
+// with backoff) until Close. It returns ErrClosed after Close, and an error
+// wrapping ErrInvalidArgument (queuing none of keys) when a key is too long
+// to broadcast: every node would reject the message and clear its cache.
 func (p *Publisher) Invalidate(ctx context.Context, keys ...string) error {
 	if err := p.eng.BroadcastDelete(keys...); err != nil {
 		return p.err(err)

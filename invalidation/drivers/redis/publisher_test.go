@@ -123,3 +123,29 @@ func TestPublisherClosedAndInvalid(t *testing.T) {
 		t.Errorf("NewPublisher(PoolSize -1): %v, want ErrInvalidConfig", err)
 	}
 }
+
+// A key longer than a message carries is refused by Invalidate with
+// ErrInvalidArgument (the root package's sentinel too), queuing nothing,
+// instead of reaching the caches as an envelope that makes each clear.
+func TestPublisherRefusesKeyTooLong(t *testing.T) {
+	leakcheck.Check(t)
+	srv, ch, cs := nodes(t, 1)
+	setAll(t, cs, "k", "v")
+	p := newPublisher(t, redis.Config{Address: srv.Addr(), Channel: ch})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	long := strings.Repeat("x", 1<<20)
+	err := p.Invalidate(ctx, "k", long)
+	if !errors.Is(err, redis.ErrInvalidArgument) || !errors.Is(err, invacache.ErrInvalidArgument) {
+		t.Fatalf("Invalidate(key of %d bytes) error = %v, want one wrapping ErrInvalidArgument", len(long), err)
+	}
+	if !strings.Contains(err.Error(), "1048576") {
+		t.Errorf("Invalidate error %q does not name the key's length", err)
+	}
+	if got := p.Stats(); got.OutboxDepth != 0 || got.MessagesSent != 0 {
+		t.Errorf("publisher stats after a refused call = %+v, want nothing queued or sent", got)
+	}
+	if !holds(cs[0], "k", "v") {
+		t.Errorf("the cache lost k after a refused call")
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -347,6 +350,9 @@ func (s *session) readLoop() {
 			return
 		}
 		if err != nil {
+			if s.ctx.Err() == nil && isRefusal(err) {
+				r.reach(err) // no reply was read on c yet
+			}
 			if s.ctx.Err() != nil || !r.restart(c, err) {
 				return
 			}
@@ -360,21 +366,60 @@ func (s *session) readLoop() {
 
 // reader is the state of a session's reader goroutine.
 type reader struct {
-	s         *session
-	confirmed map[string]bool // channels subscribed on the current connection, as of the last reply read
-	buf       []byte          // payload copy handed to handlers
-	backoff   time.Duration
+	s           *session
+	confirmed   map[string]bool // channels subscribed on the current connection, as of the last reply read
+	buf         []byte          // payload copy handed to handlers
+	backoff     time.Duration
+	unreachable bool // the last attempt to connect failed outright
+}
+
+// isRefusal reports whether err, on a connection that has not answered
+// anything yet, means Redis cannot be reached at all: a failed dial
+// (refused, timed out, no route, unresolvable), or a connection closed or
+// reset before its first reply (a proxy or load balancer in front of a
+// Redis that is down accepts, then resets). A connection that answers
+// nothing and stays open (a half-open link, a stuck server) is not one: the
+// dead-link timeout ends it with ErrLinkDead.
+func isRefusal(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// reach tells the subscribers whose handler is an invalidation.ReachHandler
+// that Redis cannot be reached (err, after every failed dial) or, with a nil
+// err, that it can be again (once, after failed dials).
+func (r *reader) reach(err error) {
+	if err == nil && !r.unreachable {
+		return
+	}
+	r.unreachable = err != nil
+	ev := evReachable
+	if err != nil {
+		ev = evUnreachable
+	}
+	for _, subs := range r.s.snap.Load().byChannel {
+		for _, sub := range subs {
+			sub.call(ev, nil, err)
+		}
+	}
 }
 
 // run serves one conn. It returns true when a new one should be made, false
 // when the session stops.
 func (r *reader) run(c *conn) bool {
 	s := r.s
-	for {
+	for answered := false; ; answered = true {
 		msg, err := c.ps.Receive(s.ctx)
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return false
+			}
+			if !answered && isRefusal(err) {
+				r.reach(err)
 			}
 			if isNoPerm(err) {
 				if cmd, ok := c.take(cmdSubscribe, c.headChannel()); ok {
@@ -385,6 +430,9 @@ func (r *reader) run(c *conn) bool {
 			// A network error, or Redis refused a command for the whole
 			// connection (MOVED after a failover, ...): start over.
 			return r.restart(c, err)
+		}
+		if !answered {
+			r.reach(nil) // a reply: Redis is reachable
 		}
 		switch m := msg.(type) {
 		case *goredis.Message:
@@ -596,6 +644,8 @@ const (
 	evMessage = iota
 	evUp
 	evDown
+	evUnreachable
+	evReachable
 )
 
 // call runs one handler method unless the subscription is closed.
@@ -612,6 +662,14 @@ func (sub *subscription) call(ev int, payload []byte, err error) {
 		sub.h.HandleLinkUp()
 	case evDown:
 		sub.h.HandleLinkDown(err)
+	case evUnreachable, evReachable:
+		if rh, ok := sub.h.(invalidation.ReachHandler); ok {
+			if ev == evUnreachable {
+				rh.HandleUnreachable(err)
+			} else {
+				rh.HandleReachable()
+			}
+		}
 	}
 }
 

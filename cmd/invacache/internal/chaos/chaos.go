@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
@@ -85,9 +86,13 @@ type Config struct {
 	WriteRate      int           // writes/s per writer (while not blocked in Flush); default 25
 	DBLatency      time.Duration // simulated database read latency; default 200µs
 
-	MaxStaleness  time.Duration // the nodes' InvalidationConfig.MaxStaleness; default 1s
-	PublishWindow time.Duration // bound: acknowledged message in flight to a live subscriber; default 100ms
-	Slack         time.Duration // bound: scheduling noise; default 400ms
+	MaxStaleness time.Duration // the nodes' InvalidationConfig.MaxStaleness; default 1s
+	// OutageStaleness is the nodes' InvalidationConfig.OutageStaleness (0:
+	// off). A read its node served past MaxStaleness is judged against
+	// OutageStaleness + PublishWindow + Slack.
+	OutageStaleness time.Duration
+	PublishWindow   time.Duration // bound: acknowledged message in flight to a live subscriber; default 100ms
+	Slack           time.Duration // bound: scheduling noise; default 400ms
 
 	// Topology is the Redis deployment; default Standalone.
 	Topology Topology
@@ -172,6 +177,10 @@ func (c *Config) resolve() error {
 		return bad("durations", "must not be negative")
 	case c.MaxStaleness == 0:
 		return bad("MaxStaleness", "must be positive (the bound needs it)")
+	case c.OutageStaleness != 0 && c.OutageStaleness < c.MaxStaleness:
+		return bad("OutageStaleness", "must be 0 (off) or at least MaxStaleness")
+	case c.OutageStaleness != 0 && c.Processes:
+		return bad("OutageStaleness", "is not supported with Processes yet (the node processes judge every read against the strict bound)")
 	}
 	return nil
 }
@@ -189,7 +198,10 @@ type Report struct {
 	Reads, ReadErrors     uint64
 	Writes, WriteErrors   uint64 // Writes = acknowledged
 	Hits, Misses, Loads   uint64
-	NotServingMisses      uint64 // the part of Misses refused while a node could not serve (MaxStaleness, a gap being handled)
+	NotServingMisses      uint64        // the part of Misses refused while a node could not serve (MaxStaleness, a gap being handled)
+	OutageStaleness       time.Duration // the nodes' OutageStaleness (0: off)
+	OutageReads           uint64        // reads the nodes served past MaxStaleness, under OutageStaleness (summed over nodes)
+	OutageJudged          uint64        // reads judged against OutageStaleness + publish window + slack (whole bursts around OutageReads)
 	Gaps, ClearsOnGap     uint64
 	PublishFailures       uint64
 	Faults                map[Kind]int      // injected, by kind
@@ -275,18 +287,20 @@ func (n *node) waiting() int64 {
 
 // run is the state of one Run.
 type run struct {
-	cfg     Config
-	w       io.Writer
-	srv     *redisserver.Server   // Standalone
-	cl      *redisserver.Cluster  // Cluster, ClusterSharded
-	st      *redisserver.Sentinel // Sentinel
-	nodes   []*node
-	db      *simdb.DB
-	dbs     *dbServer    // Processes: serves db to the node processes
-	judge   *remoteJudge // Processes: the node processes' reads to chk
-	chk     *invacachetest.Checker
-	start   time.Time
-	channel string
+	cfg   Config
+	w     io.Writer
+	srv   *redisserver.Server   // Standalone
+	cl    *redisserver.Cluster  // Cluster, ClusterSharded
+	st    *redisserver.Sentinel // Sentinel
+	nodes []*node
+	db    *simdb.DB
+	dbs   *dbServer    // Processes: serves db to the node processes
+	judge *remoteJudge // Processes: the node processes' reads to chk
+	chk   *invacachetest.Checker
+	// outageJudged counts the reads judged against the outage bound.
+	outageJudged atomic.Uint64
+	start        time.Time
+	channel      string
 
 	mu     sync.Mutex // guards rep's fault fields and serializes output lines
 	rep    Report
@@ -343,6 +357,7 @@ func runPhase(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r.rep.CatchUpsByKind = map[Kind]uint64{}
 	r.rep.NotServingByKind = map[Kind]uint64{}
 	r.rep.Bound = invacachetest.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
+	r.rep.OutageStaleness = cfg.OutageStaleness
 	r.rep.GoroutinesBaseline = runtime.NumGoroutine()
 
 	if err := r.setup(); err != nil {
@@ -398,7 +413,7 @@ func (r *run) setup() error {
 			n.proc = p
 			continue
 		}
-		c, err := invacache.NewCache[uint64](nodeCacheConfig(rc, r.cfg.MaxStaleness, capacity, r.cfg.Logger))
+		c, err := invacache.NewCache[uint64](nodeCacheConfig(rc, r.cfg.MaxStaleness, r.cfg.OutageStaleness, capacity, r.cfg.Logger))
 		if err != nil {
 			return fmt.Errorf("chaos: node %d: %w", i, err)
 		}
@@ -500,6 +515,15 @@ func (r *run) execute(ctx context.Context) error {
 		for i := 0; i < cfg.ReadersPerNode; i++ {
 			rd := workload.Reader{Cache: n.cache, DB: r.db, Check: r.chk, Counters: &n.cnt,
 				Rate: cfg.ReadRate, Zipf: zipf, Seed: cfg.Seed + uint64(n.id*100+i)}
+			if cfg.OutageStaleness > 0 {
+				c := n.cache
+				rd.Outage = &workload.OutageBound{
+					Bound:  r.outageBound(),
+					Reads:  func() uint64 { return c.Stats().Invalidation.OutageReads },
+					Judge:  r.chk.ReadWithin,
+					Judged: &r.outageJudged,
+				}
+			}
 			wg.Add(1)
 			go func() { defer wg.Done(); rd.Run(runCtx) }()
 		}
@@ -738,6 +762,10 @@ func (r *run) collect() {
 			r.rep.ClearsByReason[reason] += c
 		}
 	}
+	for _, n := range r.nodes {
+		r.rep.OutageReads += n.stats().Invalidation.OutageReads
+	}
+	r.rep.OutageJudged = r.outageJudged.Load()
 	r.rep.PublishFailures = s.publishFailures
 	r.rep.MaxStalenessObserved = r.chk.MaxAge()
 	r.rep.Violations = r.chk.Stale()
@@ -796,6 +824,13 @@ func (r *run) printSummary() {
 			strings.Join(ns, ", "), rep.NotServingMisses-min(in, rep.NotServingMisses))
 	}
 	fmt.Fprintf(w, "  bound:        %s\n", rep.Bound)
+	if rep.OutageStaleness > 0 {
+		ob := rep.Bound
+		ob.MaxStaleness = rep.OutageStaleness
+		fmt.Fprintf(w, "  outage bound: %s (reads a node served past MaxStaleness while Redis was unreachable)\n", ob)
+		fmt.Fprintf(w, "  reads by bound: %d judged against the strict bound, %d against the outage bound (the nodes served %d reads past MaxStaleness)\n",
+			rep.Reads-min(rep.OutageJudged, rep.Reads), rep.OutageJudged, rep.OutageReads)
+	}
 	fmt.Fprintf(w, "  max staleness observed: %v (longest a read returned an old version after a newer one was acknowledged)\n", rep.MaxStalenessObserved.Round(time.Microsecond))
 	cycles := fmt.Sprint(rep.GoroutinesPerCycle)
 	if n := len(rep.GoroutinesPerCycle); n > 20 {
@@ -829,7 +864,16 @@ func printComparison(w io.Writer, rep, base *Report) {
 	fmt.Fprintf(w, "  %-22s %12d %12d   (%.2fx)\n", "database loads", base.Loads, rep.Loads, safeDiv(float64(rep.Loads), float64(base.Loads)))
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "whole-cache clears", base.ClearsOnGap, rep.ClearsOnGap)
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "catch-ups", base.CatchUps, rep.CatchUps)
+	fmt.Fprintf(w, "  %-22s %12d %12d\n", "reads past MaxStaleness", base.OutageReads, rep.OutageReads)
 	fmt.Fprintf(w, "  %-22s %12d %12d\n", "violations", base.Violations, rep.Violations)
+}
+
+// outageBound is the bound a read served under OutageStaleness is judged
+// against: the strict bound with OutageStaleness for MaxStaleness.
+func (r *run) outageBound() time.Duration {
+	b := r.rep.Bound
+	b.MaxStaleness = r.cfg.OutageStaleness
+	return b.Total()
 }
 
 func safeDiv(a, b float64) float64 {

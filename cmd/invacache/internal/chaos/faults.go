@@ -164,7 +164,13 @@ func (r *run) slow(ctx context.Context, n *node) (string, string) {
 	// The flooder talks to Redis directly, not through any node's proxy.
 	fc := goredis.NewClient(&goredis.Options{Addr: r.srv.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
 	defer fc.Close()
-	payload := strings.Repeat("f", floodPayload) // a raw key no one caches
+	// A raw key no one caches, as an operator's redis-cli PUBLISH sends.
+	// Every node that sees one live treats the log as holed, so its next
+	// gap clears (unlogged_peer) instead of catching up: part of this
+	// fault's cost. A flood through a Publisher (logged) was tried: the
+	// slow node then replays megabytes of it through its slowed link, and
+	// the fault cost five times the not-serving misses.
+	payload := strings.Repeat("f", floodPayload)
 	sent := 0
 	dropped := false
 	for sent < floodMaxBytes && ctx.Err() == nil {

@@ -91,13 +91,14 @@ func NodeProcess() (code int, ok bool) {
 }
 
 // nodeCacheConfig is the cache of every node, in-process or not.
-func nodeCacheConfig(rc config.RedisInvalidationConfig, maxStaleness time.Duration, capacity int, logger *slog.Logger) config.InvaCacheConfig {
+func nodeCacheConfig(rc config.RedisInvalidationConfig, maxStaleness, outageStaleness time.Duration, capacity int, logger *slog.Logger) config.InvaCacheConfig {
 	return config.InvaCacheConfig{
 		Backend: &config.BackendConfig{InMemory: &config.InMemoryConfig{ShardCount: 16, Capacity: capacity}},
 		Invalidation: &config.InvalidationConfig{
-			Type:         "redis",
-			Redis:        &rc,
-			MaxStaleness: maxStaleness,
+			Type:            "redis",
+			Redis:           &rc,
+			MaxStaleness:    maxStaleness,
+			OutageStaleness: outageStaleness,
 		},
 		Logger: logger,
 	}
@@ -109,7 +110,7 @@ func runNode(spec nodeSpec, stdin io.Reader, stdout io.Writer) error {
 	if spec.Verbose {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	c, err := invacache.NewCache[uint64](nodeCacheConfig(spec.Redis, spec.MaxStaleness, spec.Capacity, logger))
+	c, err := invacache.NewCache[uint64](nodeCacheConfig(spec.Redis, spec.MaxStaleness, 0, spec.Capacity, logger))
 	if err != nil {
 		return err
 	}

@@ -62,17 +62,46 @@ type Reader struct {
 	Rate     int     // reads per second
 	Zipf     float64 // key popularity exponent (> 1)
 	Seed     uint64
+	// Outage, when set, judges the reads of a burst during which the node
+	// served reads past MaxStaleness (under OutageStaleness) against its
+	// Bound instead of Check's.
+	Outage *OutageBound
+}
+
+// OutageBound is how a Reader judges reads served under OutageStaleness.
+type OutageBound struct {
+	Bound time.Duration // OutageStaleness plus the publish window and slack
+	// Reads is the node's count of reads served past MaxStaleness
+	// (Stats().Invalidation.OutageReads), read around each burst.
+	Reads func() uint64
+	// Judge judges one read against bound.
+	Judge func(key string, version uint64, start time.Time, bound time.Duration) bool
+	// Judged counts the reads judged against Bound.
+	Judged *atomic.Uint64
 }
 
 // Run reads until ctx ends. Each read is timed from its start and judged by
-// Check.
+// Check, or by Outage when the node served a read of the burst past
+// MaxStaleness (the whole burst then gets the outage bound: a burst lasts
+// well under a millisecond, and the node's bound changes far less often).
 func (r Reader) Run(ctx context.Context) {
 	pick := r.DB.ZipfPicker(r.Seed, r.Zipf)
 	loader := func(key string) (uint64, time.Duration, error) { return r.DB.Read(key), 0, nil }
 	// Reads go in small bursts every 10ms: steady load without a timer per read.
 	const tick = 10 * time.Millisecond
 	perTick := max(1, r.Rate/int(time.Second/tick))
+	type read struct {
+		key   string
+		v     uint64
+		start time.Time
+	}
+	burst := make([]read, 0, perTick)
 	Paced(ctx, tick, func() {
+		var before uint64
+		if r.Outage != nil {
+			before = r.Outage.Reads()
+		}
+		burst = burst[:0]
 		for i := 0; i < perTick; i++ {
 			key := pick()
 			start := time.Now()
@@ -82,7 +111,16 @@ func (r Reader) Run(ctx context.Context) {
 				continue
 			}
 			r.Counters.Reads.Add(1)
-			r.Check.Read(key, v, start)
+			burst = append(burst, read{key, v, start})
+		}
+		outage := r.Outage != nil && r.Outage.Reads() != before
+		for _, rd := range burst {
+			if outage {
+				r.Outage.Judge(rd.key, rd.v, rd.start, r.Outage.Bound)
+				r.Outage.Judged.Add(1)
+			} else {
+				r.Check.Read(rd.key, rd.v, rd.start)
+			}
 		}
 	})
 }
