@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -33,4 +34,58 @@ func TestCacheUnloggedWriterWhileAway(t *testing.T) {
 		t.Fatalf("b serves %q, invalidated by an unlogged writer while b was away; stats %+v", "gone", b.Stats().Invalidation)
 	}
 	t.Logf("clears by reason %v", b.Stats().Invalidation.ClearsByReason)
+}
+
+// End to end (issue 18 case 4): a node is away while a peer invalidates a
+// key; Redis, last saved before that write, is killed and restarts from
+// its RDB snapshot (the epoch key comes back, the write does not). The
+// node must not catch up from that log and serve the value.
+func TestCacheRestartFromSnapshotWhileAway(t *testing.T) {
+	leakcheck.Check(t)
+	srv, px, a, b := pairViaProxy(t, redisserver.Options{}, nil)
+	if _, err := srv.Do("SAVE"); err != nil {
+		t.Fatal(err)
+	}
+	px.Refuse()
+	px.Cut()
+	eventually(t, 5*time.Second, "link down", func() bool { return !b.Stats().Invalidation.LinkUp })
+	if err := a.Delete("gone", option.WithDeleteInvalidation()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, a)
+	srv.Kill()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	px.Accept()
+	eventually(t, 15*time.Second, "serving again", func() bool {
+		return b.Stats().Invalidation.LinkUp && b.Stats().Invalidation.Serving
+	})
+	if !missing(b, "gone") {
+		t.Fatalf("b serves %q, invalidated before the restart lost it from the log; stats %+v", "gone", b.Stats().Invalidation)
+	}
+	t.Logf("clears by reason %v", b.Stats().Invalidation.ClearsByReason)
+}
+
+// End to end (issue 18 case 5): Redis at maxmemory (noeviction) refuses
+// the log write; the invalidation must still reach the linked peer.
+func TestCacheInvalidatesAtMaxmemory(t *testing.T) {
+	leakcheck.Check(t)
+	srv, _, a, b := pairViaProxy(t, redisserver.Options{}, nil)
+	for _, args := range [][]string{
+		{"SET", "ballast", strings.Repeat("x", 1<<20)},
+		{"CONFIG", "SET", "maxmemory-policy", "noeviction"},
+		{"CONFIG", "SET", "maxmemory", "1"},
+	} {
+		if _, err := srv.Do(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Delete("gone", option.WithDeleteInvalidation()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the peer drops the key invalidated at maxmemory", func() bool { return missing(b, "gone") })
+	if _, err := srv.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
+		t.Fatal(err)
+	}
 }

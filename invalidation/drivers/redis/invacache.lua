@@ -123,7 +123,7 @@ while i <= #ARGV do
     local before = total
     total = total + #ARGV[i] + 64
     if math.floor(before / st) ~= math.floor(total / st) then
-      redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
+      redis.pcall('RPUSH', KEYS[4], string.format('%s %.0f', id, total))
     end
     i = i + 1
   end

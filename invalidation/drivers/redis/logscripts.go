@@ -192,7 +192,7 @@ while i <= #ARGV do
     local before = total
     total = total + #ARGV[i] + 64
     if math.floor(before / st) ~= math.floor(total / st) then
-      redis.pcall('RPUSH', KEYS[4], id .. ' ' .. total)
+      redis.pcall('RPUSH', KEYS[4], string.format('%s %.0f', id, total))
     end
     i = i + 1
   end
@@ -275,7 +275,7 @@ return redis.error_reply('no last-generated-id in XINFO STREAM (Redis 7 or later
 // message was published outside the log since the cursor's entry (the
 // unlogged mark).
 // KEYS: the log's keys. ARGV: the cursor's epoch, the cursor's id, the head
-// (” on the first chunk: the log's last-generated-id, returned), count,
+// (empty on the first chunk: the log's last-generated-id, returned), count,
 // trust. Reply: {'gap', why}, {'ask'} or {'ok', head, entries-added,
 // entries after the cursor}.
 var chunkScript = goredis.NewScript(luaLib + luaIDs + `
