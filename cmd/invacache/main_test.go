@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,13 +71,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 // closedAddr is a loopback address nothing listens on.

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"strings"
 	"sync"
 	"testing"
@@ -47,13 +48,7 @@ func (r *recorder) snapshot() ([]string, int) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 func waitEvents(t *testing.T, r *recorder, want ...string) {

@@ -411,8 +411,10 @@ func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			dropped := px.Stats().Dropped
 			go func() { done <- d.Publish(ctx, [][]byte{[]byte("stuck"), []byte("stuck")}) }()
-			time.Sleep(50 * time.Millisecond) // let it block on the link
+			// Blocked on the link: the blackhole swallowed its command.
+			waitFor(t, 5*time.Second, "the blackhole to swallow the publish", func() bool { return px.Stats().Dropped > dropped })
 			cancel()
 			select {
 			case err := <-done:
