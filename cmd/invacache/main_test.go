@@ -187,6 +187,19 @@ func TestAuthFailure(t *testing.T) {
 	}
 }
 
+// An ACL user that may connect but not publish on the channel: invalidate
+// says so, not that Redis cannot be reached.
+func TestInvalidatePermissionDenied(t *testing.T) {
+	leakcheck.Check(t)
+	s := redisserver.StartT(t, redisserver.Options{Password: "root-pw", Users: []redisserver.User{
+		{Name: "noscript", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-evalsha", "-eval"}},
+		{Name: "nopublish", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-publish"}},
+	}})
+	for _, user := range []string{"noscript", "nopublish"} {
+		oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--username", user, "--password", "pw", "--dial-timeout", "1s", "k"}, 1, "permission denied by Redis at "+s.Addr())
+	}
+}
+
 // newNode is a cache node on the test server's channel.
 func newNode(t *testing.T, channel string) invacache.Cache[string] {
 	t.Helper()

@@ -1,12 +1,12 @@
 package redis_test
 
 import (
-	"os"
 	"context"
 	"fmt"
 	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
