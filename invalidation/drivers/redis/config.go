@@ -2,6 +2,7 @@ package redis
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -112,7 +113,7 @@ type Config struct {
 	// with the settings above (of which only Channel, ShardedPubSub and
 	// DialTimeout then apply). It stays the caller's: Close does not close
 	// it. It should speak RESP2 (Protocol: 2), so that its subscription is a
-	// "pubsub" client for Redis. In the DriverConfig map: the "Client" key.
+	// "pubsub" client for Redis. It cannot be given in the DriverConfig map.
 	Client goredis.UniversalClient `json:"-" yaml:"-"`
 }
 
@@ -297,7 +298,7 @@ func decodeMap(m map[string]any, v reflect.Value, prefix string) error {
 			continue
 		}
 		f := v.Field(i)
-		if err := setField(f, m[k], prefix+v.Type().Field(i).Name); err != nil {
+		if err := setField(f, m[k], prefix+k); err != nil { // named as the document spells it
 			return err
 		}
 	}
@@ -319,12 +320,7 @@ func setField(f reflect.Value, x any, name string) error {
 		}
 		return err // asTLS names the nested key itself
 	case t == clientType:
-		c, ok := x.(goredis.UniversalClient)
-		if !ok || c == nil {
-			err = fmt.Errorf("want a go-redis UniversalClient (*redis.Client, *redis.ClusterClient, ...), got %T", x)
-		} else {
-			f.Set(reflect.ValueOf(c))
-		}
+		err = errors.New("a client cannot be given in DriverConfig: build the driver with redis.New(redis.Config{Client: ...}) and set InvalidationConfig.Driver")
 	case t == stringsType:
 		var s []string
 		s, err = asStrings(x)
@@ -393,9 +389,9 @@ func floatToInt64(f float64) (int64, error) {
 	return int64(f), nil
 }
 
-// asDuration accepts time.Duration, a string for time.ParseDuration ("5s"),
-// or an integer number of nanoseconds in any numeric form (as time.Duration
-// itself marshals to JSON).
+// asDuration accepts a time.Duration (Go code) or a string for
+// time.ParseDuration ("5s"), as every configuration file writes one. A bare
+// number is refused: read as nanoseconds, "dialTimeout: 2000" would be 2µs.
 func asDuration(v any) (time.Duration, error) {
 	switch x := v.(type) {
 	case time.Duration:
@@ -407,11 +403,7 @@ func asDuration(v any) (time.Duration, error) {
 		}
 		return d, nil
 	}
-	i, err := asInt64(v)
-	if err != nil {
-		return 0, fmt.Errorf("want a duration (time.Duration, \"5s\" or nanoseconds), got %T", v)
-	}
-	return time.Duration(i), nil
+	return 0, fmt.Errorf("want a duration such as \"5s\" (or a time.Duration), got %T %v", v, v)
 }
 
 func asStrings(v any) ([]string, error) {
