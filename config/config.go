@@ -89,7 +89,7 @@ type InvalidationConfig struct {
 	// Type names a registered driver ("redis" after a blank import of the
 	// Redis driver, "memory" for the in-process bus).
 	Type string `json:"type" yaml:"type"`
-	// DriverConfig holds the driver's settings by key (the seed's form).
+	// DriverConfig holds the driver's settings by key.
 	DriverConfig map[string]any `json:"driverConfig,omitempty" yaml:"driverConfig,omitempty"`
 	// Redis is the typed form of the Redis driver's settings. When set, it is
 	// used instead of DriverConfig.

@@ -73,7 +73,7 @@ func (f *commonFlags) resolve() (settings, error) {
 		s.cache = c
 	}
 	if inv := s.cache.Invalidation; inv != nil && (inv.Redis != nil || len(inv.DriverConfig) > 0) {
-		// The typed form or the seed's map, read as the library reads them.
+		// The typed form or the map, read as the library reads them.
 		r, err := redisdriver.ConfigFrom(*inv)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", f.configFile, err)

@@ -17,7 +17,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/suggest"
 )
 
-// Defaults applied where a setting is zero (the seed README's defaults).
+// Defaults applied where a setting is zero.
 const (
 	DefaultAddress     = "localhost:6379"
 	DefaultChannel     = "invacache:invalidation"
@@ -56,9 +56,9 @@ const (
 // zero field means its default.
 //
 // A cache reaches it in one of three ways: Config given to New, whose
-// driver goes in config.InvalidationConfig.Driver; the seed's typed
+// driver goes in config.InvalidationConfig.Driver; the typed
 // config.RedisInvalidationConfig (InvalidationConfig.Redis), whose fields
-// map one to one onto Config's; or the seed's InvalidationConfig.DriverConfig
+// map one to one onto Config's; or InvalidationConfig.DriverConfig
 // map, whose keys are Config's field names or json tags in any case. See
 // ConfigFrom.
 type Config struct {
@@ -119,7 +119,7 @@ type Config struct {
 
 // TLSConfig configures TLS from files (Enabled, CAFile, CertFile and
 // KeyFile together, ServerName, InsecureSkipVerify); it is the core
-// config.TLSConfig, which the seed's typed form already carries.
+// config.TLSConfig, which the typed form already carries.
 type TLSConfig = config.TLSConfig
 
 // ConfigFrom returns the Redis settings an InvalidationConfig carries: its
@@ -141,7 +141,7 @@ func ConfigFrom(ic config.InvalidationConfig) (Config, error) {
 	return c, nil
 }
 
-// fromCore maps the seed's typed form onto Config, copying what the caller
+// fromCore maps the typed form onto Config, copying what the caller
 // could modify later.
 func fromCore(r config.RedisInvalidationConfig) Config {
 	c := Config{

@@ -1,9 +1,9 @@
 package redis_test
 
 import (
+	"errors"
 	"log/slog"
 	"os"
-	"errors"
 	"strings"
 	"testing"
 

@@ -45,7 +45,7 @@ func (t Topology) Kinds() []Kind {
 // Failover on Sentinel, run on request only: one SENTINEL FAILOVER cycle
 // takes about 20s (the promotion ~11s, then the old master's
 // reconfiguration), longer than the suite's short runs
-// (docs/CHAOS_RESULTS.md).
+// (docs/KNOWN_LIMITS.md).
 func (t Topology) DefaultKinds() []Kind {
 	if t == Sentinel {
 		return []Kind{Kill, Cut}
