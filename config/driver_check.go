@@ -15,17 +15,14 @@ import (
 // window out of range, a duration written as a number, an unknown key)
 // without touching the network. Errors name the section of the document
 // the settings came from. A driver that is not registered was reported by
-// Resolve; an injected Driver has nothing to check.
-func checkDriver(ic *InvalidationConfig) error {
+// Resolve; an injected Driver has nothing to check. ic is resolved (the
+// typed form turned into DriverConfig); section is where the settings were
+// in the document.
+func checkDriver(ic *InvalidationConfig, section string) error {
 	if ic == nil || ic.Driver != nil {
 		return nil
 	}
 	spec := invalidation.Spec{Type: ic.Type, Options: ic.DriverConfig, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	section := "invalidation.driverConfig"
-	if ic.Redis != nil {
-		r := *ic.Redis
-		spec.Typed, section = &r, "invalidation.redis"
-	}
 	d, err := invalidation.Open(spec)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidConfig) {

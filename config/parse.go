@@ -54,7 +54,11 @@ func Parse(data []byte) (InvaCacheConfig, error) {
 	if err != nil {
 		return InvaCacheConfig{}, err
 	}
-	if err := checkDriver(r.Invalidation); err != nil {
+	section := "invalidation.driverConfig"
+	if cfg.Invalidation != nil && cfg.Invalidation.Redis != nil {
+		section = "invalidation.redis"
+	}
+	if err := checkDriver(r.Invalidation, section); err != nil {
 		return InvaCacheConfig{}, err
 	}
 	return cfg, nil

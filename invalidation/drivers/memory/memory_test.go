@@ -203,7 +203,6 @@ func TestRegistry(t *testing.T) {
 		{"named bus", invalidation.Spec{Type: "memory", Options: map[string]any{"Bus": "t1"}}, ""},
 		{"unknown key", invalidation.Spec{Type: "memory", Options: map[string]any{"Address": "x"}}, `"Address"`},
 		{"wrong type", invalidation.Spec{Type: "memory", Options: map[string]any{"Bus": 3}}, `"Bus"`},
-		{"typed settings", invalidation.Spec{Type: "memory", Typed: 3}, "DriverConfig (Bus, DisableReplay)"},
 		{"replay disabled", invalidation.Spec{Type: "memory", Options: map[string]any{"bus": "t1", "DisableReplay": true}}, ""},
 		{"replay disabled not a bool", invalidation.Spec{Type: "memory", Options: map[string]any{"DisableReplay": "yes"}}, `"DisableReplay"`},
 	}

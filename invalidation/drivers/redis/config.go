@@ -122,43 +122,34 @@ type Config struct {
 // config.TLSConfig, which the typed form already carries.
 type TLSConfig = config.TLSConfig
 
-// ConfigFrom returns the Redis settings an InvalidationConfig carries: its
-// typed Redis field when set, else its DriverConfig map. It is how NewCache
-// reads them. The map is decoded strictly: keys are Config's field names or
-// json tags in any case ("PoolSize", "poolSize"), an unknown key or a wrong
-// type is an error naming the key; numbers may be any Go integer kind, a
-// whole float64 or a json.Number, durations also "5s"; TLS may be a map, a
-// TLSConfig, a config.TLSConfig or a bool; a nil value means unset. The
-// result is not checked yet: New and NewClient do that.
+// ConfigFrom returns the Redis settings an InvalidationConfig carries (its
+// typed Redis field, or its DriverConfig map), decoded as NewCache decodes
+// them: config.Resolve turns the typed form into the map, and the map is
+// decoded strictly: keys are Config's field names or json tags in any case
+// ("PoolSize", "poolSize"); an unknown key or a wrong type is an error
+// naming the key; numbers may be any Go integer kind, a whole float64 or a
+// json.Number; durations a time.Duration or a string ("5s"); TLS a map, a
+// TLSConfig or a bool; a nil value means unset. The result is not checked
+// yet: New does that.
 func ConfigFrom(ic config.InvalidationConfig) (Config, error) {
-	if ic.Redis != nil {
-		return fromCore(*ic.Redis), nil
+	ic.Driver = nil
+	if ic.Type == "" && ic.Redis == nil {
+		ic.Type = TypeName
 	}
+	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &ic})
+	if err != nil {
+		return Config{}, err
+	}
+	return decodeConfig(r.Invalidation.DriverConfig)
+}
+
+// decodeConfig decodes a DriverConfig map (see ConfigFrom).
+func decodeConfig(m map[string]any) (Config, error) {
 	var c Config
-	if err := decodeMap(ic.DriverConfig, reflect.ValueOf(&c).Elem(), ""); err != nil {
+	if err := decodeMap(m, reflect.ValueOf(&c).Elem(), ""); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// fromCore maps the typed form onto Config, copying what the caller
-// could modify later.
-func fromCore(r config.RedisInvalidationConfig) Config {
-	c := Config{
-		Address: r.Address, Addresses: r.Addresses, MasterName: r.MasterName,
-		Username: r.Username, Password: r.Password, DB: r.DB,
-		Channel: r.Channel, ShardedPubSub: r.ShardedPubSub,
-		PoolSize: r.PoolSize, MaxRetries: r.MaxRetries, DialTimeout: r.DialTimeout,
-		ReplayWindow: r.ReplayWindow, DisableReplay: r.DisableReplay,
-	}
-	if r.Addresses != nil {
-		c.Addresses = append([]string(nil), r.Addresses...)
-	}
-	if r.TLS != nil {
-		t := *r.TLS
-		c.TLS = &t
-	}
-	return c
 }
 
 // resolve applies defaults and validates; it returns the completed copy

@@ -208,20 +208,19 @@ func TestFactory(t *testing.T) {
 	}
 	_ = d.Close()
 
-	// Typed settings win over the map.
-	d, err = open(invalidation.Spec{Typed: &config.RedisInvalidationConfig{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second}, Options: map[string]any{"Adress": "ignored"}})
+	// The typed form reaches the driver as the equivalent map.
+	typed, err := ConfigFrom(config.InvalidationConfig{Redis: &config.RedisInvalidationConfig{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second,
+		TLS: &config.TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}}})
 	if err != nil {
 		t.Fatalf("typed: %v", err)
 	}
-	if got := d.(*Driver).Channel(); got != "typed" {
-		t.Errorf("Channel = %q, want typed", got)
+	if want := (Config{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second, TLS: &TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}}); !reflect.DeepEqual(typed, want) {
+		t.Errorf("typed form decoded as %+v, want %+v", typed, want)
 	}
-	_ = d.Close()
 
 	for _, spec := range []invalidation.Spec{
 		{Options: map[string]any{"Adress": "localhost:6379"}},
-		{Typed: &config.RedisInvalidationConfig{PoolSize: -1}},
-		{Typed: "not a config"},
+		{Options: map[string]any{"PoolSize": -1}},
 		{Options: map[string]any{"TLS": map[string]any{"Enabled": true, "CAFile": "/nonexistent/ca.pem"}}},
 	} {
 		if _, err := open(spec); !errors.Is(err, config.ErrInvalidConfig) {
@@ -245,8 +244,8 @@ func TestJSONFileForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg config.InvaCacheConfig
-	if err := json.Unmarshal(raw, &cfg); err != nil {
+	cfg, err := config.Parse(raw)
+	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := factory(invalidation.Spec{Type: "redis", Options: cfg.Invalidation.DriverConfig})
@@ -261,11 +260,15 @@ func TestJSONFileForms(t *testing.T) {
 		t.Errorf("ReplayWindow = %v, want 2m", got)
 	}
 
-	var typed config.InvalidationConfig
-	if err := json.Unmarshal([]byte(`{"type":"redis","redis":{"address":"127.0.0.1:1","dialTimeout":"3s","poolSize":5,"replayWindow":"30s","disableReplay":true}}`), &typed); err != nil {
+	typed, err := config.Parse([]byte(`{"invalidation": {"type":"redis","redis":{"address":"127.0.0.1:1","dialTimeout":"3s","poolSize":5,"replayWindow":"30s","disableReplay":true}}}`))
+	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := factory(invalidation.Spec{Type: "redis", Typed: typed.Redis})
+	resolved, err := config.Resolve(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := factory(invalidation.Spec{Type: "redis", Options: resolved.Invalidation.DriverConfig})
 	if err != nil {
 		t.Fatalf("typed from JSON: %v", err)
 	}

@@ -2,8 +2,6 @@ package redis_test
 
 import (
 	"errors"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -55,7 +53,7 @@ func TestNewCacheFailsAtTheDoor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg["Channel"] = "door"
 			tc.cfg["DialTimeout"] = "30s"
-			c, err := invacache.NewCache[string](config.InvaCacheConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Invalidation: &config.InvalidationConfig{Type: "redis", DriverConfig: tc.cfg}})
+			c, err := invacache.NewCache[string](config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "redis", DriverConfig: tc.cfg}})
 			if err == nil {
 				_ = c.Close()
 				t.Fatalf("NewCache: no error, want %v", tc.want)

@@ -336,11 +336,10 @@ func TestCallersClientKeptOpen(t *testing.T) {
 	srv := redisserver.StartT(t, redisserver.Options{})
 	client := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
 	defer client.Close()
-	drv, err := factory(invalidation.Spec{Type: "redis", Options: map[string]any{"Client": client, "Channel": testChannel(t)}})
+	d, err := New(Config{Client: client, Channel: testChannel(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := drv.(*Driver)
 	r := &recorder{}
 	s, err := d.Subscribe(r, invalidation.SubscribeOptions{PingInterval: 50 * time.Millisecond})
 	if err != nil {
