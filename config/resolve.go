@@ -1,9 +1,9 @@
 package config
 
 import (
-	"reflect"
 	"fmt"
 	"math/bits"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
