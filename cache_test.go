@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,13 +29,7 @@ func newLocal[V any](t *testing.T, c config.InMemoryConfig) invacache.Cache[V] {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, within, what, cond)
 }
 
 func TestGetSetDeleteClear(t *testing.T) {

@@ -22,7 +22,7 @@ func TestDocsLinks(t *testing.T) {
 		return strings.ReplaceAll(punct.ReplaceAllString(strings.ToLower(strings.TrimSpace(h)), ""), " ", "-")
 	}
 	for _, md := range []string{"README.md", "RELEASING.md", "metrics/README.md", "cmd/invacache/README.md",
-		"invalidation/drivers/redis/README.md", "docs/CHAOS_RESULTS.md"} {
+		"invalidation/drivers/redis/README.md", "docs/KNOWN_LIMITS.md", "example/httpservice/README.md"} {
 		data, err := os.ReadFile(md)
 		if err != nil {
 			t.Errorf("%s: %v", md, err)

@@ -63,10 +63,6 @@ func resolve(cfg config.InvaCacheConfig) (settings, error) {
 		}
 		if ic.Driver == nil {
 			s.inval.spec = invalidation.Spec{Type: ic.Type, Options: ic.DriverConfig, Logger: s.logger}
-			if ic.Redis != nil {
-				r := *ic.Redis // the driver gets a copy; the caller's struct stays as it was
-				s.inval.spec.Typed = &r
-			}
 		}
 	}
 	return s, nil

@@ -20,7 +20,3 @@ require (
 	github.com/maypok86/otter/v2 v2.4.0
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/halilbulentorhon/invacache-go => ..
-
-replace github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis => ../invalidation/drivers/redis

@@ -66,12 +66,15 @@ type InMemoryConfig struct {
 	// ShardCount has no effect: the store is not sharded (otter's reads are
 	// lock-free). It is kept, and validated (not negative, at most
 	// Capacity), so existing configurations keep working. Default 64.
+	//
+	// Deprecated: no effect; remove it.
 	ShardCount int `json:"shardCount" yaml:"shardCount"`
 	// SweeperInterval has no effect: expired entries are removed by otter's
 	// timer wheel during its maintenance, and never returned once expired.
 	// It is kept, and validated (not negative), so existing configurations
-	// keep working. Default 1s. In JSON: a duration string ("30s") or
-	// nanoseconds.
+	// keep working. Default 1s. In a file (Parse): a duration string ("30s").
+	//
+	// Deprecated: no effect; remove it.
 	SweeperInterval time.Duration `json:"sweeperInterval" yaml:"sweeperInterval"`
 	// Capacity is the hard bound on entries (otter's MaximumSize): once the
 	// store's maintenance has run after a write, it holds at most Capacity
@@ -88,7 +91,7 @@ type InvalidationConfig struct {
 	// Type names a registered driver ("redis" after a blank import of the
 	// Redis driver, "memory" for the in-process bus).
 	Type string `json:"type" yaml:"type"`
-	// DriverConfig holds the driver's settings by key (the seed's form).
+	// DriverConfig holds the driver's settings by key.
 	DriverConfig map[string]any `json:"driverConfig,omitempty" yaml:"driverConfig,omitempty"`
 	// Redis is the typed form of the Redis driver's settings. When set, it is
 	// used instead of DriverConfig.
@@ -102,8 +105,7 @@ type InvalidationConfig struct {
 	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
 	// without caching until the link is proven alive and the node caught up
 	// from the replay log or cleared.
-	// Default 3s; at least MinMaxStaleness (80ms). In JSON: "3s" or
-	// nanoseconds.
+	// Default 3s; at least MinMaxStaleness (80ms). In a file (Parse): "3s".
 	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
 	// DisableMaxStaleness turns the staleness bound off: the node serves
 	// whatever it holds while the link is down. Default false.

@@ -34,12 +34,14 @@ import (
 // expanded) nested at most 100 levels deep, in either format.
 //
 // The values under invalidation.driverConfig are handed to the driver as
-// they are (strings, bools, int or float64 numbers, lists, maps): the driver
-// checks them when the cache is built.
+// they are (strings, bools, int or float64 numbers, lists, maps), which
+// decodes them as strictly (durations as strings such as "5s").
 //
-// Parse then checks the values the way NewCache does (see Resolve), so a
-// configuration Parse accepts is one NewCache accepts, driver settings
-// aside. Every error wraps ErrInvalidConfig.
+// Parse then checks the values the way NewCache does (see Resolve), and has
+// the driver (which must be imported, e.g. blank-imported, as for NewCache)
+// check its settings, typed or under driverConfig, without connecting: a
+// configuration Parse accepts is one NewCache accepts. Every error wraps
+// ErrInvalidConfig.
 func Parse(data []byte) (InvaCacheConfig, error) {
 	var cfg InvaCacheConfig
 	root, err := parseTree(data)
@@ -51,7 +53,15 @@ func Parse(data []byte) (InvaCacheConfig, error) {
 			return InvaCacheConfig{}, err
 		}
 	}
-	if _, err := Resolve(cfg); err != nil {
+	r, err := Resolve(cfg)
+	if err != nil {
+		return InvaCacheConfig{}, err
+	}
+	section := "invalidation.driverConfig"
+	if cfg.Invalidation != nil && cfg.Invalidation.Redis != nil {
+		section = "invalidation.redis"
+	}
+	if err := checkDriver(r.Invalidation, section); err != nil {
 		return InvaCacheConfig{}, err
 	}
 	return cfg, nil

@@ -119,11 +119,15 @@ func wantFull() config.InvaCacheConfig {
 }
 
 // The Redis driver lives in its own module; a stand-in registers its name,
-// since Parse checks that Type names a registered driver.
+// since Parse checks that Type names a registered driver and builds it.
+// "anykeys" takes any driverConfig, for the tests of how values decode.
+// Both build a memory driver.
 func init() {
-	invalidation.MustRegister("redis", func(invalidation.Spec) (invalidation.Driver, error) {
-		return nil, errors.New("stand-in for the Redis driver")
-	})
+	standIn := func(spec invalidation.Spec) (invalidation.Driver, error) {
+		return invalidation.Open(invalidation.Spec{Type: "memory", Logger: spec.Logger})
+	}
+	invalidation.MustRegister("redis", standIn)
+	invalidation.MustRegister("anykeys", standIn)
 }
 
 func TestParseGood(t *testing.T) {
@@ -138,12 +142,12 @@ func TestParseGood(t *testing.T) {
 		{"empty json object", "{}", config.InvaCacheConfig{}},
 		{"yaml comment only", "# nothing\n", config.InvaCacheConfig{}},
 		{"json nulls", `{"backend": null, "invalidation": null}`, config.InvaCacheConfig{}},
-		{"yaml driverConfig map", "invalidation:\n  type: memory\n  driverConfig:\n    Address: h:1\n    DB: 2\n    DialTimeout: 5s\n    Ratio: 1.5\n    On: true\n    List: [a, 1]\n",
-			config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", DriverConfig: map[string]any{
+		{"yaml driverConfig map", "invalidation:\n  type: anykeys\n  driverConfig:\n    Address: h:1\n    DB: 2\n    DialTimeout: 5s\n    Ratio: 1.5\n    On: true\n    List: [a, 1]\n",
+			config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "anykeys", DriverConfig: map[string]any{
 				"Address": "h:1", "DB": 2, "DialTimeout": "5s", "Ratio": 1.5, "On": true, "List": []any{"a", 2 - 1},
 			}}}},
-		{"json driverConfig map", `{"invalidation": {"type": "memory", "driverConfig": {"Address": "h:1", "DB": 2, "DialTimeout": 5000000000, "Ratio": 1.5}}}`,
-			config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "memory", DriverConfig: map[string]any{
+		{"json driverConfig map", `{"invalidation": {"type": "anykeys", "driverConfig": {"Address": "h:1", "DB": 2, "DialTimeout": 5000000000, "Ratio": 1.5}}}`,
+			config.InvaCacheConfig{Invalidation: &config.InvalidationConfig{Type: "anykeys", DriverConfig: map[string]any{
 				"Address": "h:1", "DB": 2, "DialTimeout": 5000000000, "Ratio": 1.5,
 			}}}},
 		{"disabled staleness", "invalidation: {type: memory, disableMaxStaleness: true}", config.InvaCacheConfig{

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math/bits"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -21,9 +22,11 @@ import (
 // In the result, Backend.InMemory is set with ShardCount, Capacity and
 // SweeperInterval filled in; Invalidation (when set) has every duration and
 // size filled in, MaxStaleness 0 only when DisableMaxStaleness is true, and
-// GapStrategy set. The driver's own settings (DriverConfig, Redis) are left
-// to the driver, which checks them when the cache is built; Type must name
-// a registered driver unless Driver is set.
+// GapStrategy set. The driver's own settings are left to the driver, which
+// checks them when the cache is built (and Parse builds it to check them);
+// the typed Redis settings appear as the equivalent DriverConfig map (keys
+// the field names, zero fields left out), the one form drivers receive.
+// Type must name a registered driver unless Driver is set.
 func Resolve(cfg InvaCacheConfig) (InvaCacheConfig, error) {
 	switch cfg.BackendName {
 	case "", BackendInMemory:
@@ -183,6 +186,10 @@ func (c *InvalidationConfig) resolve() error {
 	if names := invalidation.Registered(); !slices.Contains(names, c.Type) {
 		return invalidField("Invalidation.Type", "%q is not a registered driver%s (registered: %s; did you blank-import the driver?)",
 			c.Type, suggest.DidYouMean(c.Type, names), strings.Join(names, ", "))
+	}
+	if c.Redis != nil {
+		// The typed form is the map's schema: the driver gets one form.
+		c.DriverConfig, c.Redis = settingsMap(reflect.ValueOf(*c.Redis)), nil
 	}
 	return nil
 }

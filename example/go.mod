@@ -15,8 +15,3 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace (
-	github.com/halilbulentorhon/invacache-go => ../
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis => ../invalidation/drivers/redis
-)

@@ -38,8 +38,7 @@ func newCache(addr, channel string) (invacache.Cache[string], error) {
 		BackendName: "in-memory",
 		Backend: &config.BackendConfig{
 			InMemory: &config.InMemoryConfig{
-				ShardCount: 16,
-				Capacity:   10000,
+				Capacity: 10000,
 			},
 		},
 		Invalidation: &config.InvalidationConfig{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +18,7 @@ import (
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 5*time.Second, what, cond)
 }
 
 func missing(n *invacachetest.Node[string], key string) func() bool {

@@ -118,13 +118,10 @@ type ConnectTimeouter interface {
 type Spec struct {
 	// Type is the registered name the factory was found under.
 	Type string
-	// Options is InvalidationConfig.DriverConfig: settings by key. The
-	// factory must reject unknown keys and wrong types, naming the key.
+	// Options is InvalidationConfig.DriverConfig: settings by key (the typed
+	// Redis settings arrive here too, keyed by field name). The factory must
+	// reject unknown keys and wrong types, naming the key.
 	Options map[string]any
-	// Typed is the typed settings for this driver when the configuration
-	// carried them (for "redis": *config.RedisInvalidationConfig), else nil.
-	// When non-nil it is used instead of Options.
-	Typed any
 	// Logger receives the driver's warnings; never nil (a discarding logger
 	// when the user gave none).
 	Logger *slog.Logger

@@ -8,10 +8,17 @@
 #      those modules at that version, zipped from the working tree with the
 #      layout `go mod download` expects (<path>@<version>/..., without the
 #      files of nested modules);
-#   3. in a temporary module with no replace and an empty module cache,
-#      `go get`s the Redis driver and builds the seed's usage program, taken
-#      unchanged from the seed document (../shared/seed/... next to the
-#      clone; without it, the same block in the driver's README).
+#   3. in temporary modules with no replace and an empty module cache, as a
+#      user would: `go get`s the Redis driver and builds the seed's usage
+#      program, taken unchanged from the seed document (../shared/seed/...
+#      next to the clone; without it, the same block in the driver's
+#      README); builds a program that uses metrics/prometheus and
+#      metrics/otel; and `go install`s cmd/invacache@<version>;
+#   4. checks that every go.mod has no replace and that `go mod tidy`
+#      would change nothing but the lines of this repository's own
+#      (unpublished) modules.
+# Modules no go.mod requires (metrics/otel, cmd/invacache) are served at the
+# version the others require of the root module.
 # Other dependencies come from the local module cache, then the normal
 # GOPROXY; checksum-database lookups are skipped for this repository's
 # modules only (GONOSUMDB), which are not published yet.
@@ -20,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 prefix=github.com/halilbulentorhon/invacache-go
-seed_doc=../shared/seed/000_c12965d002000a63.txt
+seed_doc=${SEED_DOC:-../shared/seed/000_c12965d002000a63.txt}
 fallback_doc=invalidation/drivers/redis/README.md
 
 fail() { echo "release-check: $*" >&2; exit 1; }
@@ -58,6 +65,12 @@ done
 driver=$prefix/invalidation/drivers/redis
 [ -n "${ver_of[$prefix]:-}" ] || fail "no go.mod requires $prefix"
 [ -n "${ver_of[$driver]:-}" ] || fail "no go.mod requires $driver (example/go.mod should)"
+for gomod in "${gomods[@]}"; do
+	grep -q '^[[:space:]]*replace\b' "$gomod" && fail "$gomod has a replace directive: a user's go install refuses it; go.work serves development"
+done
+for path in "${!dir_of[@]}"; do
+	[ -n "${ver_of[$path]:-}" ] || ver_of[$path]=${ver_of[$prefix]}
+done
 
 # escape applies the module proxy's case encoding (Upper -> !upper).
 escape() { sed 's/[A-Z]/!\L&/g' <<<"$1"; }
@@ -111,11 +124,31 @@ grep -q '^package main' "$consumer/main.go" || fail "no usage program found in $
 echo "release-check: usage program from $doc ($(wc -l <"$consumer/main.go") lines)"
 
 # Checksums of the other dependencies, as this repository pins them.
-cat go.sum invalidation/drivers/redis/go.sum 2>/dev/null | sort -u >"$consumer/go.sum"
+cat $(printf '%s\n' "${gomods[@]}" | sed 's/go.mod$/go.sum/') 2>/dev/null | sort -u >"$tmp/go.sum"
+cp "$tmp/go.sum" "$consumer/go.sum"
 
-cd "$consumer"
 export GOMODCACHE=$tmp/modcache GOFLAGS=-mod=mod GONOSUMDB=$prefix GOPRIVATE= GONOPROXY=
 export GOPROXY="file://$proxy,file://$real_cache/cache/download,$upstream"
+
+# go mod tidy would change nothing but this repository's own lines (their
+# checksums exist only once the versions are tagged).
+for gomod in "${gomods[@]}"; do
+	d=$(dirname "$gomod")
+	# Lines added or removed, not merely moved, other than this repository's.
+	diff=$(cd "$d" && GOFLAGS= go mod tidy -diff 2>&1 | grep '^[-+][^-+]' | grep -v "^[-+][[:space:]]*$prefix[/ ]" |
+		awk '{ l = substr($0, 2); n[l] += (substr($0, 1, 1) == "+") ? 1 : -1 } END { for (l in n) if (n[l] != 0) print (n[l] > 0 ? "+" : "-") l }' || true)
+	if [ -n "$diff" ] && [ -n "${RELEASE_CHECK_FIX_SUMS:-}" ] && ! grep -qv '^+[^ ]* [^ ]* h1:' <<<"$diff"; then
+		# Only go.sum lines missing: add them (RELEASE_CHECK_FIX_SUMS=1).
+		{ cat "$d/go.sum"; sed 's/^+//' <<<"$diff"; } | sort -u >"$tmp/sum" && cp "$tmp/sum" "$d/go.sum"
+		echo "release-check: $d/go.sum: added $(wc -l <<<"$diff") lines"
+		diff=
+	fi
+	[ -z "$diff" ] || fail "$d: go mod tidy would change go.mod/go.sum (RELEASE_CHECK_FIX_SUMS=1 adds missing go.sum lines):
+$diff"
+done
+echo "release-check: go.mod/go.sum of every module tidy (but for this repository's unpublished versions)"
+
+cd "$consumer"
 go mod init example.com/releasecheck >/dev/null 2>&1
 grep -q '^replace' go.mod && fail "the consumer module must have no replace"
 go get "$driver@${ver_of[$driver]}" || fail "go get $driver@${ver_of[$driver]} failed"
@@ -123,3 +156,58 @@ go build -o /dev/null . || fail "the seed's usage program does not build against
 got=$(go list -m -f '{{.Version}}' "$prefix")
 [ "$got" = "${ver_of[$prefix]}" ] || fail "the consumer built with $prefix $got, want ${ver_of[$prefix]}"
 echo "release-check: OK: a module outside the repository installs $driver ${ver_of[$driver]} (with $prefix $got) and builds the seed's program"
+
+# A program exporting a cache's statistics to Prometheus and OpenTelemetry.
+metrics=$tmp/metrics
+mkdir -p "$metrics" && cp "$tmp/go.sum" "$metrics/go.sum"
+cat >"$metrics/main.go" <<'GO'
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/config"
+	invaotel "github.com/halilbulentorhon/invacache-go/metrics/otel"
+	invaprom "github.com/halilbulentorhon/invacache-go/metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+func main() {
+	users, err := invacache.NewCache[string](config.InvaCacheConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer users.Close()
+	col, err := invaprom.NewCollector(invaprom.Cache{Name: "users", Stats: users.Stats})
+	if err != nil {
+		log.Fatal(err)
+	}
+	prometheus.NewRegistry().MustRegister(col)
+	mp := sdkmetric.NewMeterProvider()
+	defer mp.Shutdown(context.Background())
+	reg, err := invaotel.Register(mp, invaotel.Cache{Name: "users", Stats: users.Stats})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Unregister()
+}
+GO
+cd "$metrics"
+go mod init example.com/releasecheckmetrics >/dev/null 2>&1
+for m in metrics/prometheus metrics/otel; do
+	go get "$prefix/$m@${ver_of[$prefix/$m]}" || fail "go get $prefix/$m@${ver_of[$prefix/$m]} failed"
+done
+go mod tidy >/dev/null 2>&1 || fail "go mod tidy failed in the metrics program's module"
+go build -o /dev/null . || fail "a program using metrics/prometheus and metrics/otel does not build against the released modules"
+echo "release-check: OK: a program using metrics/prometheus and metrics/otel builds"
+
+# The CLI, installed as its README says.
+cli=$prefix/cmd/invacache
+cd "$tmp"
+GOBIN=$tmp/bin GOFLAGS= go install "$cli@${ver_of[$cli]}" || fail "go install $cli@${ver_of[$cli]} failed"
+"$tmp/bin/invacache" help >/dev/null 2>&1 || "$tmp/bin/invacache" --help >/dev/null 2>&1 ||
+	fail "the installed invacache does not run"
+echo "release-check: OK: go install $cli@${ver_of[$cli]}"

@@ -31,14 +31,23 @@ if ! command -v "$(go env CC)" >/dev/null 2>&1; then
 fi
 export CGO_ENABLED=1
 
-# Each module is tested on its own (no go.work), as a user of it would build it.
-export GOWORK=off
+# Every module is tested through the repository's go.work, which lists them
+# all (the go.mod files carry no replace; scripts/release-check.sh proves
+# that each installs as a user's build would fetch it).
+unset GOWORK
+root=$(pwd)
+[ "$(go env GOWORK)" = "$root/go.work" ] || { echo "test.sh: go.work not in use (GOWORK=$(go env GOWORK))" >&2; exit 1; }
+mapfile -t mods < <(find . -name go.mod -not -path './.git/*' -printf '%h\n' | sed "s|^\.|$root|" | sort)
+mapfile -t used < <(go list -m -f '{{.Dir}}' | sort)
+if [ "${mods[*]}" != "${used[*]}" ]; then
+	echo "test.sh: go.work must use every module; go.mod directories: ${mods[*]#$root}; go.work uses: ${used[*]#$root}" >&2
+	exit 1
+fi
 failed=()
-for mod in $(find . -name go.mod -not -path './.git/*' | sort); do
-	dir=$(dirname "$mod")
-	echo "=== module $dir"
+for dir in "${mods[@]}"; do
+	echo "=== module ${dir#$root/}"
 	if ! (cd "$dir" && go test -race -count=1 -timeout 8m ./...); then
-		failed+=("$dir")
+		failed+=("${dir#$root/}")
 	fi
 done
 echo "=== release check (scripts/release-check.sh)"

@@ -27,7 +27,8 @@ func TestCLIAndLibraryAgree(t *testing.T) {
 		{"yaml typed", "c.yaml", "invalidation:\n  type: redis\n  redis:\n    address: %s\n    dialTimeout: 100ms\n", true},
 		{"json typed", "c.json", `{"invalidation": {"type": "redis", "redis": {"address": "%s", "dialTimeout": "100ms"}}}`, true},
 		{"json map", "c.json", `{"invalidation": {"type": "redis", "driverConfig": {"Address": "%s", "DialTimeout": "100ms", "PoolSize": 2}}}`, true},
-		{"json map nanoseconds", "c.json", `{"invalidation": {"type": "redis", "driverConfig": {"address": "%s", "dialTimeout": 100000000}}}`, true},
+		{"json map nanoseconds", "c.json", `{"invalidation": {"type": "redis", "driverConfig": {"address": "%s", "dialTimeout": 100000000}}}`, false}, // a bare number is no duration
+		{"yaml map window too long", "c.yaml", "invalidation: {type: redis, driverConfig: {address: '%s', replayWindow: 48h}}", false},
 		{"yaml map", "c.yml", "invalidation:\n  type: redis\n  driverConfig:\n    Address: %s\n    DialTimeout: 100ms\n", true},
 		{"typed typo", "c.yaml", "invalidation:\n  type: redis\n  redis:\n    adress: %s\n", false},
 		{"map typo", "c.json", `{"invalidation": {"type": "redis", "driverConfig": {"Adress": "%s"}}}`, false},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/halilbulentorhon/invacache-go/config"
@@ -72,7 +73,7 @@ func (f *commonFlags) resolve() (settings, error) {
 		s.cache = c
 	}
 	if inv := s.cache.Invalidation; inv != nil && (inv.Redis != nil || len(inv.DriverConfig) > 0) {
-		// The typed form or the seed's map, read as the library reads them.
+		// The typed form or the map, read as the library reads them.
 		r, err := redisdriver.ConfigFrom(*inv)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", f.configFile, err)
@@ -258,10 +259,46 @@ func redisError(addr string, err error) error {
 			return fmt.Errorf("authentication to Redis at %s failed: %w", addr, err)
 		}
 	}
+	if strings.Contains(msg, "NOPERM") || strings.Contains(msg, "permission denied") || strings.Contains(msg, "can't run this command") {
+		return fmt.Errorf("permission denied by Redis at %s: %w", addr, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("cannot reach Redis at %s: no answer in time", addr)
 	}
 	return fmt.Errorf("cannot reach Redis at %s: %w", addr, err)
+}
+
+// lastErr is a slog handler that keeps the last "err" attribute logged: a
+// publisher retries a failed publish until its deadline, and the command
+// reports that failure's cause rather than the deadline.
+type lastErr struct {
+	mu  sync.Mutex
+	err error // guarded by mu
+}
+
+func (h *lastErr) Enabled(context.Context, slog.Level) bool { return true }
+func (h *lastErr) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *lastErr) WithGroup(string) slog.Handler            { return h }
+func (h *lastErr) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if e, ok := a.Value.Any().(error); ok && a.Key == "err" {
+			h.mu.Lock()
+			h.err = e
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+// or returns the last error logged when err is a deadline, else err.
+func (h *lastErr) or(err error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (the last attempt: %w)", err, h.err)
+	}
+	return err
 }
 
 // discardLogger is the nodes' logger: the CLI prints its own report.

@@ -282,7 +282,7 @@ func runDemo(ctx context.Context, e *env, s settings, o demoOptions) error {
 		bound.MaxStaleness = 0
 	}
 	if cfg.Backend == nil {
-		cfg.Backend = &config.BackendConfig{InMemory: &config.InMemoryConfig{ShardCount: 16, Capacity: max(2*o.keys, 1024)}}
+		cfg.Backend = &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: max(2*o.keys, 1024)}}
 	}
 
 	rc := s.redis

@@ -25,9 +25,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace (
-	github.com/halilbulentorhon/invacache-go => ../..
-	github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis => ../../invalidation/drivers/redis
-	github.com/halilbulentorhon/invacache-go/metrics/prometheus => ../../metrics/prometheus
-)

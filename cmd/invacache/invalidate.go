@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,7 +47,8 @@ func invalidateCommand() command {
 }
 
 func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear, raw bool) error {
-	var opts []redisdriver.Option
+	failures := &lastErr{}
+	opts := []redisdriver.Option{redisdriver.WithLogger(slog.New(failures))}
 	if inv := s.cache.Invalidation; inv != nil && inv.MaxMessageBytes > 0 {
 		opts = append(opts, redisdriver.WithMaxMessageBytes(inv.MaxMessageBytes))
 	}
@@ -105,7 +107,7 @@ func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear
 			err = p.Invalidate(pctx, keys...)
 		}
 		if err != nil {
-			return redisError(s.addrString(), err)
+			return redisError(s.addrString(), failures.or(err))
 		}
 		messages = p.Stats().MessagesSent
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,13 +71,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 // closedAddr is a loopback address nothing listens on.
@@ -189,6 +184,19 @@ func TestAuthFailure(t *testing.T) {
 	out, errOut, code := runCLI(t, "invalidate", "--redis", s.Addr(), "--password", "s3cret", "k")
 	if code != 0 || !strings.Contains(out, "published 1 message") {
 		t.Errorf("right password: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// An ACL user that may connect but not publish on the channel: invalidate
+// says so, not that Redis cannot be reached.
+func TestInvalidatePermissionDenied(t *testing.T) {
+	leakcheck.Check(t)
+	s := redisserver.StartT(t, redisserver.Options{Password: "root-pw", Users: []redisserver.User{
+		{Name: "noscript", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-evalsha", "-eval"}},
+		{Name: "nopublish", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-publish"}},
+	}})
+	for _, user := range []string{"noscript", "nopublish"} {
+		oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--username", user, "--password", "pw", "--dial-timeout", "1s", "k"}, 1, "permission denied by Redis at "+s.Addr())
 	}
 }
 

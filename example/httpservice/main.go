@@ -15,8 +15,8 @@
 // SIGTERM shut it down gracefully: in-flight requests finish, queued
 // invalidations are flushed, then the cache closes.
 //
-// Two replicas against a throwaway Redis (the repository README's
-// "Walkthrough" runs every step):
+// Two replicas against a throwaway Redis (README.md next to this file
+// runs every step):
 //
 //	redis-server --port 6390 --save '' --daemonize yes
 //	go build -o /tmp/httpservice ./example/httpservice

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"io"
 	"log/slog"
 	"net"
@@ -68,13 +69,7 @@ func (c client) put(id, value string) response {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 // walkthrough is the README's scenario against two replicas a and b.

@@ -2,8 +2,6 @@ module github.com/halilbulentorhon/invacache-go/metrics/otel
 
 go 1.26.0
 
-replace github.com/halilbulentorhon/invacache-go => ../..
-
 require (
 	github.com/halilbulentorhon/invacache-go v0.1.0
 	go.opentelemetry.io/otel v1.47.0

@@ -2,8 +2,6 @@ module github.com/halilbulentorhon/invacache-go/metrics/prometheus
 
 go 1.26.0
 
-replace github.com/halilbulentorhon/invacache-go => ../..
-
 require (
 	github.com/halilbulentorhon/invacache-go v0.1.0
 	github.com/prometheus/client_golang v1.25.0

@@ -54,10 +54,6 @@ type settings struct {
 }
 
 func open(spec invalidation.Spec) (invalidation.Driver, error) {
-	if spec.Typed != nil {
-		// The configuration has a typed field for Redis only.
-		return nil, fmt.Errorf("memory: typed settings of type %T: the memory driver takes DriverConfig (Bus, DisableReplay): %w", spec.Typed, config.ErrInvalidConfig)
-	}
 	var cfg settings
 	for k, v := range spec.Options {
 		switch {

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -16,7 +17,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/suggest"
 )
 
-// Defaults applied where a setting is zero (the seed README's defaults).
+// Defaults applied where a setting is zero.
 const (
 	DefaultAddress     = "localhost:6379"
 	DefaultChannel     = "invacache:invalidation"
@@ -60,9 +61,9 @@ const (
 // zero field means its default.
 //
 // A cache reaches it in one of three ways: Config given to New, whose
-// driver goes in config.InvalidationConfig.Driver; the seed's typed
+// driver goes in config.InvalidationConfig.Driver; the typed
 // config.RedisInvalidationConfig (InvalidationConfig.Redis), whose fields
-// map one to one onto Config's; or the seed's InvalidationConfig.DriverConfig
+// map one to one onto Config's; or InvalidationConfig.DriverConfig
 // map, whose keys are Config's field names or json tags in any case. See
 // ConfigFrom.
 type Config struct {
@@ -129,52 +130,43 @@ type Config struct {
 	// with the settings above (of which only Channel, ShardedPubSub and
 	// DialTimeout then apply). It stays the caller's: Close does not close
 	// it. It should speak RESP2 (Protocol: 2), so that its subscription is a
-	// "pubsub" client for Redis. In the DriverConfig map: the "Client" key.
+	// "pubsub" client for Redis. It cannot be given in the DriverConfig map.
 	Client goredis.UniversalClient `json:"-" yaml:"-"`
 }
 
 // TLSConfig configures TLS from files (Enabled, CAFile, CertFile and
 // KeyFile together, ServerName, InsecureSkipVerify); it is the core
-// config.TLSConfig, which the seed's typed form already carries.
+// config.TLSConfig, which the typed form already carries.
 type TLSConfig = config.TLSConfig
 
-// ConfigFrom returns the Redis settings an InvalidationConfig carries: its
-// typed Redis field when set, else its DriverConfig map. It is how NewCache
-// reads them. The map is decoded strictly: keys are Config's field names or
-// json tags in any case ("PoolSize", "poolSize"), an unknown key or a wrong
-// type is an error naming the key; numbers may be any Go integer kind, a
-// whole float64 or a json.Number, durations also "5s"; TLS may be a map, a
-// TLSConfig, a config.TLSConfig or a bool; a nil value means unset. The
-// result is not checked yet: New and NewClient do that.
+// ConfigFrom returns the Redis settings an InvalidationConfig carries (its
+// typed Redis field, or its DriverConfig map), decoded as NewCache decodes
+// them: config.Resolve turns the typed form into the map, and the map is
+// decoded strictly: keys are Config's field names or json tags in any case
+// ("PoolSize", "poolSize"); an unknown key or a wrong type is an error
+// naming the key; numbers may be any Go integer kind, a whole float64 or a
+// json.Number; durations a time.Duration or a string ("5s"); TLS a map, a
+// TLSConfig or a bool; a nil value means unset. The result is not checked
+// yet: New does that.
 func ConfigFrom(ic config.InvalidationConfig) (Config, error) {
-	if ic.Redis != nil {
-		return fromCore(*ic.Redis), nil
+	ic.Driver = nil
+	if ic.Type == "" && ic.Redis == nil {
+		ic.Type = TypeName
 	}
+	r, err := config.Resolve(config.InvaCacheConfig{Invalidation: &ic})
+	if err != nil {
+		return Config{}, err
+	}
+	return decodeConfig(r.Invalidation.DriverConfig)
+}
+
+// decodeConfig decodes a DriverConfig map (see ConfigFrom).
+func decodeConfig(m map[string]any) (Config, error) {
 	var c Config
-	if err := decodeMap(ic.DriverConfig, reflect.ValueOf(&c).Elem(), ""); err != nil {
+	if err := decodeMap(m, reflect.ValueOf(&c).Elem(), ""); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// fromCore maps the seed's typed form onto Config, copying what the caller
-// could modify later.
-func fromCore(r config.RedisInvalidationConfig) Config {
-	c := Config{
-		Address: r.Address, Addresses: r.Addresses, MasterName: r.MasterName,
-		Username: r.Username, Password: r.Password, DB: r.DB,
-		Channel: r.Channel, ShardedPubSub: r.ShardedPubSub,
-		PoolSize: r.PoolSize, MaxRetries: r.MaxRetries, DialTimeout: r.DialTimeout,
-		ReplayWindow: r.ReplayWindow, DisableReplay: r.DisableReplay,
-	}
-	if r.Addresses != nil {
-		c.Addresses = append([]string(nil), r.Addresses...)
-	}
-	if r.TLS != nil {
-		t := *r.TLS
-		c.TLS = &t
-	}
-	return c
 }
 
 // resolve applies defaults and validates; it returns the completed copy
@@ -320,7 +312,7 @@ func decodeMap(m map[string]any, v reflect.Value, prefix string) error {
 			continue
 		}
 		f := v.Field(i)
-		if err := setField(f, m[k], prefix+v.Type().Field(i).Name); err != nil {
+		if err := setField(f, m[k], prefix+k); err != nil { // named as the document spells it
 			return err
 		}
 	}
@@ -342,12 +334,7 @@ func setField(f reflect.Value, x any, name string) error {
 		}
 		return err // asTLS names the nested key itself
 	case t == clientType:
-		c, ok := x.(goredis.UniversalClient)
-		if !ok || c == nil {
-			err = fmt.Errorf("want a go-redis UniversalClient (*redis.Client, *redis.ClusterClient, ...), got %T", x)
-		} else {
-			f.Set(reflect.ValueOf(c))
-		}
+		err = errors.New("a client cannot be given in DriverConfig: build the driver with redis.New(redis.Config{Client: ...}) and set InvalidationConfig.Driver")
 	case t == stringsType:
 		var s []string
 		s, err = asStrings(x)
@@ -416,9 +403,9 @@ func floatToInt64(f float64) (int64, error) {
 	return int64(f), nil
 }
 
-// asDuration accepts time.Duration, a string for time.ParseDuration ("5s"),
-// or an integer number of nanoseconds in any numeric form (as time.Duration
-// itself marshals to JSON).
+// asDuration accepts a time.Duration (Go code) or a string for
+// time.ParseDuration ("5s"), as every configuration file writes one. A bare
+// number is refused: read as nanoseconds, "dialTimeout: 2000" would be 2µs.
 func asDuration(v any) (time.Duration, error) {
 	switch x := v.(type) {
 	case time.Duration:
@@ -430,11 +417,7 @@ func asDuration(v any) (time.Duration, error) {
 		}
 		return d, nil
 	}
-	i, err := asInt64(v)
-	if err != nil {
-		return 0, fmt.Errorf("want a duration (time.Duration, \"5s\" or nanoseconds), got %T", v)
-	}
-	return time.Duration(i), nil
+	return 0, fmt.Errorf("want a duration such as \"5s\" (or a time.Duration), got %T %v", v, v)
 }
 
 func asStrings(v any) ([]string, error) {

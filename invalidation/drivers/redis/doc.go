@@ -52,8 +52,24 @@
 // node has no proof that it hears its peers), broadcasts wait in the outbox,
 // and the driver keeps connecting in the background; once subscribed, the
 // cache clears and serves normally. An unreachable Redis never blocks NewCache
-// longer than DialTimeout, and never fails it; a Redis that refuses the
-// channel to the ACL user (NOPERM) fails it with ErrNoPermission.
+// longer than DialTimeout, and never fails it (a refused or timed-out dial may
+// pass). A refusal only a configuration change fixes fails NewCache at once,
+// with an error naming the cause and wrapping config.ErrInvalidConfig: the
+// credentials (ErrAuth: WRONGPASS for a wrong password or an unknown or
+// disabled ACL user, NOAUTH), the TLS handshake (ErrTLS: a certificate the
+// configured CA does not sign, a server name mismatch), a channel the ACL
+// user may not subscribe to (ErrNoPermission). Two TLS mismatches look like
+// a network failure and are retried: a plain client to a TLS port sees the
+// connection closed, a TLS client to a plain port a handshake timeout.
+//
+// # go-redis's own log lines
+//
+// go-redis (v9.23) writes some lines of its own, such as "connection pool:
+// failed to dial", to its package-level logger (stderr by default), not to
+// Logger: it has no per-client logger. The driver leaves that process-wide
+// setting alone; a program that wants those lines in its slog.Logger, or
+// silenced, sets it once at startup with goredis.SetLogger (or
+// logging.Disable from github.com/redis/go-redis/v9/logging).
 //
 // # Sharing connections
 //

@@ -26,26 +26,12 @@ func init() {
 	invalidation.MustRegister(TypeName, factory)
 }
 
-// factory builds a driver from InvalidationConfig: the typed Redis settings
-// when present, else the DriverConfig map (see ConfigFrom).
+// factory builds a driver from the DriverConfig map, which also carries the
+// typed settings (config.Resolve turns InvalidationConfig.Redis into it).
 func factory(spec invalidation.Spec) (invalidation.Driver, error) {
-	var cfg Config
-	switch t := spec.Typed.(type) {
-	case *config.RedisInvalidationConfig:
-		if t != nil {
-			cfg = fromCore(*t)
-			break
-		}
-		return factory(invalidation.Spec{Options: spec.Options, Logger: spec.Logger})
-	case nil:
-		var err error
-		if cfg, err = ConfigFrom(config.InvalidationConfig{DriverConfig: spec.Options}); err != nil {
-			return nil, err
-		}
-	case config.RedisInvalidationConfig:
-		cfg = fromCore(t)
-	default:
-		return nil, invalidf("Redis", "typed settings of type %T, want *config.RedisInvalidationConfig", spec.Typed)
+	cfg, err := decodeConfig(spec.Options)
+	if err != nil {
+		return nil, err
 	}
 	return New(cfg, WithLogger(spec.Logger))
 }

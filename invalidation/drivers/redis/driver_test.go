@@ -336,11 +336,10 @@ func TestCallersClientKeptOpen(t *testing.T) {
 	srv := redisserver.StartT(t, redisserver.Options{})
 	client := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
 	defer client.Close()
-	drv, err := factory(invalidation.Spec{Type: "redis", Options: map[string]any{"Client": client, "Channel": testChannel(t)}})
+	d, err := New(Config{Client: client, Channel: testChannel(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := drv.(*Driver)
 	r := &recorder{}
 	s, err := d.Subscribe(r, invalidation.SubscribeOptions{PingInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -411,8 +410,10 @@ func TestPublishHonoursCancelOnStuckLink(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			dropped := px.Stats().Dropped
 			go func() { done <- d.Publish(ctx, [][]byte{[]byte("stuck"), []byte("stuck")}) }()
-			time.Sleep(50 * time.Millisecond) // let it block on the link
+			// Blocked on the link: the blackhole swallowed its command.
+			waitFor(t, 5*time.Second, "the blackhole to swallow the publish", func() bool { return px.Stats().Dropped > dropped })
 			cancel()
 			select {
 			case err := <-done:

@@ -2,8 +2,6 @@ module github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis
 
 go 1.26.0
 
-replace github.com/halilbulentorhon/invacache-go => ../../..
-
 require (
 	github.com/halilbulentorhon/invacache-go v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0

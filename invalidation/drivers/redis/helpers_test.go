@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"github.com/halilbulentorhon/invacache-go/internal/poll"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,13 +123,7 @@ func (r *recorder) lastDownErr() error {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, within, what, cond)
 }
 
 // waitUp waits until the recorder's latest link event is "up" and at least n

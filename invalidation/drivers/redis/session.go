@@ -483,7 +483,7 @@ func (r *reader) restart(c *conn, cause error) bool {
 	}
 	h.mu.Unlock()
 	_ = c.ps.Close()
-	r.linkDown(cause)
+	r.linkDown(doorRefusal(cause))
 	h.refreshTopology()
 	return r.sleep()
 }

@@ -93,7 +93,7 @@ func NodeProcess() (code int, ok bool) {
 // nodeCacheConfig is the cache of every node, in-process or not.
 func nodeCacheConfig(rc config.RedisInvalidationConfig, maxStaleness, outageStaleness time.Duration, capacity int, logger *slog.Logger) config.InvaCacheConfig {
 	return config.InvaCacheConfig{
-		Backend: &config.BackendConfig{InMemory: &config.InMemoryConfig{ShardCount: 16, Capacity: capacity}},
+		Backend: &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: capacity}},
 		Invalidation: &config.InvalidationConfig{
 			Type:            "redis",
 			Redis:           &rc,

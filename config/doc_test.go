@@ -10,31 +10,26 @@ import (
 	"github.com/halilbulentorhon/invacache-go/config"
 )
 
-// TestREADMEConfigFiles: the README's complete example files are fullJSON
-// and fullYAML (which TestParseGood parses), byte for byte, and they are
+// TestDocConfigFiles: the package doc's complete example files are fullJSON
+// and fullYAML (which TestParseGood parses), line for line, and they are
 // complete: every key the configuration structs define appears in them, the
 // map form of the driver settings aside. A new field fails this test until
-// the README shows it.
-func TestREADMEConfigFiles(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
+// the package doc shows it.
+func TestDocConfigFiles(t *testing.T) {
+	data, err := os.ReadFile("doc.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	const section = "### Configuration files"
-	readme := string(data)
-	i := strings.Index(readme, section)
-	if i < 0 {
-		t.Fatalf("README has no %q section", section)
-	}
-	readme = readme[i:]
-	for _, c := range []struct{ lang, want string }{{"json", fullJSON}, {"yaml", fullYAML}} {
-		block, ok := codeBlock(readme, c.lang)
-		if !ok {
-			t.Errorf("README %q: no ```%s block", section, c.lang)
-			continue
+	var lines []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if s, ok := strings.CutPrefix(l, "//\t"); ok {
+			lines = append(lines, s)
 		}
-		if strings.TrimSpace(block) != strings.TrimSpace(c.want) {
-			t.Errorf("README's %s file differs from full%s in parse_test.go; keep them equal:\n%s", c.lang, strings.ToUpper(c.lang), block)
+	}
+	godoc := strings.Join(lines, "\n")
+	for name, want := range map[string]string{"fullJSON": fullJSON, "fullYAML": fullYAML} {
+		if !strings.Contains(godoc, strings.TrimSpace(want)) {
+			t.Errorf("the package doc's example file differs from %s in parse_test.go; keep them equal", name)
 		}
 	}
 
@@ -51,26 +46,11 @@ func TestREADMEConfigFiles(t *testing.T) {
 			m, _ := v.(map[string]any)
 			var ok bool
 			if v, ok = m[k]; !ok {
-				t.Errorf("README's complete file lacks %q", path)
+				t.Errorf("the package doc's complete file lacks %q", path)
 				break
 			}
 		}
 	}
-}
-
-// codeBlock returns the body of the first ```lang block in s.
-func codeBlock(s, lang string) (string, bool) {
-	open := "```" + lang + "\n"
-	i := strings.Index(s, open)
-	if i < 0 {
-		return "", false
-	}
-	s = s[i+len(open):]
-	j := strings.Index(s, "```")
-	if j < 0 {
-		return "", false
-	}
-	return s[:j], true
 }
 
 // keyPaths lists the dotted json keys of t's fields, descending into

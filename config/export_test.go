@@ -1,4 +1,0 @@
-package config
-
-// ParseDuration exposes parseDuration to the external tests.
-var ParseDuration = parseDuration
