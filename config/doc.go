@@ -62,11 +62,14 @@
 //	    },
 //	    "maxStaleness": "3s",
 //	    "disableMaxStaleness": false,
+//	    "outageStaleness": "0s",
 //	    "gapStrategy": "clear",
 //	    "retryBackoffMin": "10ms",
 //	    "retryBackoffMax": "1s",
 //	    "maxMessageBytes": 65536,
-//	    "flushTimeout": "2s"
+//	    "flushTimeout": "2s",
+//	    "outboxMaxKeys": 100000,
+//	    "outboxMaxBytes": 16777216
 //	  }
 //	}
 //
@@ -104,9 +107,12 @@
 //	    disableReplay: false
 //	  maxStaleness: 3s
 //	  disableMaxStaleness: false
+//	  outageStaleness: 0s
 //	  gapStrategy: clear
 //	  retryBackoffMin: 10ms
 //	  retryBackoffMax: 1s
 //	  maxMessageBytes: 65536
 //	  flushTimeout: 2s
+//	  outboxMaxKeys: 100000
+//	  outboxMaxBytes: 16777216
 package config
