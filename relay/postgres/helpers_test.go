@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
@@ -24,7 +25,12 @@ import (
 // own database, slot, publication and redis-server.
 var pg *testenv.Postgres
 
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	goredis.SetLogger(quietRedis{}) // dial failures are what some tests cause
 	var err error
 	pg, err = testenv.StartPostgres()
 	if err != nil {
