@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	goredis "github.com/redis/go-redis/v9"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/relay/postgres/internal/testenv"
 )
 
 // TestKillAndRestartLosesNothing abandons a relay (as SIGKILL would: no
@@ -289,4 +291,70 @@ func dbName(dsn string) string {
 	s := dsn[strings.LastIndexByte(dsn, '/')+1:]
 	name, _, _ := strings.Cut(s, "?")
 	return name
+}
+
+// TestWALLevelNotLogical: a server without wal_level=logical is refused
+// with the setting to change.
+func TestWALLevelNotLogical(t *testing.T) {
+	leakCheck(t)
+	other, err := testenv.StartPostgres("wal_level=replica")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	e := newEnv(t)
+	cfg := e.config("users=u:{id}")
+	cfg.Postgres = other.DSN("postgres")
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Run(context.Background())
+	if !errors.Is(err, ErrServerSettings) || !strings.Contains(err.Error(), "ALTER SYSTEM SET wal_level = logical") {
+		t.Fatalf("Run = %v, want ErrServerSettings naming ALTER SYSTEM SET wal_level = logical", err)
+	}
+}
+
+// TestReconnectAfterTerminatedWalsender: a stream cut by the server (the
+// walsender terminated) is resumed on a new connection without a clear
+// and without losing the change made meanwhile.
+func TestReconnectAfterTerminatedWalsender(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, usersSetup, "INSERT INTO users VALUES (1, 'a@x', 'A')")
+	c := e.replica()
+	cs := []invacache.Cache[string]{c}
+	r := start(t, e.config(usersMap))
+	cacheAll(t, cs, "control", "user:1")
+	e.exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1", e.slot)
+	e.exec("UPDATE users SET name = 'x' WHERE id = 1")
+	waitMissing(t, cs, "user:1")
+	eventually(t, 10*time.Second, "a reconnect counted", func() bool { return r.Stats().Reconnects >= 1 })
+	if !holds(c, "control") || len(r.Stats().Clears) != 0 {
+		t.Fatalf("the reconnect cleared (Clears %v)", r.Stats().Clears)
+	}
+}
+
+// TestMissingMarkerClears: a slot that exists while Redis has no marker
+// (Redis lost it) cannot prove continuity: one clear.
+func TestMissingMarkerClears(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, usersSetup)
+	c := e.replica()
+	cs := []invacache.Cache[string]{c}
+	cfg := e.config(usersMap)
+	r := start(t, cfg)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	cacheAll(t, cs, "control")
+	rdb := goredis.NewClient(&goredis.Options{Addr: e.redis.Addr()})
+	defer rdb.Close()
+	if n, err := rdb.Del(context.Background(), markerKey(e.channel, e.slot)).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL marker = %d, %v; want 1 key deleted", n, err)
+	}
+	r = start(t, cfg)
+	waitMissing(t, cs, "control")
+	if got := r.Stats().Clears[ClearNoMarker]; got != 1 {
+		t.Errorf("Clears[%q] = %d, want 1", ClearNoMarker, got)
+	}
 }

@@ -31,6 +31,8 @@ type Postgres struct {
 	done chan struct{}
 	cred *syscall.Credential
 	bin  string
+	// settings are extra -c name=value arguments.
+	settings []string
 }
 
 // pgBin finds the directory of initdb: $PG_BIN, then PATH, then the newest
@@ -56,9 +58,10 @@ func version(p string) int {
 }
 
 // StartPostgres runs initdb in a temporary directory and starts the server
-// on a free 127.0.0.1 port with logical replication on. Run as root, the
-// server runs as the "postgres" user (PostgreSQL refuses root).
-func StartPostgres() (*Postgres, error) {
+// on a free 127.0.0.1 port with logical replication on; settings are extra
+// "name=value" server settings (later ones win). Run as root, the server
+// runs as the "postgres" user (PostgreSQL refuses root).
+func StartPostgres(settings ...string) (*Postgres, error) {
 	bin, err := pgBin()
 	if err != nil {
 		return nil, err
@@ -67,7 +70,7 @@ func StartPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{dir: dir, bin: bin, done: make(chan struct{})}
+	p := &Postgres{dir: dir, bin: bin, done: make(chan struct{}), settings: settings}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -121,11 +124,14 @@ func (p *Postgres) start() error {
 	if p.cred != nil {
 		_ = logf.Chown(int(p.cred.Uid), int(p.cred.Gid))
 	}
-	c := p.command("postgres", "-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+p.dir,
-		"-c", "wal_level=logical", "-c", "max_wal_senders=8", "-c", "max_replication_slots=8",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "wal_sender_timeout=10s", "-c", "max_connections=50", "-c", "shared_buffers=32MB")
+	args := []string{"-D", filepath.Join(p.dir, "data"), "-p", strconv.Itoa(p.port)}
+	for _, kv := range append([]string{"listen_addresses=127.0.0.1", "unix_socket_directories=" + p.dir,
+		"wal_level=logical", "max_wal_senders=8", "max_replication_slots=8",
+		"fsync=off", "full_page_writes=off", // a throwaway cluster: no durability needed
+		"wal_sender_timeout=10s", "max_connections=50", "shared_buffers=32MB"}, p.settings...) {
+		args = append(args, "-c", kv)
+	}
+	c := p.command("postgres", args...)
 	c.Stdout, c.Stderr = logf, logf
 	if err := c.Start(); err != nil {
 		logf.Close()
