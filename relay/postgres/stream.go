@@ -186,6 +186,8 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 
 	s := streamState{r: r, p: p, rels: map[uint32]*binding{}, skip: skip, received: start, acked: start, marked: start}
 	next := time.Now().Add(r.cfg.StatusInterval)
+	dl := deadlines{parent: ctx}
+	defer dl.stop()
 	for {
 		if ctx.Err() != nil {
 			if abandoned.Load() {
@@ -209,9 +211,7 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 			t.Stop()
 			continue
 		}
-		rctx, rcancel := context.WithDeadline(ctx, next)
-		raw, err := conn.ReceiveMessage(rctx)
-		rcancel()
+		raw, err := conn.ReceiveMessage(dl.until(next))
 		if err != nil {
 			if pgconn.Timeout(err) && ctx.Err() == nil {
 				continue
@@ -249,6 +249,30 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 				}
 			}
 		}
+	}
+}
+
+// deadlines hands out one deadline context per status period, rather than
+// one per message.
+type deadlines struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+	at     time.Time
+}
+
+func (d *deadlines) until(t time.Time) context.Context {
+	if d.ctx == nil || !d.at.Equal(t) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(d.parent, t)
+		d.at = t
+	}
+	return d.ctx
+}
+
+func (d *deadlines) stop() {
+	if d.cancel != nil {
+		d.cancel()
 	}
 }
 
