@@ -82,11 +82,11 @@ func relayCommand() command {
 					return err
 				}
 				if *listen != "" {
-					stop, err := serveRelay(*listen, r)
+					ln, err := net.Listen("tcp", *listen)
 					if err != nil {
-						return err
+						return fmt.Errorf("--listen: %w", err)
 					}
-					defer stop()
+					defer serveRelay(ln, r)()
 				}
 				return r.Run(ctx)
 			}
@@ -94,12 +94,8 @@ func relayCommand() command {
 	}
 }
 
-// serveRelay serves /readyz and /metrics on addr until stop.
-func serveRelay(addr string, r *postgres.Relay) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--listen: %w", err)
-	}
+// serveRelay serves /readyz and /metrics on ln until stop.
+func serveRelay(ln net.Listener, r *postgres.Relay) (stop func()) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(relayCollector{r}, collectors.NewGoCollector())
 	mux := http.NewServeMux()
@@ -117,7 +113,7 @@ func serveRelay(addr string, r *postgres.Relay) (stop func(), err error) {
 		defer close(done)
 		_ = srv.Serve(ln)
 	}()
-	return func() { _ = srv.Close(); <-done }, nil
+	return func() { _ = srv.Close(); <-done }
 }
 
 var (

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
+	"github.com/halilbulentorhon/invacache-go/relay/postgres"
 )
 
 // TestRelayUsage: bad flags exit 2 with one line naming the flag; a
@@ -37,4 +42,51 @@ func TestRelayUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRelayMetrics: the collector exports every invacache_relay_* metric
+// from a relay's Stats, and /readyz answers 503 while it does not stream.
+func TestRelayMetrics(t *testing.T) {
+	leakcheck.Check(t)
+	m, err := postgres.ParseMapping("users=u:{id}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := postgres.New(postgres.Config{Postgres: "postgres://u@127.0.0.1:1/db", Mappings: []postgres.Mapping{m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(relayCollector{r})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, want := range []string{"invacache_relay_transactions_total", "invacache_relay_keys_published_total",
+		"invacache_relay_reconnects_total", "invacache_relay_last_acked_lsn", "invacache_relay_slot_lag_bytes",
+		"invacache_relay_commit_to_publish_seconds", "invacache_relay_ready"} {
+		if !got[want] {
+			t.Errorf("metric %s missing; got %v", want, got)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serveRelay(ln, r)()
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/metrics": http.StatusOK} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

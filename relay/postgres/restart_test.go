@@ -358,3 +358,47 @@ func TestMissingMarkerClears(t *testing.T) {
 		t.Errorf("Clears[%q] = %d, want 1", ClearNoMarker, got)
 	}
 }
+
+// TestIdleAckKeepsOpenTransaction: a watched transaction still open while
+// busy unwatched commits move the slot past its first change is not lost,
+// even across a relay restart: PostgreSQL sends a transaction by its
+// commit position, which is after what was acknowledged.
+func TestIdleAckKeepsOpenTransaction(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, usersSetup, "INSERT INTO users VALUES (1, 'a@x', 'A')", "CREATE TABLE busy (id serial PRIMARY KEY, v text)")
+	c := e.replica()
+	cs := []invacache.Cache[string]{c}
+	cfg := e.config(usersMap)
+	cfg.StatusInterval = 10 * time.Millisecond
+	r := start(t, cfg)
+	cacheAll(t, cs, "control", "user:1")
+	ctx := context.Background()
+	open := connect(t, e.dsn)
+	tx, err := open.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE users SET name = 'late' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		e.exec("INSERT INTO busy (v) VALUES ('x')")
+	}
+	var busyEnd string
+	if err := e.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&busyEnd); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := pglogrepl.ParseLSN(busyEnd)
+	eventually(t, 15*time.Second, "slot acknowledged past the busy commits", func() bool { return e.confirmedFlush() >= want })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, cfg)
+	waitMissing(t, cs, "user:1")
+	if !holds(c, "control") || len(r.Stats().Clears) != 0 {
+		t.Fatalf("cleared (Clears %v)", r.Stats().Clears)
+	}
+}
