@@ -256,7 +256,7 @@ func (r *Relay) continuity(ctx context.Context, pub *redisdriver.Publisher, mk m
 	var reason string
 	var skip pglogrepl.LSN
 	switch {
-	case lost && found:
+	case lost:
 		reason = ClearSlotLost
 	case !found && created:
 		// First start: nothing was relayed before, nothing to clear.

@@ -113,9 +113,9 @@ func signal(c chan struct{}) {
 	}
 }
 
-// publishLoop publishes batches until ctx ends or a hook abandons the
-// relay (then it calls abandon).
-func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.Publisher, abandon func()) {
+// publishLoop publishes batches until ctx ends, or until publishing fails
+// or a hook abandons the relay: then it calls stop with the reason.
+func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.Publisher, stop func(error)) {
 	h := r.cfg.hooks
 	for {
 		select {
@@ -129,7 +129,7 @@ func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.P
 				break
 			}
 			if h != nil && h.beforePublish != nil && !h.beforePublish() {
-				abandon()
+				stop(errAbandoned)
 				return
 			}
 			var err error
@@ -146,12 +146,14 @@ func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.P
 			if err != nil {
 				// Invalidate retries until published; it fails only when
 				// ctx ends or the publisher is closed.
-				r.log.Warn("relay: publish stopped", "err", err)
+				if ctx.Err() == nil {
+					stop(fmt.Errorf("postgres: publishing: %w", err))
+				}
 				return
 			}
 			now := time.Now()
 			if h != nil && h.afterPublish != nil && !h.afterPublish() {
-				abandon()
+				stop(errAbandoned)
 				return
 			}
 			if b.clear != "" {
@@ -171,7 +173,7 @@ func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.P
 // first).
 func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdriver.Publisher, mk markerStore, start, skip pglogrepl.LSN) error {
 	ctx, cancel := context.WithCancel(ctx)
-	var abandoned atomic.Bool
+	var stopErr atomic.Pointer[error] // why the publisher stopped the session
 	p := &pipeline{maxPending: defaultMaxPendingKeysRatio * r.cfg.MaxTransactionKeys,
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 	p.published.Store(uint64(start))
@@ -179,7 +181,7 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r.publishLoop(ctx, p, pub, func() { abandoned.Store(true); cancel() })
+		r.publishLoop(ctx, p, pub, func(err error) { stopErr.Store(&err); cancel() })
 	}()
 	defer wg.Wait()
 	defer cancel()
@@ -190,8 +192,8 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 	defer dl.stop()
 	for {
 		if ctx.Err() != nil {
-			if abandoned.Load() {
-				return errAbandoned
+			if err := stopErr.Load(); err != nil {
+				return *err
 			}
 			return ctx.Err()
 		}
