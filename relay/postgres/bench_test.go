@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halilbulentorhon/invacache-go/backend/option"
 	invacache "github.com/halilbulentorhon/invacache-go"
+	"github.com/halilbulentorhon/invacache-go/backend/option"
 )
 
 // BenchmarkCommitToReplicaMiss measures, on loopback, the time from a

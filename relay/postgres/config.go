@@ -51,16 +51,15 @@ type Config struct {
 	// Logger receives the relay's log; nil is silent.
 	Logger *slog.Logger
 
-	// hooks lets tests stop the relay at chosen points.
+	// hooks are test points (the kill tests SIGKILL the process in one).
 	hooks *hooks
 }
 
-// hooks are test points: each, when set, runs on the relay's goroutine at
-// that point; returning false abandons the relay there (as a kill would:
-// nothing more is published or acknowledged).
+// hooks are test points: each, when set, runs on the publishing goroutine
+// at that point (and may block there).
 type hooks struct {
-	beforePublish func() bool // a committed batch taken, not published
-	afterPublish  func() bool // published, not yet acknowledged
+	beforePublish func() // a committed batch taken, not published
+	afterPublish  func() // published, not yet acknowledged
 }
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)

@@ -31,6 +31,9 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	goredis.SetLogger(quietRedis{}) // dial failures are what some tests cause
+	if point := os.Getenv(childEnv); point != "" {
+		runChild(point) // a relay process for the kill tests; never returns
+	}
 	var err error
 	pg, err = testenv.StartPostgres()
 	if err != nil {
@@ -217,19 +220,28 @@ func missing(c invacache.Cache[string], key string) bool {
 // waitMissing waits until every replica misses every key.
 func waitMissing(t testing.TB, cs []invacache.Cache[string], keys ...string) {
 	t.Helper()
-	eventually(t, 15*time.Second, "replicas miss "+strings.Join(keys, ","), func() bool {
-		for _, c := range cs {
+	var held []string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		held = held[:0]
+		for i, c := range cs {
 			for _, k := range keys {
-				// A replica whose link is unproven misses every key: only a
-				// key that is really gone counts, so check it is not served
-				// while others are.
 				if !missing(c, k) {
-					return false
+					held = append(held, fmt.Sprintf("%s (replica %d)", k, i))
 				}
 			}
 		}
-		return true
-	})
+		if len(held) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			if len(held) > 10 {
+				held = append(held[:10], fmt.Sprintf("and %d more", len(held)-10))
+			}
+			t.Fatalf("after 15s, still cached: %s", strings.Join(held, ", "))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {

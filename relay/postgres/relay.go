@@ -31,9 +31,6 @@ type Relay struct {
 // errSlotActive: another relay streams from the slot; wait and ask again.
 var errSlotActive = errors.New("postgres: replication slot is in use by another relay")
 
-// errAbandoned: a test hook stopped the relay as a kill would.
-var errAbandoned = errors.New("postgres: relay abandoned by a test hook")
-
 // New checks cfg (templates included) and returns a relay. It does not
 // connect: Run does.
 func New(cfg Config) (*Relay, error) {
@@ -85,11 +82,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	for {
 		t0 := time.Now()
 		err := r.session(ctx, pub, &started)
-		if ctx.Err() != nil && !errors.Is(err, errAbandoned) {
+		if ctx.Err() != nil {
 			return nil
 		}
 		switch {
-		case errors.Is(err, errAbandoned), errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrSchema), errors.Is(err, ErrServerSettings):
+		case errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrSchema), errors.Is(err, ErrServerSettings):
 			return err
 		case errors.Is(err, errSlotActive):
 			if !waiting {

@@ -1,11 +1,16 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,19 +18,19 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	invacache "github.com/halilbulentorhon/invacache-go"
+	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 	"github.com/halilbulentorhon/invacache-go/relay/postgres/internal/testenv"
 )
 
-// TestKillAndRestartLosesNothing abandons a relay (as SIGKILL would: no
-// more publishes, no more acknowledgements, the connection dropped)
-// between receiving a batch and publishing it, and between publishing and
+// TestKillAndRestartLosesNothing SIGKILLs a relay process between
+// receiving a batch and publishing it, and between publishing and
 // acknowledging it, under a stream of single-row updates; a new relay on
 // the same slot then invalidates every committed update's key, without a
-// clear. A short StatusInterval and a pause in the hook give a wrong
-// implementation (acknowledging what was received, not published) the
-// time to lose changes.
+// clear. The killed relay reports its position every 5ms, so a wrong
+// implementation (acknowledging what was received, not published) has the
+// time to lose changes before the kill.
 func TestKillAndRestartLosesNothing(t *testing.T) {
-	for _, point := range []string{"before publish", "after publish"} {
+	for _, point := range []string{"before-publish", "after-publish"} {
 		t.Run(point, func(t *testing.T) {
 			leakCheck(t)
 			const n = 300
@@ -39,28 +44,17 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 				keys[i] = fmt.Sprintf("item:%d", i+1)
 			}
 			cacheAll(t, cs, append(keys, "control")...)
-
 			cfg := e.config("items=item:{id}")
-			cfg.StatusInterval = 5 * time.Millisecond
-			var calls atomic.Int32
-			kill := func() bool {
-				if calls.Add(1) < 3 {
-					return true
-				}
-				time.Sleep(50 * time.Millisecond) // let a wrong relay acknowledge
-				return false
-			}
-			cfg.hooks = &hooks{}
-			if point == "before publish" {
-				cfg.hooks.beforePublish = kill
-			} else {
-				cfg.hooks.afterPublish = kill
-			}
-			first := start(t, cfg)
 
+			// The slot exists before the first update, so the stream holds them all.
+			if err := start(t, cfg).stop(t); err != nil {
+				t.Fatal(err)
+			}
+			child := startChild(t, cfg, point)
+			db := connect(t, e.dsn)
 			wrote := make(chan error, 1)
+			t.Cleanup(func() { <-wrote }) // before db closes
 			go func() {
-				db := connect(t, e.dsn)
 				for i := 1; i <= n; i++ {
 					if _, err := db.Exec(context.Background(), "UPDATE items SET v = v + 1 WHERE id = $1", i); err != nil {
 						wrote <- err
@@ -69,19 +63,13 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 				}
 				wrote <- nil
 			}()
-			select {
-			case <-first.done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("the hook did not stop the first relay")
-			}
-			if !errors.Is(first.err, errAbandoned) {
-				t.Fatalf("first relay: Run = %v, want the hook's abandonment", first.err)
-			}
-			cfg.hooks, cfg.StatusInterval = nil, 0
+			child.killAtHook(t)
 			second := start(t, cfg)
 			if err := <-wrote; err != nil {
+				wrote <- nil
 				t.Fatal(err)
 			}
+			wrote <- nil // for the cleanup
 			waitMissing(t, cs, keys...)
 			if !holds(c, "control") {
 				t.Fatalf("the replica cleared (second relay's clears %v); a restart on an intact slot must not clear", second.Stats().Clears)
@@ -91,6 +79,103 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// childEnv names the variables a child relay process reads (see runChild).
+const childEnv = "RELAY_TEST_CHILD"
+
+// child is a relay running in a child process (this test binary).
+type child struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+}
+
+// startChild runs a relay for cfg in a child process that, at its first
+// batch, stops at the hook point (before or after publishing), prints
+// "HOOK" and blocks, to be SIGKILLed there while its receiving loop goes
+// on.
+func startChild(t *testing.T, cfg Config, point string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+point, "RELAY_TEST_DSN="+cfg.Postgres,
+		"RELAY_TEST_REDIS="+cfg.Redis.Address, "RELAY_TEST_CHANNEL="+cfg.Redis.Channel,
+		"RELAY_TEST_SLOT="+cfg.Slot, "RELAY_TEST_MAP="+cfg.Mappings[0].String())
+	if testing.Verbose() {
+		cmd.Env = append(cmd.Env, "RELAY_TEST_LOG=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &child{cmd: cmd, stdout: bufio.NewReader(out)}
+}
+
+// killAtHook waits until the child reached its hook point and SIGKILLs it.
+func (c *child) killAtHook(t *testing.T) {
+	t.Helper()
+	line := make(chan string, 1)
+	go func() {
+		for {
+			s, err := c.stdout.ReadString('\n')
+			if err != nil || strings.HasPrefix(s, "HOOK") {
+				line <- s
+				return
+			}
+		}
+	}()
+	select {
+	case s := <-line:
+		if !strings.HasPrefix(s, "HOOK") {
+			t.Fatalf("the child relay exited before its hook point (output %q)", s)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the child relay did not reach its hook point within 30s")
+	}
+	time.Sleep(50 * time.Millisecond) // status every 5ms: a wrong relay acknowledges now
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+}
+
+// runChild is the child process of startChild.
+func runChild(point string) {
+	m, err := ParseMapping(os.Getenv("RELAY_TEST_MAP"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var calls atomic.Int32
+	stopHere := func() {
+		if calls.Add(1) == 1 {
+			fmt.Println("HOOK")
+			select {} // until SIGKILL
+		}
+	}
+	var logger *slog.Logger
+	if os.Getenv("RELAY_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("child", point)
+	}
+	h := &hooks{}
+	if point == "before-publish" {
+		h.beforePublish = stopHere
+	} else {
+		h.afterPublish = stopHere
+	}
+	r, err := New(Config{Postgres: os.Getenv("RELAY_TEST_DSN"),
+		Redis: redisdriver.Config{Address: os.Getenv("RELAY_TEST_REDIS"), Channel: os.Getenv("RELAY_TEST_CHANNEL")},
+		Slot:  os.Getenv("RELAY_TEST_SLOT"), Publication: "relay_pub", Mappings: []Mapping{m},
+		StatusInterval: 5 * time.Millisecond, hooks: h, Logger: logger})
+	if err == nil {
+		err = r.Run(context.Background())
+	}
+	fmt.Fprintln(os.Stderr, "child relay:", err)
+	os.Exit(1)
 }
 
 // TestRestartAndDroppedSlot: a restart on an intact slot sends no clear and
@@ -123,7 +208,11 @@ func TestRestartAndDroppedSlot(t *testing.T) {
 	}
 
 	// Dropped slot: the update made while no slot existed is in no stream.
-	e.exec("SELECT pg_drop_replication_slot($1)", e.slot)
+	// The walsender of the stopped relay exits on its own schedule.
+	eventually(t, 10*time.Second, "slot dropped", func() bool {
+		_, err := e.db.Exec(context.Background(), "SELECT pg_drop_replication_slot($1)", e.slot)
+		return err == nil
+	})
 	e.exec("UPDATE users SET name = 'z' WHERE id = 2")
 	r = start(t, cfg)
 	waitMissing(t, cs, "control")

@@ -113,8 +113,8 @@ func signal(c chan struct{}) {
 	}
 }
 
-// publishLoop publishes batches until ctx ends, or until publishing fails
-// or a hook abandons the relay: then it calls stop with the reason.
+// publishLoop publishes batches until ctx ends, or until publishing fails:
+// then it calls stop with the error.
 func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.Publisher, stop func(error)) {
 	h := r.cfg.hooks
 	for {
@@ -128,9 +128,8 @@ func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.P
 			if !ok {
 				break
 			}
-			if h != nil && h.beforePublish != nil && !h.beforePublish() {
-				stop(errAbandoned)
-				return
+			if h != nil && h.beforePublish != nil {
+				h.beforePublish()
 			}
 			var err error
 			switch {
@@ -152,9 +151,8 @@ func (r *Relay) publishLoop(ctx context.Context, p *pipeline, pub *redisdriver.P
 				return
 			}
 			now := time.Now()
-			if h != nil && h.afterPublish != nil && !h.afterPublish() {
-				stop(errAbandoned)
-				return
+			if h != nil && h.afterPublish != nil {
+				h.afterPublish()
 			}
 			if b.clear != "" {
 				r.st.clear(b.clear)
