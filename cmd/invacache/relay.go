@@ -47,6 +47,7 @@ func relayCommand() command {
 			fs.Var(&maps, "map", "`table=templates`: a table and its cache keys, e.g. 'public.users=user:{id},user_by_email:{email}' (repeatable)")
 			maxKeys := fs.Int("max-tx-keys", postgres.DefaultMaxTransactionKeys, "a transaction touching more keys sends one clear instead")
 			listen := fs.String("listen", "", "serve /readyz (200 while streaming) and /metrics (Prometheus) on this `address`")
+			streaming := fs.Bool("streaming", false, "pgoutput protocol 2 with streaming (PostgreSQL 14+): large transactions arrive before they commit")
 			debug := fs.Bool("debug", false, "log at debug level")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {
@@ -72,8 +73,8 @@ func relayCommand() command {
 				}
 				r, err := postgres.New(postgres.Config{
 					Postgres: *dsn, Redis: s.redis, Slot: *slot, Publication: *pub, Mappings: maps,
-					MaxTransactionKeys: *maxKeys,
-					Logger:             slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+					MaxTransactionKeys: *maxKeys, Streaming: *streaming,
+					Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 				})
 				if err != nil {
 					if errors.Is(err, postgres.ErrInvalidConfig) || errors.Is(err, config.ErrInvalidConfig) {
@@ -159,5 +160,3 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstHistogram(relayLatency, s.PublishLatency.Count, s.PublishLatency.Sum, buckets)
 }
-
-

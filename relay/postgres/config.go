@@ -48,6 +48,13 @@ type Config struct {
 	// SlotActiveRetry is how often a relay whose slot is in use by another
 	// one asks again. Default 1s.
 	SlotActiveRetry time.Duration
+	// Streaming asks pgoutput for protocol version 2 with streaming
+	// (PostgreSQL 14 or later): a transaction larger than the server's
+	// logical_decoding_work_mem is sent in blocks before it commits
+	// instead of spilled to disk on the server; the relay keeps its keys
+	// until StreamCommit and drops them on StreamAbort. Default false
+	// (protocol 1).
+	Streaming bool
 	// Logger receives the relay's log; nil is silent.
 	Logger *slog.Logger
 

@@ -1,5 +1,6 @@
 // Package postgres is InvaCache-Go's PostgreSQL change-stream relay: it
-// tails a logical replication slot (pgoutput, protocol version 1) and, for
+// tails a logical replication slot (pgoutput, protocol version 1, or 2
+// with streaming when Config.Streaming is set) and, for
 // every committed change to a mapped table, invalidates the keys that
 // cache the row on every node of a Redis channel, through the Redis
 // driver's Publisher (the same envelope, outbox and replay log as a
@@ -36,7 +37,10 @@
 // # Transactions and acknowledgement
 //
 // Keys are buffered from Begin to Commit; PostgreSQL sends only committed
-// transactions, so a rolled-back one publishes nothing. Transactions that
+// transactions, so a rolled-back one publishes nothing. With Streaming, a
+// large transaction arrives in blocks before it ends: its keys are kept
+// until StreamCommit and dropped on StreamAbort (a subtransaction's abort
+// keeps them: an extra invalidation costs a reload, never staleness). Transactions that
 // commit while a publish is in flight are published together in the next
 // one (group commit); each publish returns once its batch is in the Redis
 // log. The relay acknowledges a position to PostgreSQL (StandbyStatusUpdate

@@ -120,7 +120,7 @@ func (r *Relay) session(ctx context.Context, pub *redisdriver.Publisher, started
 		return fmt.Errorf("%w: postgres: %v", ErrConnect, err)
 	}
 	defer conn.Close(context.Background())
-	if err := checkServer(ctx, conn); err != nil {
+	if err := checkServer(ctx, conn, r.cfg.Streaming); err != nil {
 		return err
 	}
 	if err := checkTables(ctx, conn, r.cfg.Publication, r.cfg.Mappings); err != nil {
@@ -146,7 +146,7 @@ func (r *Relay) session(ctx context.Context, pub *redisdriver.Publisher, started
 	}
 	err = pglogrepl.StartReplication(ctx, rconn, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + quotePublication(r.cfg.Publication) + "'"},
+		PluginArgs: r.pluginArgs(),
 	})
 	if err != nil {
 		if pgCode(err) == "55006" { // object_in_use: another walsender holds the slot
@@ -172,6 +172,16 @@ func (r *Relay) session(ctx context.Context, pub *redisdriver.Publisher, started
 	defer r.ready.Store(false)
 	r.log.Info("relay: streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", s.confirmed.String())
 	return r.stream(ctx, rconn, pub, mk, s.confirmed, skip)
+}
+
+// pluginArgs are pgoutput's options: protocol 1, or 2 with streaming.
+func (r *Relay) pluginArgs() []string {
+	args := []string{"proto_version '1'", "publication_names '" + quotePublication(r.cfg.Publication) + "'"}
+	if r.cfg.Streaming {
+		args[0] = "proto_version '2'"
+		args = append(args, "streaming 'on'")
+	}
+	return args
 }
 
 // slotInfo is a row of pg_replication_slots.

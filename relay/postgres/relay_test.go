@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+
 	invacache "github.com/halilbulentorhon/invacache-go"
 )
 
@@ -223,3 +225,68 @@ func renderForTest(ts []template, vals map[string]string) string {
 
 var _ = fmt.Sprint
 var _ atomic.Int64
+
+// TestStreamingLargeTransactions: with Streaming (protocol 2), a
+// transaction larger than logical_decoding_work_mem arrives in blocks
+// before its commit; a committed one invalidates its keys, an aborted one
+// nothing.
+func TestStreamingLargeTransactions(t *testing.T) {
+	leakCheck(t)
+	e := newEnv(t, usersSetup, "INSERT INTO users SELECT g, 'e' || g, repeat('n', 100) FROM generate_series(1, 1000) g")
+	c := e.replica()
+	cs := []invacache.Cache[string]{c}
+	cfg := e.config(usersMap)
+	cfg.Streaming = true
+	cfg.Postgres += "&options=-c%20logical_decoding_work_mem%3D64kB" // the smallest: stream early
+	r := start(t, cfg)
+	sample := []string{"user:1", "user:500", "user:1000", "user_by_email:e999"}
+	cacheAll(t, cs, append(sample, "control", "user:1", "marker")...)
+
+	ctx := context.Background()
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE users SET name = repeat('r', 100)"); err != nil {
+		t.Fatal(err)
+	}
+	// Abort only once the walsender has decoded (so streamed) the changes;
+	// an abort it sees first makes it drop them unsent.
+	var end string
+	if err := e.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := pglogrepl.ParseLSN(end)
+	e.exec("CREATE TABLE flush_wal (x int)") // a commit flushes the WAL before it, which the walsender reads
+	eventually(t, 60*time.Second, "the open transaction decoded", func() bool {
+		var sent *string
+		if e.db.QueryRow(ctx, "SELECT sent_lsn::text FROM pg_stat_replication LIMIT 1").Scan(&sent) != nil || sent == nil {
+			return false
+		}
+		l, _ := pglogrepl.ParseLSN(*sent)
+		return l >= want
+	})
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("INSERT INTO users VALUES (5000, 'marker@x', 'm')") // after the aborted one in the stream
+	cacheAll(t, cs, "user:5000")
+	e.exec("UPDATE users SET name = 'after' WHERE id = 5000")
+	waitMissing(t, cs, "user:5000")
+	for _, k := range append(sample, "control") {
+		if !holds(c, k) {
+			t.Fatalf("%s invalidated by an aborted streamed transaction", k)
+		}
+	}
+
+	e.exec("UPDATE users SET name = repeat('c', 100)")
+	waitMissing(t, cs, sample...)
+	if !holds(c, "control") || len(r.Stats().Clears) != 0 {
+		t.Fatalf("cleared (Clears %v)", r.Stats().Clears)
+	}
+	eventually(t, 10*time.Second, "the server streamed transactions", func() bool {
+		var n int64
+		err := e.db.QueryRow(ctx, "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = $1", e.slot).Scan(&n)
+		return err == nil && n >= 2
+	})
+}

@@ -34,6 +34,14 @@ func (t *txn) add(max int, keys ...string) {
 	}
 }
 
+// size is the number of keys held (nil-safe, for logs).
+func (t *txn) size() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.keys)
+}
+
 func (t *txn) setClear(reason string) {
 	if t.clear == "" {
 		t.clear, t.keys = reason, nil
@@ -184,7 +192,7 @@ func (r *Relay) stream(ctx context.Context, conn *pgconn.PgConn, pub *redisdrive
 	defer wg.Wait()
 	defer cancel()
 
-	s := streamState{r: r, p: p, rels: map[uint32]*binding{}, skip: skip, received: start, acked: start, marked: start}
+	s := streamState{r: r, p: p, rels: map[uint32]*binding{}, streams: map[uint32]*txn{}, skip: skip, received: start, acked: start, marked: start}
 	next := time.Now().Add(r.cfg.StatusInterval)
 	dl := deadlines{parent: ctx}
 	defer dl.stop()
@@ -282,12 +290,15 @@ type streamState struct {
 	p         *pipeline
 	rels      map[uint32]*binding // mapped relations by id; nil entry: not mapped
 	tx        txn
-	skip      pglogrepl.LSN // transactions ending at or before it were published by a previous run
-	received  pglogrepl.LSN // end of the last commit received
-	walEnd    pglogrepl.LSN // the last keepalive's WAL end
-	serverEnd pglogrepl.LSN // the server's WAL end as last reported
-	acked     pglogrepl.LSN // last position acknowledged
-	marked    pglogrepl.LSN // position recorded in the marker
+	streams   map[uint32]*txn // protocol 2: streamed transactions in progress, by xid
+	inStream  bool            // between StreamStart and StreamStop
+	streamXid uint32          // the xid of the current stream block
+	skip      pglogrepl.LSN   // transactions ending at or before it were published by a previous run
+	received  pglogrepl.LSN   // end of the last commit received
+	walEnd    pglogrepl.LSN   // the last keepalive's WAL end
+	serverEnd pglogrepl.LSN   // the server's WAL end as last reported
+	acked     pglogrepl.LSN   // last position acknowledged
+	marked    pglogrepl.LSN   // position recorded in the marker
 }
 
 func (s *streamState) handle(data []byte) (err error) {
@@ -299,9 +310,30 @@ func (s *streamState) handle(data []byte) (err error) {
 			err = fmt.Errorf("postgres: malformed pgoutput message %q: %v", data[0], v)
 		}
 	}()
-	msg, err := pglogrepl.Parse(data)
+	var msg pglogrepl.Message
+	if s.r.cfg.Streaming {
+		msg, err = pglogrepl.ParseV2(data, s.inStream)
+	} else {
+		msg, err = pglogrepl.Parse(data)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: pgoutput: %w", err)
+	}
+	switch m := msg.(type) { // protocol 2 wraps the change messages
+	case *pglogrepl.RelationMessageV2:
+		msg = &m.RelationMessage
+	case *pglogrepl.InsertMessageV2:
+		msg = &m.InsertMessage
+	case *pglogrepl.UpdateMessageV2:
+		msg = &m.UpdateMessage
+	case *pglogrepl.DeleteMessageV2:
+		msg = &m.DeleteMessage
+	case *pglogrepl.TruncateMessageV2:
+		msg = &m.TruncateMessage
+	}
+	tx := &s.tx
+	if s.inStream {
+		tx = s.streams[s.streamXid]
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
@@ -318,40 +350,70 @@ func (s *streamState) handle(data []byte) (err error) {
 	case *pglogrepl.BeginMessage:
 		s.tx = txn{open: true, commit: m.CommitTime, keys: map[string]struct{}{}}
 	case *pglogrepl.InsertMessage:
-		s.change(m.RelationID, m.Tuple, nil, nil)
+		s.change(tx, m.RelationID, m.Tuple, nil, nil)
 	case *pglogrepl.UpdateMessage:
 		// The new row's keys (an unchanged TOASTed column taken from the
 		// old row), and the old row's when the stream carries it; without
 		// it the identity columns, so the template columns, did not change.
-		s.change(m.RelationID, m.NewTuple, m.OldTuple, m.OldTuple)
+		s.change(tx, m.RelationID, m.NewTuple, m.OldTuple, m.OldTuple)
 	case *pglogrepl.DeleteMessage:
-		s.change(m.RelationID, m.OldTuple, nil, nil)
+		s.change(tx, m.RelationID, m.OldTuple, nil, nil)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if s.rels[id] != nil {
-				s.tx.setClear(ClearTruncate)
+				tx.setClear(ClearTruncate)
 			}
 		}
-	case *pglogrepl.CommitMessage:
-		end := m.TransactionEndLSN
-		s.received = max2(s.received, end)
-		if end <= s.skip {
-			s.tx = txn{} // published by a previous run: only the position advances
+	// Protocol 2, Streaming: a large transaction arrives in blocks before
+	// it commits; its keys are kept per transaction id until StreamCommit.
+	case *pglogrepl.StreamStartMessageV2:
+		s.inStream, s.streamXid = true, m.Xid
+		if s.streams[m.Xid] == nil {
+			s.streams[m.Xid] = &txn{open: true, keys: map[string]struct{}{}}
 		}
-		s.p.add(&s.tx, end)
+	case *pglogrepl.StreamStopMessageV2:
+		s.inStream = false
+	case *pglogrepl.StreamCommitMessageV2:
+		s.r.log.Debug("relay: streamed transaction committed", "xid", m.Xid, "keys", s.streams[m.Xid].size())
+		t := s.streams[m.Xid]
+		delete(s.streams, m.Xid)
+		if t == nil {
+			t = &txn{}
+		}
+		t.commit = m.CommitTime
+		s.commit(t, m.TransactionEndLSN)
+	case *pglogrepl.StreamAbortMessageV2:
+		s.r.log.Debug("relay: streamed transaction aborted", "xid", m.Xid, "subxid", m.SubXid, "keys", s.streams[m.Xid].size())
+		// A subtransaction's abort keeps the keys: invalidating a key that
+		// did not change costs one reload, and keys are not tracked per
+		// subtransaction.
+		if m.SubXid == m.Xid {
+			delete(s.streams, m.Xid)
+		}
+	case *pglogrepl.CommitMessage:
+		s.commit(&s.tx, m.TransactionEndLSN)
 		s.tx = txn{}
 	}
 	return nil
 }
 
+// commit hands a committed transaction to the publisher.
+func (s *streamState) commit(t *txn, end pglogrepl.LSN) {
+	s.received = max2(s.received, end)
+	if end <= s.skip {
+		*t = txn{} // published by a previous run: only the position advances
+	}
+	s.p.add(t, end)
+}
+
 // change adds the keys of one row change to the open transaction.
-func (s *streamState) change(rel uint32, row, fallback, old *pglogrepl.TupleData) {
+func (s *streamState) change(tx *txn, rel uint32, row, fallback, old *pglogrepl.TupleData) {
 	b := s.rels[rel]
-	if b == nil {
+	if b == nil || tx == nil {
 		return
 	}
 	if b.problem != "" {
-		s.tx.setClear(ClearSchema)
+		tx.setClear(ClearSchema)
 		return
 	}
 	keys, ok := b.keys(nil, row, fallback)
@@ -359,10 +421,10 @@ func (s *streamState) change(rel uint32, row, fallback, old *pglogrepl.TupleData
 		keys, ok = b.keys(keys, old, nil)
 	}
 	if !ok {
-		s.tx.setClear(ClearUnknownValue)
+		tx.setClear(ClearUnknownValue)
 		return
 	}
-	s.tx.add(s.r.cfg.MaxTransactionKeys, keys...)
+	tx.add(s.r.cfg.MaxTransactionKeys, keys...)
 }
 
 // status acknowledges what is safe: everything published, or, when no
@@ -372,7 +434,7 @@ func (s *streamState) change(rel uint32, row, fallback, old *pglogrepl.TupleData
 // PostgreSQL; while Redis is unreachable the old position is repeated.
 func (s *streamState) status(ctx context.Context, conn *pgconn.PgConn, mk markerStore) error {
 	pos := pglogrepl.LSN(s.p.published.Load())
-	if !s.tx.open && pos >= s.received && s.walEnd > pos {
+	if !s.tx.open && len(s.streams) == 0 && pos >= s.received && s.walEnd > pos {
 		pos = s.walEnd
 	}
 	pos = max2(pos, s.acked)

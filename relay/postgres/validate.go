@@ -12,13 +12,16 @@ import (
 // checkServer verifies what streaming needs from the server and the user:
 // PostgreSQL 13 or later (pg_replication_slots.wal_status), wal_level=logical
 // and the REPLICATION attribute (or superuser).
-func checkServer(ctx context.Context, conn *pgx.Conn) error {
+func checkServer(ctx context.Context, conn *pgx.Conn, streaming bool) error {
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
 		return fmt.Errorf("postgres: reading server_version_num: %w", err)
 	}
 	if version < 130000 {
 		return fmt.Errorf("%w: PostgreSQL %d.%d: the relay needs PostgreSQL 13 or later", ErrServerSettings, version/10000, version%10000)
+	}
+	if streaming && version < 140000 {
+		return fmt.Errorf("%w: Streaming: PostgreSQL %d.%d streams with protocol 2 from version 14 on; turn Streaming off", ErrServerSettings, version/10000, version%10000)
 	}
 	var level string
 	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
