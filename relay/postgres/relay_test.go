@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-
 	invacache "github.com/halilbulentorhon/invacache-go"
 )
 
@@ -252,20 +250,9 @@ func TestStreamingLargeTransactions(t *testing.T) {
 	}
 	// Abort only once the walsender has decoded (so streamed) the changes;
 	// an abort it sees first makes it drop them unsent.
-	var end string
-	if err := e.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := pglogrepl.ParseLSN(end)
+	want := e.insertLSN()
 	e.exec("CREATE TABLE flush_wal (x int)") // a commit flushes the WAL before it, which the walsender reads
-	eventually(t, 60*time.Second, "the open transaction decoded", func() bool {
-		var sent *string
-		if e.db.QueryRow(ctx, "SELECT sent_lsn::text FROM pg_stat_replication LIMIT 1").Scan(&sent) != nil || sent == nil {
-			return false
-		}
-		l, _ := pglogrepl.ParseLSN(*sent)
-		return l >= want
-	})
+	e.waitSent(want, 60*time.Second)
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

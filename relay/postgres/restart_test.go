@@ -229,16 +229,8 @@ func TestIdleWatchedTableAdvancesSlot(t *testing.T) {
 	for range 50 {
 		e.exec("INSERT INTO busy (v) SELECT repeat('x', 100) FROM generate_series(1, 20)")
 	}
-	var target string
-	if err := e.db.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := pglogrepl.ParseLSN(target)
-	var got pglogrepl.LSN
-	eventually(t, 15*time.Second, "confirmed_flush_lsn ≥ "+target, func() bool {
-		got = e.confirmedFlush()
-		return got >= want
-	})
+	want := e.insertLSN()
+	eventually(t, 15*time.Second, "confirmed_flush_lsn ≥ "+want.String(), func() bool { return e.confirmedFlush() >= want })
 }
 
 // TestRedisDownThenBack: while Redis is down the relay stops acknowledging
@@ -256,23 +248,9 @@ func TestRedisDownThenBack(t *testing.T) {
 	keys0 := r.Stats().KeysPublished
 
 	e.redis.Stop()
-	var commit string
-	ctx := context.Background()
 	e.exec("UPDATE users SET name = 'down' WHERE id = 1")
-	if err := e.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&commit); err != nil { // the commit's end (the write position lags with synchronous_commit=off)
-		t.Fatal(err)
-	}
-	after, _ := pglogrepl.ParseLSN(commit)
-	// The walsender sent the change to the relay...
-	eventually(t, 10*time.Second, "change sent to the relay", func() bool {
-		var sent *string
-		err := e.db.QueryRow(ctx, "SELECT sent_lsn::text FROM pg_stat_replication WHERE application_name <> '' OR true LIMIT 1").Scan(&sent)
-		if err != nil || sent == nil {
-			return false
-		}
-		l, _ := pglogrepl.ParseLSN(*sent)
-		return l >= after
-	})
+	after := e.insertLSN()            // the commit's end
+	e.waitSent(after, 10*time.Second) // the walsender sent the change to the relay...
 	// ...which does not acknowledge it while Redis is down (many status
 	// intervals pass meanwhile).
 	for range 10 {
@@ -317,6 +295,31 @@ func TestSecondRelayWaitsAndTakesOver(t *testing.T) {
 	if !holds(c, "control") || len(b.Stats().Clears) != 0 {
 		t.Fatalf("takeover cleared (Clears %v)", b.Stats().Clears)
 	}
+}
+
+// insertLSN is the server's WAL insert position: the end of the last
+// record written (pg_current_wal_lsn, the write position, lags it).
+func (e *env) insertLSN() pglogrepl.LSN {
+	e.t.Helper()
+	var s string
+	if err := e.db.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()::text").Scan(&s); err != nil {
+		e.t.Fatal(err)
+	}
+	l, _ := pglogrepl.ParseLSN(s)
+	return l
+}
+
+// waitSent waits until the (one) walsender has sent the WAL up to lsn.
+func (e *env) waitSent(lsn pglogrepl.LSN, within time.Duration) {
+	e.t.Helper()
+	eventually(e.t, within, "walsender sent up to "+lsn.String(), func() bool {
+		var sent *string
+		if e.db.QueryRow(context.Background(), "SELECT sent_lsn::text FROM pg_stat_replication LIMIT 1").Scan(&sent) != nil || sent == nil {
+			return false
+		}
+		l, _ := pglogrepl.ParseLSN(*sent)
+		return l >= lsn
+	})
 }
 
 func (e *env) confirmedFlush() pglogrepl.LSN {
@@ -473,11 +476,7 @@ func TestIdleAckKeepsOpenTransaction(t *testing.T) {
 	for range 20 {
 		e.exec("INSERT INTO busy (v) VALUES ('x')")
 	}
-	var busyEnd string
-	if err := e.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&busyEnd); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := pglogrepl.ParseLSN(busyEnd)
+	want := e.insertLSN()
 	eventually(t, 15*time.Second, "slot acknowledged past the busy commits", func() bool { return e.confirmedFlush() >= want })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
