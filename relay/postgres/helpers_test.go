@@ -60,6 +60,23 @@ type env struct {
 // newEnv creates a database with the given setup SQL, and a redis-server.
 func newEnv(t testing.TB, setup ...string) *env {
 	t.Helper()
+	return newEnvOn(t, pg, setup...)
+}
+
+// startCluster starts a cluster of the test's own with extra settings.
+func startCluster(t testing.TB, settings ...string) *testenv.Postgres {
+	t.Helper()
+	p, err := testenv.StartPostgres(settings...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// newEnvOn is newEnv on another cluster.
+func newEnvOn(t testing.TB, pg *testenv.Postgres, setup ...string) *env {
+	t.Helper()
 	name := fmt.Sprintf("relay_t%d", dbSeq.Add(1))
 	admin := connect(t, pg.DSN("postgres"))
 	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {

@@ -389,11 +389,7 @@ func dbName(dsn string) string {
 // with the setting to change.
 func TestWALLevelNotLogical(t *testing.T) {
 	leakCheck(t)
-	other, err := testenv.StartPostgres("wal_level=replica")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = other.Close() })
+	other := startCluster(t, "wal_level=replica")
 	e := newEnv(t)
 	cfg := e.config("users=u:{id}")
 	cfg.Postgres = other.DSN("postgres")
@@ -489,4 +485,37 @@ func TestIdleAckKeepsOpenTransaction(t *testing.T) {
 	if !holds(c, "control") || len(r.Stats().Clears) != 0 {
 		t.Fatalf("cleared (Clears %v)", r.Stats().Clears)
 	}
+}
+
+// TestLostSlotClearsAndContinues: a slot PostgreSQL invalidated because
+// max_slot_wal_keep_size removed WAL it needed (wal_status "lost") is
+// dropped and created again at the next start, with one clear, and the
+// relay streams again.
+func TestLostSlotClearsAndContinues(t *testing.T) {
+	leakCheck(t)
+	e := newEnvOn(t, startCluster(t, "max_slot_wal_keep_size=1MB"), usersSetup, "INSERT INTO users VALUES (1, 'a@x', 'A')")
+	c := e.replica()
+	cs := []invacache.Cache[string]{c}
+	cfg := e.config(usersMap)
+	if err := start(t, cfg).stop(t); err != nil { // creates the slot and the marker
+		t.Fatal(err)
+	}
+	for range 3 { // WAL beyond max_slot_wal_keep_size, then a checkpoint invalidates the slot
+		e.exec("INSERT INTO users SELECT g, 'x' || g, 'n' FROM generate_series(100, 200) g ON CONFLICT DO NOTHING")
+		e.exec("SELECT pg_switch_wal()")
+	}
+	e.exec("CHECKPOINT")
+	var status string
+	if err := e.db.QueryRow(context.Background(), "SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1", e.slot).Scan(&status); err != nil || status != "lost" {
+		t.Fatalf("wal_status = %q (%v), want lost: the test could not invalidate the slot", status, err)
+	}
+	cacheAll(t, cs, "control", "user:1")
+	r := start(t, cfg)
+	waitMissing(t, cs, "control")
+	if got := r.Stats().Clears[ClearSlotLost]; got != 1 {
+		t.Errorf("Clears[%q] = %d, want 1", ClearSlotLost, got)
+	}
+	cacheAll(t, cs, "user:1")
+	e.exec("UPDATE users SET name = 'after' WHERE id = 1")
+	waitMissing(t, cs, "user:1")
 }
