@@ -19,7 +19,6 @@ import (
 
 	invacache "github.com/halilbulentorhon/invacache-go"
 	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
-	"github.com/halilbulentorhon/invacache-go/relay/postgres/internal/testenv"
 )
 
 // TestKillAndRestartLosesNothing SIGKILLs a relay process between
