@@ -110,9 +110,7 @@ func StartPostgres(settings ...string) (*Postgres, error) {
 func (p *Postgres) command(name string, args ...string) *exec.Cmd {
 	c := exec.Command(filepath.Join(p.bin, name), args...)
 	c.Dir = p.dir
-	if p.cred != nil {
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
-	}
+	c.SysProcAttr = procAttr(p.cred, syscall.SIGQUIT)
 	return c
 }
 
@@ -231,6 +229,7 @@ func StartRedis() (*Redis, error) {
 func (r *Redis) Start() error {
 	c := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	c.SysProcAttr = procAttr(nil, syscall.SIGKILL)
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("testenv: redis-server: %w", err)
 	}
