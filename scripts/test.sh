@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests of every module in this repository with the race detector.
-# Integration tests start their own redis-server on free loopback ports, so
-# redis-server is installed here when it is missing (Debian/Ubuntu).
+# Integration tests start their own redis-server (and, for the relay, their own
+# PostgreSQL) on free loopback ports, so both are installed here when missing
+# (Debian/Ubuntu).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	[ "$(id -u)" = 0 ] || sudo="sudo"
 	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null ||
 		{ echo "test.sh: could not install redis-server; install it (apt-get install redis-server) and rerun" >&2; exit 1; }
+fi
+
+# The PostgreSQL relay's tests (relay/postgres) start their own cluster with
+# initdb and postgres from /usr/lib/postgresql/*/bin (or $PG_BIN, or PATH).
+if [ -z "${PG_BIN:-}" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "test.sh: PostgreSQL (initdb) not found; installing it with apt-get" >&2
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo"
+	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null ||
+		{ echo "test.sh: could not install PostgreSQL; install it (apt-get install postgresql) and rerun" >&2; exit 1; }
 fi
 
 # Sharded Pub/Sub (SPUBLISH/SSUBSCRIBE) is tested and needs Redis 7 (Debian 12 and

@@ -33,6 +33,7 @@ func commands() []command {
 		monitorCommand(),
 		benchCommand(),
 		chaosCommand(),
+		relayCommand(),
 	}
 }
 
