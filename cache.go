@@ -261,13 +261,14 @@ func (c *cache[V]) Get(key string) (V, error) {
 	// resumed), and the staleness deadline at the time the store read for
 	// the entry's expiry: one clock reading per Get. A miss reads the clock
 	// again only to tell which kind of miss it is.
-	if !c.eng.MayServe() {
+	deadline, serving := c.eng.MayServe()
+	if !serving {
 		c.unservedMisses.Add(1)
 		return zero, ErrNotFound
 	}
 	v, at, ok := c.store.GetAt(key)
 	switch {
-	case ok && c.eng.ServingAt(at):
+	case ok && c.eng.ServingAt(at, deadline):
 		c.store.CountHit()
 		return v, nil
 	case ok || !c.eng.Serving():
