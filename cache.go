@@ -71,7 +71,8 @@ type Cache[V any] interface {
 	// WaitServing returns nil once the cache serves cached values: at once
 	// for a local cache; for a distributed one once its subscription has
 	// been established and, with MaxStaleness on, proven alive within the
-	// bound with any gap handled (the clear or catch-up done). It returns
+	// bound with any gap handled (the clear or catch-up done), or while it
+	// serves under OutageStaleness after its link was lost. It returns
 	// ErrClosed after Close (also when Close comes during the wait) and
 	// ctx.Err() when ctx ends first. A cache that serves returns nil even
 	// with ctx already done, so a readiness probe can call it with one.
@@ -260,13 +261,14 @@ func (c *cache[V]) Get(key string) (V, error) {
 	// resumed), and the staleness deadline at the time the store read for
 	// the entry's expiry: one clock reading per Get. A miss reads the clock
 	// again only to tell which kind of miss it is.
-	if !c.eng.MayServe() {
+	deadline, serving := c.eng.MayServe()
+	if !serving {
 		c.unservedMisses.Add(1)
 		return zero, ErrNotFound
 	}
 	v, at, ok := c.store.GetAt(key)
 	switch {
-	case ok && c.eng.ServingAt(at):
+	case ok && c.eng.ServingAt(at, deadline):
 		c.store.CountHit()
 		return v, nil
 	case ok || !c.eng.Serving():

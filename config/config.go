@@ -102,9 +102,10 @@ type InvalidationConfig struct {
 	Driver invalidation.Driver `json:"-" yaml:"-"`
 
 	// MaxStaleness bounds how long a node serves cached values without proof
-	// that its subscription is alive. Past it, Get misses and GetOrLoad loads
-	// without caching until the link is proven alive and the node caught up
-	// from the replay log or cleared.
+	// that its subscription is alive, whether it knows its link is down (a
+	// reset, a killed Redis) or not (a half-open link). Past it, Get misses
+	// and GetOrLoad loads without caching until the link is proven alive and
+	// the node caught up from the replay log or cleared.
 	// Default 3s; at least MinMaxStaleness (80ms). In a file (Parse): "3s".
 	MaxStaleness time.Duration `json:"maxStaleness" yaml:"maxStaleness"`
 	// DisableMaxStaleness turns the staleness bound off: the node serves

@@ -365,19 +365,22 @@ func (e *Engine) Serving() bool {
 	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
 }
 
-// ServingAt is Serving with a clock reading (monotime.Now) the caller
-// already took, for one read about to be served: the cache reads the clock
-// once per Get for this check and the entry's expiry. A read it allows past
-// MaxStaleness since the last proof (under OutageStaleness) is counted in
-// Stats.OutageReads.
-func (e *Engine) ServingAt(now int64) bool {
+// ServingAt is Serving for one read about to be served, with the clock
+// reading (monotime.Now) of its lookup and the deadline MayServe returned
+// before that lookup: the cache reads the clock once per Get, for this check
+// and the entry's expiry. A lookup at or past either that deadline or the
+// current one is not served: a recovery that ran between the lookup and this
+// check may have moved the deadline on after removing the value the lookup
+// read. A read it allows past MaxStaleness since the last proof (under
+// OutageStaleness) is counted in Stats.OutageReads.
+func (e *Engine) ServingAt(now, deadline int64) bool {
 	if !e.serving.Load() {
 		return false
 	}
 	if e.timer == nil {
 		return true
 	}
-	if now >= e.deadline.Load() {
+	if now >= deadline || now >= e.deadline.Load() {
 		return false
 	}
 	if e.cfg.OutageStaleness > 0 && now >= e.lastAlive.Load()+int64(e.cfg.MaxStaleness) {
@@ -400,11 +403,19 @@ func (e *Engine) ServingStrict() bool {
 	return now < e.deadline.Load() && now < e.lastAlive.Load()+int64(e.cfg.MaxStaleness)
 }
 
-// MayServe is the serving state without the staleness deadline. The cache
-// checks it before a lookup, so the value it reads comes after whatever was
-// applied before serving resumed, and checks the deadline with ServingAt at
-// the time of the lookup after it.
-func (e *Engine) MayServe() bool { return e.serving.Load() }
+// MayServe is the serving state before a lookup, and the deadline then in
+// force. The cache checks it before its lookup, so the value it reads comes
+// after whatever was applied before serving resumed, and passes the
+// deadline to ServingAt with the time of the lookup. The flag may still be
+// set past the deadline (the timer that clears it runs late on a starved
+// process): the deadline taken here keeps such a lookup from being served
+// on a deadline a later proof of life set.
+func (e *Engine) MayServe() (deadline int64, ok bool) {
+	if !e.serving.Load() {
+		return 0, false
+	}
+	return e.deadline.Load(), true
+}
 
 // WaitLinkUp returns nil once the subscription has been established at
 // least once, ctx's error when ctx ends first, ErrClosed after Close. When

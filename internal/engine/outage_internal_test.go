@@ -89,7 +89,8 @@ func TestServingBoundByLoss(t *testing.T) {
 				if got := e.ServingStrict(); got != s.strict {
 					t.Errorf("step %d: ServingStrict = %v, want %v", i, got, s.strict)
 				}
-				if got := e.ServingAt(clk.clock().Mono()); got != s.serving {
+				dl, _ := e.MayServe()
+				if got := e.ServingAt(clk.clock().Mono(), dl); got != s.serving {
 					t.Errorf("step %d: ServingAt = %v, want %v", i, got, s.serving)
 				}
 				if got := e.Stats().OutageReads; got != s.outageReads {
