@@ -110,6 +110,15 @@ func runInvalidate(ctx context.Context, e *env, s settings, keys []string, clear
 			return redisError(s.addrString(), failures.or(err))
 		}
 		messages = p.Stats().MessagesSent
+		if lg := p.Stats().Log; lg.Unlogged > 0 {
+			// Delivered live, but a replica away now cannot catch up on it.
+			mark := "the unlogged mark makes replicas away now clear on return"
+			if lg.Unmarked > 0 {
+				mark = "no mark could be set either: replicas away now may miss it until TTL"
+			}
+			fmt.Fprintf(e.stderr, "invacache invalidate: warning: Redis at %s refused the replay log (%s); published outside it: %s\n",
+				s.addrString(), failures.or(errors.New("see the driver README for the permissions the log needs")), mark)
+		}
 	}
 	what := fmt.Sprintf("%d key(s)", len(keys))
 	if clear {

@@ -195,8 +195,20 @@ func TestInvalidatePermissionDenied(t *testing.T) {
 		{Name: "noscript", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-evalsha", "-eval"}},
 		{Name: "nopublish", Password: "pw", Rules: []string{"~*", "&*", "+@all", "-publish"}},
 	}})
-	for _, user := range []string{"noscript", "nopublish"} {
-		oneErrorLine(t, []string{"invalidate", "--redis", s.Addr(), "--username", user, "--password", "pw", "--dial-timeout", "1s", "k"}, 1, "permission denied by Redis at "+s.Addr())
+	args := func(user string) []string {
+		return []string{"invalidate", "--redis", s.Addr(), "--username", user, "--password", "pw", "--dial-timeout", "1s", "k"}
+	}
+	oneErrorLine(t, args("nopublish"), 1, "permission denied by Redis at "+s.Addr())
+
+	// A user that may PUBLISH but not run the log's script still reaches the
+	// replicas linked now (publishing never stops while PUBLISH works), and
+	// is told that replicas away now cannot catch up on it.
+	out, errOut, code := runCLI(t, args("noscript")...)
+	if code != 0 || !strings.HasPrefix(out, "published 1 message(s)") {
+		t.Errorf("noscript: exit %d, stdout %q; want 0 and a published line (stderr %q)", code, out, errOut)
+	}
+	if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "published outside it") {
+		t.Errorf("noscript: stderr %q, want one warning line saying it was published outside the log", errOut)
 	}
 }
 
