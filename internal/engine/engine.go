@@ -216,6 +216,7 @@ type Engine struct {
 	hasLive   bool
 	unlogged  bool // a peer's envelope arrived outside the log since the last clear
 
+	_         [64]byte     // serving is read by every Get: off the lines written per message
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness) on the
@@ -223,6 +224,7 @@ type Engine struct {
 	// under liveMu.
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
+	_         [64]byte
 
 	// liveMu guards the liveness fields below and serializes the expiry
 	// timer against proofs of life.
@@ -322,20 +324,11 @@ func (e *Engine) Serving() bool {
 	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
 }
 
-// ServingAt is Serving with a clock reading (monotime.Now) the caller
-// already took: the cache reads the clock once per Get for this check and
-// the entry's expiry.
-func (e *Engine) ServingAt(now int64) bool {
-	if !e.serving.Load() {
-		return false
-	}
-	return e.timer == nil || now < e.deadline.Load()
-}
-
-// MayServe is the serving state without the staleness deadline. The cache
-// checks it before a lookup, so the value it reads comes after whatever was
-// applied before serving resumed, and checks the deadline with ServingAt at
-// the time of the lookup after it.
+// MayServe is the serving state without the staleness deadline: one
+// atomic load, for the cache's Get. The cache checks it before a lookup, so
+// the value it reads comes after whatever was applied before serving
+// resumed; the timer turns it off at the deadline, and the cache backs it
+// with Serving on a sample of its hits for when that timer runs late.
 func (e *Engine) MayServe() bool { return e.serving.Load() }
 
 // WaitLinkUp returns nil once the subscription has been established at
