@@ -89,11 +89,12 @@ const genStripes = 4096
 const flightShards = 64
 
 type cache[V any] struct {
-	store  *store.Store[V]
-	eng    *engine.Engine      // nil for a local cache
-	driver invalidation.Driver // closed by Close when ownDriver
-	own    bool
-	logger *slog.Logger
+	store    *store.Store[V]
+	eng      *engine.Engine      // nil for a local cache
+	mayServe *atomic.Bool        // eng.ServingFlag(), nil for a local cache; only loaded
+	driver   invalidation.Driver // closed by Close when ownDriver
+	own      bool
+	logger   *slog.Logger
 
 	closed atomic.Bool
 	// closeMu serialises Close so a second caller waits for the first.
@@ -193,7 +194,7 @@ func (c *cache[V]) attach(inv *invalSettings) error {
 		}
 		return fmt.Errorf("invacache: %w", err)
 	}
-	c.eng = eng
+	c.eng, c.mayServe = eng, eng.ServingFlag()
 
 	wait := 5 * time.Second
 	if ct, ok := c.driver.(invalidation.ConnectTimeouter); ok && ct.ConnectTimeout() > 0 {
@@ -240,15 +241,15 @@ func (c *cache[V]) Get(key string) (V, error) {
 	// a starved process runs that timer late, so about one hit in 64 per
 	// goroutine also compares the deadline with the clock (a clock read on
 	// every Get would cost more than the lookup).
-	if !c.eng.MayServe() {
+	if !c.mayServe.Load() { // eng.MayServe, which is not inlined here
 		c.unservedMisses.Add(1)
 		return zero, ErrNotFound
 	}
-	v, ok := c.store.Lookup(key)
+	v, found, served := c.store.GetIf(key, c.eng)
 	switch {
-	case ok && c.store.CountHitIf(c.eng):
+	case served:
 		return v, nil
-	case ok || !c.eng.MayServe():
+	case found || !c.mayServe.Load():
 		c.unservedMisses.Add(1)
 	default:
 		c.store.CountMiss()

@@ -316,12 +316,21 @@ func (e *Engine) NodeID() uint64 { return e.id }
 // serving with the bound on, one monotonic clock read: the timer that turns
 // serving off fires late when the process is starved (CPU throttling, a VM
 // pause, an overloaded machine), and the reads that run first after such a
-// stall must not serve on the old flag.
+// stall must not serve on the old flag. When it finds the deadline passed
+// before the timer ran, it runs the timer's expiry itself (unless liveMu is
+// busy: its holder decides), so the flag that MayServe reads turns off too.
 func (e *Engine) Serving() bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
+	if e.timer == nil || e.clock.Mono() < e.deadline.Load() {
+		return true
+	}
+	if e.liveMu.TryLock() {
+		e.liveMu.Unlock()
+		e.expire()
+	}
+	return false
 }
 
 // MayServe is the serving state without the staleness deadline: one
@@ -330,6 +339,11 @@ func (e *Engine) Serving() bool {
 // resumed; the timer turns it off at the deadline, and the cache backs it
 // with Serving on a sample of its hits for when that timer runs late.
 func (e *Engine) MayServe() bool { return e.serving.Load() }
+
+// ServingFlag is the flag MayServe loads, for a caller in generic code:
+// the compiler does not inline MayServe into instantiations of generic
+// functions of another package. The caller must only Load it.
+func (e *Engine) ServingFlag() *atomic.Bool { return &e.serving }
 
 // WaitLinkUp returns nil once the subscription has been established at
 // least once, ctx's error when ctx ends first, ErrClosed after Close. When

@@ -3,13 +3,13 @@ package store
 import (
 	"runtime"
 	"sync/atomic"
-	"unsafe"
 )
 
 // stripedCounter is a counter split over padded stripes, picked by the
-// caller's stack address: a goroutine keeps its stripe while its stack stays
-// put, and goroutines have distinct stacks, so parallel readers rarely write
-// one cache line. Each stripe is a plain atomic (no runtime internals).
+// caller's stack address (Store.stripe): a goroutine keeps its stripe while
+// its stack stays put, and goroutines have distinct stacks, so parallel
+// readers rarely write one cache line. Each stripe is a plain atomic (no
+// runtime internals).
 type stripedCounter struct {
 	stripes []paddedCounter
 	mask    uint64
@@ -20,6 +20,9 @@ type paddedCounter struct {
 	_ [120]byte // two cache lines: adjacent-line prefetch would share one
 }
 
+// stripeMul spreads stack addresses over the stripes (a Fibonacci hash).
+const stripeMul = 0x9E3779B97F4A7C15
+
 func newStripedCounter() stripedCounter {
 	n := 64
 	for n < 4*runtime.GOMAXPROCS(0) {
@@ -27,16 +30,6 @@ func newStripedCounter() stripedCounter {
 	}
 	return stripedCounter{stripes: make([]paddedCounter, n), mask: uint64(n - 1)}
 }
-
-// stripe returns the calling goroutine's stripe. It is small enough to be
-// inlined, so the address hashed is in the caller's frame.
-func (c *stripedCounter) stripe() *atomic.Uint64 {
-	var x byte
-	h := uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15
-	return &c.stripes[(h>>40)&c.mask].n
-}
-
-func (c *stripedCounter) inc() { c.stripe().Add(1) }
 
 func (c *stripedCounter) sum() uint64 {
 	var n uint64

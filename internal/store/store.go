@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 
@@ -132,18 +133,16 @@ func (s *Store[V]) KeyHash(key string) uint64 {
 func (s *Store[V]) Get(key string) (V, bool) {
 	// Lookup's body, not a call to it: one call frame less on the hot path.
 	if it, ok := s.c.GetIfPresent(key); ok && (it.exp <= 0 && it.epoch == s.epoch.Load() || it.exp > 0 && s.unexpired(key, it)) {
-		s.hits.inc()
+		s.stripe(&s.hits).Add(1)
 		return it.v, true
 	}
-	s.misses.inc()
+	s.stripe(&s.misses).Add(1)
 	var zero V
 	return zero, false
 }
 
-// Lookup is Get without counting, for a caller that decides whether it
-// serves what it found: it reports the outcome with CountHitIf or
-// CountMiss. Peek is the same for a second look at a key whose miss was
-// counted already.
+// Lookup is Get without counting. Peek is the same, for a second look at a
+// key whose miss was counted already.
 func (s *Store[V]) Lookup(key string) (V, bool) {
 	// The item is served if written since the last Clear and, if it has a
 	// deadline, not expired.
@@ -179,27 +178,46 @@ func (s *Store[V]) unexpired(key string, it item[V]) bool {
 	return false
 }
 
-// sampleEvery: CountHitIf calls its recheck on about one hit in this many
-// per goroutine.
-const sampleEvery = 64
-
-// CountHitIf counts a hit found with Lookup, unless recheck says no: about
-// once every sampleEvery hits of the calling goroutine's stripe it calls
-// recheck and, if that returns false, counts nothing and returns false
-// (the caller then does not serve the value). Otherwise it returns true.
-// It lets a caller back a cheap check made before the lookup with a costly
-// one made now and then, without a counter of its own.
-func (s *Store[V]) CountHitIf(recheck interface{ Serving() bool }) bool {
-	st := s.hits.stripe()
-	if st.Load()%sampleEvery == sampleEvery-1 && !recheck.Serving() {
-		return false
-	}
-	st.Add(1)
-	return true
+// stripe is c.stripe as a method of the generic Store: the compiler
+// inlines it into the instantiations of Store's methods, which it does not
+// do for the non-generic method.
+func (s *Store[V]) stripe(c *stripedCounter) *atomic.Uint64 {
+	var x byte
+	h := uint64(uintptr(unsafe.Pointer(&x))>>11) * stripeMul
+	return &c.stripes[(h>>40)&c.mask].n
 }
 
-// CountMiss counts a miss found with Lookup.
-func (s *Store[V]) CountMiss() { s.misses.inc() }
+// sampleEvery: GetIf calls its recheck on about one hit in this many per
+// stripe.
+const sampleEvery = 64
+
+// Rechecker is what GetIf asks now and then whether it may serve.
+type Rechecker interface{ Serving() bool }
+
+// GetIf is Get for a caller that made a cheap check of whether it may
+// serve before the call: about once every sampleEvery hits of the calling
+// goroutine's stripe, GetIf backs that check with recheck.Serving, a
+// costly one. found reports an entry (Lookup's answer); served that it is
+// returned and counted as a hit. A miss (not found) is not counted: the
+// caller counts it with CountMiss, or as it sees fit. A hit that recheck
+// refused is not counted either, and the stripe stays at its sampling turn,
+// so the next hit asks again.
+func (s *Store[V]) GetIf(key string, recheck Rechecker) (v V, found, served bool) {
+	// Lookup's body, as in Get.
+	it, ok := s.c.GetIfPresent(key)
+	if !ok || !(it.exp <= 0 && it.epoch == s.epoch.Load() || it.exp > 0 && s.unexpired(key, it)) {
+		return v, false, false
+	}
+	st := s.stripe(&s.hits)
+	if st.Load()%sampleEvery == sampleEvery-1 && !recheck.Serving() {
+		return v, true, false
+	}
+	st.Add(1)
+	return it.v, true, true
+}
+
+// CountMiss counts a miss found with GetIf.
+func (s *Store[V]) CountMiss() { s.stripe(&s.misses).Add(1) }
 
 // itemOf builds the item a write stores. A Set ttl > 0 is the entry's time
 // to live; 0 means Config.DefaultTTL; a negative ttl means no expiry.

@@ -406,39 +406,49 @@ func (r *recheck) Serving() bool {
 	return r.calls <= r.yes
 }
 
-// TestCountHitIf: Lookup counts nothing; CountHitIf asks its recheck about
-// once per sampleEvery hits of the goroutine's stripe, and a no is not
-// counted as a hit.
-func TestCountHitIf(t *testing.T) {
+// TestGetIf: Lookup counts nothing; GetIf asks its recheck about once per
+// sampleEvery hits of the goroutine's stripe, a no is neither served nor
+// counted, and a miss is left to the caller to count.
+func TestGetIf(t *testing.T) {
 	s := newStore[int](t, Config{Capacity: 10})
 	s.Set("k", 1, 0)
 	if v, ok := s.Lookup("k"); !ok || v != 1 {
 		t.Fatalf("Lookup(k) = %d, %v; want 1, true", v, ok)
 	}
-	if st := s.Stats(); st.Hits != 0 || st.Misses != 0 {
-		t.Errorf("Stats after Lookup = %d hits, %d misses; want 0, 0", st.Hits, st.Misses)
-	}
 	r := &recheck{yes: 2}
-	counted := 0
+	if v, found, served := s.GetIf("absent", r); found || served || v != 0 {
+		t.Errorf("GetIf(absent) = %d, %v, %v; want 0, false, false", v, found, served)
+	}
+	if st := s.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Errorf("Stats after Lookup and a GetIf miss = %d hits, %d misses; want 0, 0", st.Hits, st.Misses)
+	}
+	served, refused := 0, 0
 	for range 10 * sampleEvery {
-		if s.CountHitIf(r) {
-			counted++
+		switch v, found, ok := s.GetIf("k", r); {
+		case !found:
+			t.Fatalf("GetIf(k): not found")
+		case ok && v == 1:
+			served++
+		case !ok && v == 0:
+			refused++
+		default:
+			t.Fatalf("GetIf(k) = %d, %v, %v", v, found, ok)
 		}
 	}
 	// Two yes, then every recheck says no and the stripe stays at its
-	// sampling turn: 3*sampleEvery-1 hits, then only noes.
-	if want := 3*sampleEvery - 1; counted != want || r.calls != 10*sampleEvery-want+2 {
-		t.Errorf("CountHitIf: %d counted with %d rechecks; want %d with %d", counted, r.calls, want, 10*sampleEvery-want+2)
+	// sampling turn: 3*sampleEvery-1 served, then only refusals.
+	if want := 3*sampleEvery - 1; served != want || refused != 10*sampleEvery-want || r.calls != refused+2 {
+		t.Errorf("GetIf: %d served, %d refused, %d rechecks; want %d, %d, %d", served, refused, r.calls, want, 10*sampleEvery-want, 10*sampleEvery-want+2)
 	}
-	if got := s.Stats().Hits; got != uint64(counted) {
-		t.Errorf("Stats.Hits = %d, want %d", got, counted)
+	if got := s.Stats().Hits; got != uint64(served) {
+		t.Errorf("Stats.Hits = %d, want %d", got, served)
 	}
 	s.CountMiss()
 	if got := s.Stats().Misses; got != 1 {
 		t.Errorf("Stats.Misses = %d, want 1", got)
 	}
-	if got := testing.AllocsPerRun(1000, func() { s.CountHitIf(r) }); got != 0 {
-		t.Errorf("allocations per CountHitIf = %v, want 0", got)
+	if got := testing.AllocsPerRun(1000, func() { s.GetIf("k", r) }); got != 0 {
+		t.Errorf("allocations per GetIf = %v, want 0", got)
 	}
 }
 

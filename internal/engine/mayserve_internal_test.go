@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
+)
+
+// The cache's Get reads only the serving flag (MayServe) and backs it with
+// Serving on a sample of its hits. Serving that finds the deadline passed
+// before the timer ran must turn the flag off itself, as the timer would,
+// and the lapse still counts as a gap.
+func TestServingTurnsTheFlagOffWhenTheTimerIsLate(t *testing.T) {
+	const maxStale = 100 * time.Millisecond
+	tg := &clearCounter{}
+	e, err := New(Config{Driver: nopDriver{}, MaxStaleness: maxStale}, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h := handler{e}
+	h.HandleLinkUp()
+	if !e.MayServe() {
+		t.Fatal("MayServe() = false after HandleLinkUp, want true")
+	}
+	e.liveMu.Lock()
+	e.timer.Stop() // a timer that has not run yet
+	e.liveMu.Unlock()
+	proof := e.lastAlive.Load()
+	for time.Duration(monotime.Now()-proof) <= maxStale {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !e.MayServe() {
+		t.Fatal("MayServe() = false before anything ran the expiry; the test needs the late timer")
+	}
+	if e.Serving() {
+		t.Errorf("Serving() = true past the deadline, want false")
+	}
+	if e.MayServe() {
+		t.Errorf("MayServe() = true after Serving found the deadline passed, want false")
+	}
+	clears := tg.clears.Load()
+	h.HandleAlive()
+	if !e.MayServe() || !e.Serving() {
+		t.Errorf("MayServe, Serving = %v, %v after a fresh proof, want true, true", e.MayServe(), e.Serving())
+	}
+	if got := tg.clears.Load() - clears; got != 1 {
+		t.Errorf("InvalidateAll calls after the lapse = %d, want 1", got)
+	}
+}
