@@ -13,17 +13,7 @@ import (
 // and the lapse still counts as a gap.
 func TestServingTurnsTheFlagOffWhenTheTimerIsLate(t *testing.T) {
 	const maxStale = 100 * time.Millisecond
-	tg := &clearCounter{}
-	e, err := New(Config{Driver: nopDriver{}, MaxStaleness: maxStale}, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	h := handler{e}
-	h.HandleLinkUp()
-	if !e.MayServe() {
-		t.Fatal("MayServe() = false after HandleLinkUp, want true")
-	}
+	e, h, tg := newLinkedEngine(t, maxStale)
 	e.liveMu.Lock()
 	e.timer.Stop() // a timer that has not run yet
 	e.liveMu.Unlock()
@@ -48,4 +38,22 @@ func TestServingTurnsTheFlagOffWhenTheTimerIsLate(t *testing.T) {
 	if got := tg.clears.Load() - clears; got != 1 {
 		t.Errorf("InvalidateAll calls after the lapse = %d, want 1", got)
 	}
+}
+
+// newLinkedEngine is an engine with the bound maxStale on a driver that
+// does nothing, just linked up (serving), closed at the end of the test.
+func newLinkedEngine(t *testing.T, maxStale time.Duration) (*Engine, handler, *clearCounter) {
+	t.Helper()
+	tg := &clearCounter{}
+	e, err := New(Config{Driver: nopDriver{}, MaxStaleness: maxStale}, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	h := handler{e}
+	h.HandleLinkUp()
+	if !e.Serving() || !e.MayServe() {
+		t.Fatal("Serving, MayServe = false after HandleLinkUp, want true")
+	}
+	return e, h, tg
 }
