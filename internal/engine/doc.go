@@ -68,10 +68,12 @@
 //     clock, because a starved process runs the timer late. Every liveness
 //     decision (proofs, deadline, timer, Stats.SinceAlive) runs on the
 //     monotonic clock, so a step of the wall clock neither stretches nor
-//     cuts the bound. ServingAt takes
-//     a clock reading the caller already has (the cache shares the one it
-//     reads for the entry's expiry), leaving one atomic load on the hot path. After a link-down or a lapse, serving resumes
-//     only after the link is proven alive again and the gap was recovered
+//     cuts the bound. The cache's Get loads only the serving flag
+//     (MayServe, one atomic load) and calls Serving on about one hit in 64;
+//     Serving that finds the deadline passed before the timer ran runs the
+//     timer's expiry itself, turning the flag off. After a link-down or a
+//     lapse, serving resumes only after the link is proven alive again and
+//     the gap was recovered
 //     (rule 3: caught up, or cleared with GapStrategy "clear"). The engine asks the driver for a ping
 //     every MaxStaleness/4 (at least MinPingInterval). MaxStaleness 0
 //     disables the bound: Serving is always true.
