@@ -74,6 +74,10 @@ type Store[V any] struct {
 	exec executor
 }
 
+// presized bounds the capacity otter's table and sketch are sized for at
+// creation (see New); bigger stores grow them as they fill.
+const presized = 1 << 16
+
 // New validates cfg and returns an empty store.
 func New[V any](cfg Config) (*Store[V], error) {
 	if cfg.Capacity <= 0 {
@@ -93,7 +97,14 @@ func New[V any](cfg Config) (*Store[V], error) {
 	}
 	s.now = clock.NowNano
 	o := &otter.Options[string, item[V]]{
-		MaximumSize:      cfg.Capacity,
+		MaximumSize: cfg.Capacity,
+		// Sizes otter's frequency sketch (and table) from the start, so the
+		// policy counts reads before the cache is half full; otherwise
+		// otter without expiry skips recording reads until then (with an
+		// ExpiryCalculator it records them), which cost up to a point of
+		// hit ratio on small caches (bench/STORE_RESULTS.md). Bounded, so a
+		// large Capacity does not allocate its full table up front.
+		InitialCapacity:  min(cfg.Capacity, presized),
 		OnAtomicDeletion: s.onDeletion,
 		Executor:         s.exec.run,
 	}
