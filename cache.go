@@ -12,6 +12,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/engine"
+	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/internal/store"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 
@@ -256,22 +257,24 @@ func (c *cache[V]) Get(key string) (V, error) {
 		}
 		return zero, ErrNotFound
 	}
-	// With invalidation, the serving state is checked before the lookup (so
+	// With invalidation, the serving flag is checked before the lookup (so
 	// the value read is not one a catch-up or clear removed before serving
-	// resumed), and the staleness deadline at the time the store read for
-	// the entry's expiry: one clock reading per Get. A miss reads the clock
-	// again only to tell which kind of miss it is.
+	// resumed), and the staleness deadline then in force with the clock after
+	// the lookup: one clock reading per Get. The timer that turns the flag
+	// off runs late on a starved process; the clock reading does not, so no
+	// read is served past the deadline, nor past a deadline a recovery set
+	// after removing the value this lookup read.
 	deadline, serving := c.eng.MayServe()
 	if !serving {
 		c.unservedMisses.Add(1)
 		return zero, ErrNotFound
 	}
-	v, at, ok := c.store.GetAt(key)
+	v, found := c.store.Lookup(key)
 	switch {
-	case ok && c.eng.ServingAt(at, deadline):
+	case found && c.eng.ServingAt(monotime.Now(), deadline):
 		c.store.CountHit()
 		return v, nil
-	case ok || !c.eng.Serving():
+	case found || !c.eng.Serving():
 		c.unservedMisses.Add(1)
 	default:
 		c.store.CountMiss()

@@ -76,25 +76,38 @@ func TestGetSetDeleteClear(t *testing.T) {
 	}
 }
 
+// TestTTL: with a default TTL (otter's expiry) and without one (deadlines
+// the store checks itself), entries expire as their writes said and no
+// sooner.
 func TestTTL(t *testing.T) {
-	leakcheck.Check(t)
-	c := newLocal[int](t, config.InMemoryConfig{Ttl: "50ms", SweeperInterval: 10 * time.Millisecond})
-	c.Set("default", 1)
-	c.Set("short", 2, option.WithTTL(20*time.Millisecond))
-	c.Set("forever", 3, option.WithNoExpiration())
-	c.Set("long", 4, option.WithTTL(time.Hour))
-	eventually(t, 2*time.Second, "entries with default and short TTL should expire", func() bool {
-		_, e1 := c.Get("default")
-		_, e2 := c.Get("short")
-		return errors.Is(e1, invacache.ErrNotFound) && errors.Is(e2, invacache.ErrNotFound)
-	})
-	for k, want := range map[string]int{"forever": 3, "long": 4} {
-		if got, err := c.Get(k); err != nil || got != want {
-			t.Errorf("Get(%s) = %d, %v; want %d, nil", k, got, err, want)
-		}
-	}
-	if err := c.Set("bad", 5, option.WithTTL(-time.Second)); !errors.Is(err, invacache.ErrInvalidArgument) {
-		t.Errorf("Set with negative TTL: err = %v, want ErrInvalidArgument", err)
+	for _, ttl := range []string{"50ms", ""} {
+		t.Run("Ttl="+ttl, func(t *testing.T) {
+			leakcheck.Check(t)
+			c := newLocal[int](t, config.InMemoryConfig{Ttl: ttl, SweeperInterval: 10 * time.Millisecond})
+			if ttl == "" {
+				c.Set("default", 1, option.WithTTL(50*time.Millisecond))
+				c.Set("plain", 5) // no default TTL: never expires
+			} else {
+				c.Set("default", 1)
+				c.Set("plain", 5, option.WithNoExpiration())
+			}
+			c.Set("short", 2, option.WithTTL(20*time.Millisecond))
+			c.Set("forever", 3, option.WithNoExpiration())
+			c.Set("long", 4, option.WithTTL(time.Hour))
+			eventually(t, 2*time.Second, "entries with default and short TTL should expire", func() bool {
+				_, e1 := c.Get("default")
+				_, e2 := c.Get("short")
+				return errors.Is(e1, invacache.ErrNotFound) && errors.Is(e2, invacache.ErrNotFound)
+			})
+			for k, want := range map[string]int{"forever": 3, "long": 4, "plain": 5} {
+				if got, err := c.Get(k); err != nil || got != want {
+					t.Errorf("Get(%s) = %d, %v; want %d, nil", k, got, err, want)
+				}
+			}
+			if err := c.Set("bad", 5, option.WithTTL(-time.Second)); !errors.Is(err, invacache.ErrInvalidArgument) {
+				t.Errorf("Set with negative TTL: err = %v, want ErrInvalidArgument", err)
+			}
+		})
 	}
 }
 

@@ -69,8 +69,11 @@ type InMemoryConfig struct {
 	//
 	// Deprecated: no effect; remove it.
 	ShardCount int `json:"shardCount" yaml:"shardCount"`
-	// SweeperInterval has no effect: expired entries are removed by otter's
-	// timer wheel during its maintenance, and never returned once expired.
+	// SweeperInterval has no effect: expired entries are never returned, and
+	// are removed by otter's timer wheel during its maintenance when Ttl is
+	// set; without a default Ttl (so that reads never read a clock) an entry
+	// given its own TTL is removed by the read that finds it expired, or by
+	// the size policy.
 	// It is kept, and validated (not negative), so existing configurations
 	// keep working. Default 1s. In a file (Parse): a duration string ("30s").
 	//

@@ -257,6 +257,7 @@ type Engine struct {
 	unlogged  bool        // a peer's envelope or a raw key arrived outside the log since the last clear
 	reads     tokenBucket // log reads left for gap handling (GapReadsPerSecond)
 
+	_         [64]byte     // serving is read by every Get: off the lines written per message
 	serving   atomic.Bool  // the hot-path answer of Serving, with deadline
 	lastAlive atomic.Int64 // clock.Mono() reading of the last proof of life; 0 = never
 	// deadline is when serving must end (lastAlive + MaxStaleness, or +
@@ -265,6 +266,7 @@ type Engine struct {
 	deadline  atomic.Int64
 	linkUpNow atomic.Bool // mirror of linkUp for Stats
 	outageNow atomic.Bool // mirror of outage for Stats
+	_         [64]byte
 
 	// liveMu guards the liveness fields below and serializes the expiry
 	// timer against proofs of life.
@@ -357,12 +359,21 @@ func (e *Engine) NodeID() uint64 { return e.id }
 // serving with the bound on, one monotonic clock read: the timer that turns
 // serving off fires late when the process is starved (CPU throttling, a VM
 // pause, an overloaded machine), and the reads that run first after such a
-// stall must not serve on the old flag.
+// stall must not serve on the old flag. When it finds the deadline passed
+// before the timer ran, it runs the timer's expiry itself (unless liveMu is
+// busy: its holder decides), so the flag that MayServe reads turns off too.
 func (e *Engine) Serving() bool {
 	if !e.serving.Load() {
 		return false
 	}
-	return e.timer == nil || e.clock.Mono() < e.deadline.Load()
+	if e.timer == nil || e.clock.Mono() < e.deadline.Load() {
+		return true
+	}
+	if e.liveMu.TryLock() {
+		e.liveMu.Unlock()
+		e.expire()
+	}
+	return false
 }
 
 // ServingAt is Serving for one read about to be served, with the clock

@@ -15,17 +15,7 @@ import (
 // The test starves the timer deterministically: its callback needs liveMu.
 func TestServingEndsAtDeadlineWhenTimerIsLate(t *testing.T) {
 	const maxStale = 100 * time.Millisecond
-	tg := &clearCounter{}
-	e, err := New(Config{Driver: nopDriver{}, MaxStaleness: maxStale}, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	h := handler{e}
-	h.HandleLinkUp()
-	if !e.Serving() {
-		t.Fatal("Serving() = false after HandleLinkUp, want true")
-	}
+	e, h, tg := newLinkedEngine(t, maxStale)
 	proof := e.lastAlive.Load()
 	since := func() time.Duration { return time.Duration(monotime.Now() - proof) }
 

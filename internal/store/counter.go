@@ -1,57 +1,40 @@
-//go:build !race
-
 package store
 
 import (
 	"runtime"
 	"sync/atomic"
-	_ "unsafe" // go:linkname
 )
 
-// procPin pins the calling goroutine to its P (no preemption, no migration)
-// and returns the P's id; procUnpin releases it. The runtime keeps both for
-// linkname users (go.dev/issue/67401), as sync.Pool uses them internally.
-//
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
-
-// stripedCounter is a counter with one slot per P. A goroutine pinned to its
-// P is the only one running there, so it owns the P's slot and increments
-// it with a plain add: a hit costs no atomic read-modify-write (which would
-// drain the core's store buffer on every Get). Slots are read with atomic
-// loads; a word-sized aligned write is never torn. Ps beyond the slots
-// (GOMAXPROCS raised after New) count in over, atomically.
+// stripedCounter is a counter split over padded stripes, picked by the
+// caller's stack address (Store.stripe): a goroutine keeps its stripe while
+// its stack stays put, and goroutines have distinct stacks, so parallel
+// readers rarely write one cache line. Each stripe is a plain atomic (no
+// runtime internals).
 type stripedCounter struct {
-	slots []paddedSlot
-	over  atomic.Uint64
+	stripes []paddedCounter
+	mask    uint64
 }
 
-type paddedSlot struct {
-	n uint64    // written only by the goroutine pinned to this slot's P
+type paddedCounter struct {
+	n atomic.Uint64
 	_ [120]byte // two cache lines: adjacent-line prefetch would share one
 }
 
-func newStripedCounter() stripedCounter {
-	return stripedCounter{slots: make([]paddedSlot, max(runtime.GOMAXPROCS(0), runtime.NumCPU()))}
-}
+// stripeMul spreads stack addresses over the stripes (a Fibonacci hash).
+const stripeMul = 0x9E3779B97F4A7C15
 
-func (c *stripedCounter) inc() {
-	if p := procPin(); p < len(c.slots) {
-		c.slots[p].n++
-		procUnpin()
-		return
+func newStripedCounter() stripedCounter {
+	n := 64
+	for n < 4*runtime.GOMAXPROCS(0) {
+		n <<= 1
 	}
-	procUnpin()
-	c.over.Add(1)
+	return stripedCounter{stripes: make([]paddedCounter, n), mask: uint64(n - 1)}
 }
 
 func (c *stripedCounter) sum() uint64 {
-	n := c.over.Load()
-	for i := range c.slots {
-		n += atomic.LoadUint64(&c.slots[i].n)
+	var n uint64
+	for i := range c.stripes {
+		n += c.stripes[i].n.Load()
 	}
 	return n
 }

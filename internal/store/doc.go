@@ -3,10 +3,18 @@
 // reads, timer-wheel expiry) that adds what the cache's contract needs and
 // otter does not give directly.
 //
-// Entries. Each otter value is an item: the user's value, the TTL the write
-// asked for (otter's ExpiryCalculator reads it, so every entry has its own
-// lifetime, and "never" is a deadline otter never reaches) and the store's
-// clear epoch at the time of the write.
+// Entries. Each otter value is an item: the user's value, its lifetime and
+// the store's clear epoch at the time of the write.
+//
+// Expiry. A store with a default TTL (every entry expires unless its write
+// says otherwise) gives otter an ExpiryCalculator that reads the TTL the
+// write asked for, and otter's timer wheel removes expired entries. A store
+// without one has no otter expiry at all, so its reads never touch a clock:
+// otter then reads no time on Get or Set, as with raw otter. An entry that
+// a write gives a TTL there carries its deadline, which Get checks (reading
+// the clock only for such entries); an entry found expired is never
+// returned, and is removed by that Get (counted in Stats.Expirations) or,
+// if never read again, by the size policy like any cold entry.
 //
 // Clear. otter's InvalidateAll is not atomic against concurrent writes: a Set
 // racing it may survive. Clear therefore bumps the store's epoch before it
@@ -24,11 +32,9 @@
 // its goroutines; Close stops the periodic one and waits for the others, and
 // after Close maintenance runs on the calling goroutine.
 //
-// Statistics. Hits and misses are counted in one slot per P: the counting
-// goroutine is pinned to its P (runtime.procPin, as sync.Pool does), so it
-// owns the slot and adds without an atomic read-modify-write, and parallel
-// readers never write one shared cache line. Under the race detector, which
-// cannot see that ownership, the slots are picked by stack address and
-// added to atomically. Evictions (for size) and expirations are counted by
-// otter's atomic deletion listener.
+// Statistics. Hits and misses are counted on padded atomic stripes picked
+// by the caller's stack address, so parallel readers rarely write one cache
+// line; a caller that decides after Lookup whether to serve counts with
+// CountHit and CountMiss. Evictions (for size) and expirations by otter are
+// counted by otter's atomic deletion listener.
 package store

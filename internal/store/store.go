@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/maypok86/otter/v2"
 
@@ -42,27 +43,40 @@ const never = time.Duration(math.MaxInt64)
 
 // item is what the store keeps in otter for one key.
 type item[V any] struct {
-	v     V
-	ttl   time.Duration // > 0; never for no expiry
-	epoch uint64        // Store.epoch when written
+	v V
+	// exp is the entry's lifetime. In an expiring store (a default TTL) it
+	// is minus the TTL otter's ExpiryCalculator reads (-never for no
+	// expiry). Otherwise it is the deadline on the store's clock that Get
+	// checks, or 0 for none. So Get checks a deadline iff exp > 0.
+	exp   int64
+	epoch uint64 // Store.epoch when written
 }
 
 // Store is a bounded, concurrent in-memory cache with per-entry TTL, built on
 // otter. The zero value is not usable; call New.
 type Store[V any] struct {
-	c          *otter.Cache[string, item[V]]
-	seed       maphash.Seed  // for KeyHash; read-only
+	c    *otter.Cache[string, item[V]]
+	seed maphash.Seed // for KeyHash; read-only
+	// expiring: otter runs expiry (the store has a default TTL). Read-only.
+	expiring   bool
 	defaultTTL time.Duration // never when entries do not expire by default; read-only
+	now        func() int64  // the deadlines' clock when !expiring; read-only
+	_          [64]byte      // keeps epoch off the lines written below
 
 	// epoch is bumped by Clear; only items carrying the current value are
-	// served.
+	// served. Read by every Get, so it has a line of its own.
 	epoch atomic.Uint64
+	_     [56]byte
 
 	hits, misses          stripedCounter
-	evictions, expiration atomic.Uint64
+	evictions, expiration atomic.Uint64 // written by otter's maintenance
 
 	exec executor
 }
+
+// presized bounds the capacity otter's table and sketch are sized for at
+// creation (see New); bigger stores grow them as they fill.
+const presized = 1 << 16
 
 // New validates cfg and returns an empty store.
 func New[V any](cfg Config) (*Store[V], error) {
@@ -73,24 +87,36 @@ func New[V any](cfg Config) (*Store[V], error) {
 		return nil, fmt.Errorf("store: DefaultTTL (%v) must not be negative: %w", cfg.DefaultTTL, ErrInvalidConfig)
 	}
 	s := &Store[V]{seed: maphash.MakeSeed(), defaultTTL: cfg.DefaultTTL, hits: newStripedCounter(), misses: newStripedCounter()}
-	if s.defaultTTL == 0 {
+	s.expiring = s.defaultTTL > 0
+	if !s.expiring {
 		s.defaultTTL = never
 	}
 	clock := cfg.clock
 	if clock == nil {
 		clock = monoClock{}
 	}
-	c, err := otter.New(&otter.Options[string, item[V]]{
+	s.now = clock.NowNano
+	o := &otter.Options[string, item[V]]{
 		MaximumSize: cfg.Capacity,
-		// Created and updated entries take the TTL their write asked for;
-		// reads leave the deadline alone (writing, not accessing, expiry).
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item[V]]) time.Duration {
-			return e.Value.ttl
-		}),
+		// Sizes otter's frequency sketch (and table) from the start, so the
+		// policy counts reads before the cache is half full; otherwise
+		// otter without expiry skips recording reads until then (with an
+		// ExpiryCalculator it records them), which cost up to a point of
+		// hit ratio on small caches (bench/STORE_RESULTS.md). Bounded, so a
+		// large Capacity does not allocate its full table up front.
+		InitialCapacity:  min(cfg.Capacity, presized),
 		OnAtomicDeletion: s.onDeletion,
 		Executor:         s.exec.run,
-		Clock:            clock,
-	})
+	}
+	if s.expiring {
+		// Created and updated entries take the TTL their write asked for;
+		// reads leave the deadline alone (writing, not accessing, expiry).
+		o.ExpiryCalculator = otter.ExpiryWritingFunc(func(e otter.Entry[string, item[V]]) time.Duration {
+			return time.Duration(-e.Value.exp)
+		})
+		o.Clock = clock
+	}
+	c, err := otter.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("store: %v: %w", err, ErrInvalidConfig)
 	}
@@ -116,64 +142,97 @@ func (s *Store[V]) KeyHash(key string) uint64 {
 // Get returns the value stored under key. It never returns an expired entry
 // or one written before the last Clear, and does not allocate.
 func (s *Store[V]) Get(key string) (V, bool) {
-	it, ok := s.c.GetIfPresent(key)
-	if ok && it.epoch == s.epoch.Load() {
-		s.hits.inc()
+	// Lookup's body, not a call to it: one call frame less on the hot path.
+	if it, ok := s.c.GetIfPresent(key); ok && (it.exp <= 0 && it.epoch == s.epoch.Load() || it.exp > 0 && s.unexpired(key, it)) {
+		s.stripe(&s.hits).Add(1)
 		return it.v, true
 	}
-	s.misses.inc()
+	s.stripe(&s.misses).Add(1)
 	var zero V
 	return zero, false
 }
 
-// GetAt is Get without counting, that also returns the time of the lookup
-// (monotime.Now, read once by otter for the entry's expiry): a caller that
-// needs the time too, as the staleness bound does, reads the clock once. It
-// counts nothing; the caller reports the outcome with CountHit or
-// CountMiss. The time is 0 on a miss.
-func (s *Store[V]) GetAt(key string) (v V, now int64, ok bool) {
-	e, ok := s.c.GetEntry(key)
-	if ok && e.Value.epoch == s.epoch.Load() {
-		return e.Value.v, e.SnapshotAtNano, true
-	}
-	return v, 0, false
-}
-
-// CountHit counts a hit found with GetAt.
-func (s *Store[V]) CountHit() { s.hits.inc() }
-
-// CountMiss counts a miss found with GetAt.
-func (s *Store[V]) CountMiss() { s.misses.inc() }
-
-// Peek is Get without counting a hit or a miss, for a second look at a
+// Lookup is Get without counting. Peek is the same, for a second look at a
 // key whose miss was counted already.
-func (s *Store[V]) Peek(key string) (V, bool) {
-	it, ok := s.c.GetIfPresent(key)
-	if ok && it.epoch == s.epoch.Load() {
+func (s *Store[V]) Lookup(key string) (V, bool) {
+	// The item is served if written since the last Clear and, if it has a
+	// deadline, not expired.
+	if it, ok := s.c.GetIfPresent(key); ok && (it.exp <= 0 && it.epoch == s.epoch.Load() || it.exp > 0 && s.unexpired(key, it)) {
 		return it.v, true
 	}
 	var zero V
 	return zero, false
 }
 
-// ttlOf maps a Set ttl to the item's TTL.
-func (s *Store[V]) ttlOf(ttl time.Duration) time.Duration {
+// Peek is Lookup.
+func (s *Store[V]) Peek(key string) (V, bool) { return s.Lookup(key) }
+
+// unexpired reports whether it, an item with a deadline (a store without
+// otter's expiry), may be served: written since the last Clear and before
+// its deadline. An expired item is
+// removed (unless a write replaced it since) and counted as expired: no
+// timer wheel removes it otherwise, only the size policy.
+func (s *Store[V]) unexpired(key string, it item[V]) bool {
+	if it.epoch != s.epoch.Load() {
+		return false
+	}
+	if s.now() < it.exp {
+		return true
+	}
+	s.c.Compute(key, func(old item[V], found bool) (item[V], otter.ComputeOp) {
+		if found && old.exp == it.exp && old.epoch == it.epoch {
+			s.expiration.Add(1)
+			return old, otter.InvalidateOp
+		}
+		return old, otter.CancelOp
+	})
+	return false
+}
+
+// stripe is c.stripe as a method of the generic Store: the compiler
+// inlines it into the instantiations of Store's methods, which it does not
+// do for the non-generic method.
+func (s *Store[V]) stripe(c *stripedCounter) *atomic.Uint64 {
+	var x byte
+	h := uint64(uintptr(unsafe.Pointer(&x))>>11) * stripeMul
+	return &c.stripes[(h>>40)&c.mask].n
+}
+
+// CountHit counts a hit found with Lookup that the caller served.
+func (s *Store[V]) CountHit() { s.stripe(&s.hits).Add(1) }
+
+// CountMiss counts a miss found with Lookup.
+func (s *Store[V]) CountMiss() { s.stripe(&s.misses).Add(1) }
+
+// itemOf builds the item a write stores. A Set ttl > 0 is the entry's time
+// to live; 0 means Config.DefaultTTL; a negative ttl means no expiry.
+func (s *Store[V]) itemOf(v V, ttl time.Duration) item[V] {
+	// The epoch is read before the write: if a Clear runs in between, the
+	// item carries the old epoch and is never served.
+	it := item[V]{v: v, epoch: s.epoch.Load()}
 	switch {
 	case ttl == 0:
-		return s.defaultTTL
+		ttl = s.defaultTTL
 	case ttl < 0:
-		return never
+		ttl = never
 	}
-	return ttl
+	switch {
+	case s.expiring:
+		it.exp = -int64(ttl)
+	case ttl != never:
+		if it.exp = s.now() + int64(ttl); it.exp <= 0 { // the clock is >= 0: an overflow
+			it.exp = math.MaxInt64
+		}
+	}
+	return it
 }
 
 // Set stores v under key. ttl > 0 is the entry's time to live; 0 means
 // Config.DefaultTTL; a negative ttl means the entry never expires. Updating
-// an existing key does not allocate.
+// an existing key allocates otter's box for the item (an item is more than
+// one word).
 func (s *Store[V]) Set(key string, v V, ttl time.Duration) {
-	// The epoch is read before the write: if a Clear runs in between, the
-	// item carries the old epoch and is never served.
-	s.c.Set(key, item[V]{v: v, ttl: s.ttlOf(ttl), epoch: s.epoch.Load()})
+	s.c.Set(key, s.itemOf(v, ttl))
 }
 
 // SetIf stores v under key only if ok returns true, and reports whether it
@@ -185,7 +244,7 @@ func (s *Store[V]) SetIf(key string, v V, ttl time.Duration, ok func() bool) boo
 		s.Set(key, v, ttl)
 		return true
 	}
-	it := item[V]{v: v, ttl: s.ttlOf(ttl), epoch: s.epoch.Load()}
+	it := s.itemOf(v, ttl)
 	stored := false
 	s.c.Compute(key, func(old item[V], _ bool) (item[V], otter.ComputeOp) {
 		if !ok() {
@@ -200,7 +259,7 @@ func (s *Store[V]) SetIf(key string, v V, ttl time.Duration, ok func() bool) boo
 // Delete removes key and reports whether a live entry was removed.
 func (s *Store[V]) Delete(key string) bool {
 	it, ok := s.c.Invalidate(key)
-	return ok && it.epoch == s.epoch.Load()
+	return ok && it.epoch == s.epoch.Load() && (it.exp <= 0 || s.now() < it.exp) // no removal to do
 }
 
 // Clear removes every entry: nothing stored before the call is served after
@@ -236,9 +295,8 @@ func (s *Store[V]) Close() {
 	s.exec.close()
 }
 
-// monoClock is otter's time source: the project's one monotonic time base,
-// so the time otter reads for an entry's expiry serves the staleness bound
-// too (GetAt).
+// monoClock is the store's time source (otter's in an expiring store, the
+// deadlines' otherwise): the project's one monotonic time base.
 type monoClock struct{}
 
 func (monoClock) NowNano() int64 { return monotime.Now() }

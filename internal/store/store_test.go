@@ -84,44 +84,90 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestTTL drives otter's clock by hand: default TTL, per-entry TTL and no
-// expiry, and an expired entry is never returned, before or after otter's
-// maintenance removed it.
+// TestTTL drives the store's clock by hand: per-entry TTL and no expiry,
+// with a default TTL (otter's expiry) and without one (deadlines the store
+// checks itself): an expired entry is never returned, before or after it
+// was removed.
 func TestTTL(t *testing.T) {
-	leakcheck.Check(t)
-	clk := &fakeClock{}
-	clk.now.Store(int64(time.Hour))
-	s := newStore[int](t, Config{Capacity: 100, DefaultTTL: time.Minute, clock: clk})
-	s.Set("default", 1, 0)
-	s.Set("short", 2, 10*time.Second)
-	s.Set("never", 3, -1)
-	s.Set("long", 4, time.Hour)
-	s.Set("updated", 5, 10*time.Second)
-	s.Set("updated", 6, -1) // an update takes the new TTL
-
-	check := func(when string, want map[string]int) {
-		t.Helper()
-		for _, k := range []string{"default", "short", "never", "long", "updated"} {
-			v, ok := s.Get(k)
-			w, wantOK := want[k]
-			if ok != wantOK || v != w {
-				t.Errorf("%s: Get(%s) = %d, %v; want %d, %v", when, k, v, ok, w, wantOK)
+	for _, tc := range []struct {
+		name       string
+		defaultTTL time.Duration
+		expiring   bool
+	}{
+		{"default TTL (otter expiry)", time.Minute, true},
+		{"no default TTL (store deadlines)", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			clk := &fakeClock{}
+			clk.now.Store(int64(time.Hour))
+			s := newStore[int](t, Config{Capacity: 100, DefaultTTL: tc.defaultTTL, clock: clk})
+			if s.expiring != tc.expiring {
+				t.Fatalf("expiring = %v, want %v", s.expiring, tc.expiring)
 			}
-		}
+			dflt := time.Duration(0) // the default TTL, given per entry when the store has none
+			if !tc.expiring {
+				dflt = time.Minute
+			}
+			s.Set("default", 1, dflt)
+			s.Set("short", 2, 10*time.Second)
+			s.Set("never", 3, -1)
+			s.Set("long", 4, time.Hour)
+			s.Set("updated", 5, 10*time.Second)
+			s.Set("updated", 6, -1) // an update takes the new TTL
+			s.SetIf("setif", 7, 10*time.Second, func() bool { return true })
+			check := func(when string, want map[string]int) {
+				t.Helper()
+				for _, k := range []string{"default", "short", "never", "long", "updated", "setif"} {
+					v, ok := s.Get(k)
+					w, wantOK := want[k]
+					if ok != wantOK || v != w {
+						t.Errorf("%s: Get(%s) = %d, %v; want %d, %v", when, k, v, ok, w, wantOK)
+					}
+				}
+			}
+			check("at once", map[string]int{"default": 1, "short": 2, "never": 3, "long": 4, "updated": 6, "setif": 7})
+			clk.advance(10*time.Second - 1)
+			check("just before 10s", map[string]int{"default": 1, "short": 2, "never": 3, "long": 4, "updated": 6, "setif": 7})
+			clk.advance(1)
+			check("at 10s", map[string]int{"default": 1, "never": 3, "long": 4, "updated": 6})
+			clk.advance(time.Minute)
+			check("after 70s", map[string]int{"never": 3, "long": 4, "updated": 6})
+			// Otter's maintenance (Len) removes expired entries; without a
+			// default TTL, the Gets above removed them.
+			if n := s.Len(); n != 3 {
+				t.Errorf("Len after expiry = %d, want 3", n)
+			}
+			if got := s.Stats().Expirations; got != 3 {
+				t.Errorf("Stats.Expirations = %d, want 3", got)
+			}
+			if s.Delete("short") {
+				t.Errorf("Delete(short) after its TTL = true, want false")
+			}
+			clk.advance(100 * 365 * 24 * time.Hour)
+			check("after a century", map[string]int{"never": 3, "updated": 6})
+		})
 	}
-	check("at once", map[string]int{"default": 1, "short": 2, "never": 3, "long": 4, "updated": 6})
-	clk.advance(10*time.Second + 1)
-	check("after 10s", map[string]int{"default": 1, "never": 3, "long": 4, "updated": 6})
-	clk.advance(time.Minute)
-	check("after 70s", map[string]int{"never": 3, "long": 4, "updated": 6})
-	if n := s.Len(); n != 3 { // Len runs maintenance, which removes expired entries
-		t.Errorf("Len after expiry = %d, want 3", n)
+}
+
+// TestExpiredEntryReplacedIsKept: without a default TTL, the Get that finds
+// an entry expired removes it only if no write replaced it in between.
+func TestExpiredEntryReplacedIsKept(t *testing.T) {
+	clk := &fakeClock{}
+	s := newStore[int](t, Config{Capacity: 10, clock: clk})
+	s.Set("k", 1, time.Second)
+	it, _ := s.c.GetIfPresent("k")
+	clk.advance(time.Second)
+	s.Set("k", 2, time.Minute) // the write that lands between the lookup and the removal
+	if s.unexpired("k", it) {
+		t.Fatalf("unexpired(old item) = true, want false")
 	}
-	if got := s.Stats().Expirations; got != 2 {
-		t.Errorf("Stats.Expirations = %d, want 2", got)
+	if v, ok := s.Get("k"); !ok || v != 2 {
+		t.Errorf("Get(k) = %d, %v; want 2, true (the newer write kept)", v, ok)
 	}
-	clk.advance(100 * 365 * 24 * time.Hour)
-	check("after a century", map[string]int{"never": 3, "updated": 6})
+	if got := s.Stats().Expirations; got != 0 {
+		t.Errorf("Stats.Expirations = %d, want 0", got)
+	}
 }
 
 // TestNoDefaultTTLNeverExpires: with DefaultTTL 0, a Set with ttl 0 never
@@ -188,7 +234,7 @@ func TestItemFromBeforeClearIsNeverServed(t *testing.T) {
 	s := newStore[int](t, Config{Capacity: 10})
 	before := s.epoch.Load()
 	s.Clear()
-	s.c.Set("k", item[int]{v: 1, ttl: never, epoch: before}) // the racing write
+	s.c.Set("k", item[int]{v: 1, epoch: before}) // the racing write
 	if v, ok := s.Get("k"); ok {
 		t.Errorf("Get(k) = %d, true; want a miss (item from before the Clear)", v)
 	}
@@ -353,70 +399,81 @@ func TestHitsFromManyGoroutinesAddUp(t *testing.T) {
 	}
 }
 
-// TestGetAtReturnsTheLookupTime: GetAt gives the time otter read for the
-// entry's expiry (so the cache reads the clock once per Get) and counts
-// nothing until told.
-func TestGetAtReturnsTheLookupTime(t *testing.T) {
-	clk := &fakeClock{}
-	clk.now.Store(12345)
-	s := newStore[int](t, Config{Capacity: 10, clock: clk})
-	s.Set("k", 1, time.Second)
-	if v, at, ok := s.GetAt("k"); !ok || v != 1 || at != 12345 {
-		t.Errorf("GetAt(k) = %d, %d, %v; want 1, 12345, true", v, at, ok)
+// TestLookupCounts: Lookup counts nothing; CountHit and CountMiss count
+// what the caller decided, and a Lookup hit allocates nothing.
+func TestLookupCounts(t *testing.T) {
+	s := newStore[int](t, Config{Capacity: 10})
+	s.Set("k", 1, 0)
+	if v, ok := s.Lookup("k"); !ok || v != 1 {
+		t.Fatalf("Lookup(k) = %d, %v; want 1, true", v, ok)
 	}
-	clk.advance(2 * time.Second)
-	if v, at, ok := s.GetAt("k"); ok {
-		t.Errorf("GetAt(k) after expiry = %d, %d, true; want a miss", v, at)
+	if v, ok := s.Lookup("absent"); ok || v != 0 {
+		t.Errorf("Lookup(absent) = %d, %v; want 0, false", v, ok)
 	}
 	if st := s.Stats(); st.Hits != 0 || st.Misses != 0 {
-		t.Errorf("Stats after GetAt = %d hits, %d misses; want 0, 0", st.Hits, st.Misses)
+		t.Errorf("Stats after two Lookups = %d hits, %d misses; want 0, 0", st.Hits, st.Misses)
 	}
 	s.CountHit()
+	s.CountHit()
 	s.CountMiss()
-	if st := s.Stats(); st.Hits != 1 || st.Misses != 1 {
-		t.Errorf("Stats after CountHit, CountMiss = %d hits, %d misses; want 1, 1", st.Hits, st.Misses)
+	if st := s.Stats(); st.Hits != 2 || st.Misses != 1 {
+		t.Errorf("Stats = %d hits, %d misses; want 2, 1", st.Hits, st.Misses)
+	}
+	if got := testing.AllocsPerRun(1000, func() { s.Lookup("k") }); got != 0 {
+		t.Errorf("allocations per Lookup = %v, want 0", got)
 	}
 }
 
 // TestStatsCountEveryRemoval: with no Deletes, every entry written and no
 // longer held was evicted or expired, and the counters say which, exactly.
 func TestStatsCountEveryRemoval(t *testing.T) {
-	leakcheck.Check(t)
-	clk := &fakeClock{}
-	const capacity, written, short = 100, 1000, 30
-	s := newStore[int](t, Config{Capacity: capacity, clock: clk})
-	for i := range written {
-		s.Set(strconv.Itoa(i), i, 0)
-	}
-	held := s.Len()
-	st := s.Stats()
-	if held != capacity || st.Evictions != written-capacity || st.Expirations != 0 {
-		t.Errorf("after %d Sets into %d slots: Len = %d, evictions/expirations = %d/%d; want %d, %d/0",
-			written, capacity, held, st.Evictions, st.Expirations, capacity, written-capacity)
-	}
-	for i := range short { // short-lived entries, each admitted or evicted by the policy
-		s.Set("short"+strconv.Itoa(i), i, time.Second)
-	}
-	s.Len()
-	var liveShort uint64 // the policy may have rejected some
-	for i := range short {
-		if _, ok := s.Peek("short" + strconv.Itoa(i)); ok {
-			liveShort++
-		}
-	}
-	if liveShort == 0 {
-		t.Fatalf("no short-lived entry held; the test needs some")
-	}
-	clk.advance(time.Minute)
-	held = s.Len()
-	st = s.Stats()
-	if got := st.Evictions + st.Expirations + uint64(held); got != written+short || st.Expirations != liveShort {
-		t.Errorf("evictions %d + expirations %d + held %d = %d; want the sum %d and expirations %d (short-lived entries held)",
-			st.Evictions, st.Expirations, held, got, written+short, liveShort)
-	}
-	for i := range short {
-		if _, ok := s.Get("short" + strconv.Itoa(i)); ok {
-			t.Errorf("Get(short%d) after its TTL hit; want a miss", i)
-		}
+	for _, defaultTTL := range []time.Duration{time.Hour, 0} {
+		t.Run(fmt.Sprintf("DefaultTTL %v", defaultTTL), func(t *testing.T) {
+			leakcheck.Check(t)
+			clk := &fakeClock{}
+			const capacity, written, short = 100, 1000, 30
+			s := newStore[int](t, Config{Capacity: capacity, DefaultTTL: defaultTTL, clock: clk})
+			// Short-lived entries first, read a few times so the policy
+			// keeps some of them through the writes that follow.
+			for i := range short {
+				s.Set("short"+strconv.Itoa(i), i, time.Second)
+				for range 3 {
+					s.Get("short" + strconv.Itoa(i))
+				}
+			}
+			s.Len()
+			for i := range written {
+				s.Set(strconv.Itoa(i), i, -1)
+			}
+			held := s.Len()
+			st := s.Stats()
+			if held != capacity || st.Evictions != written+short-capacity || st.Expirations != 0 {
+				t.Errorf("after %d Sets into %d slots: Len = %d, evictions/expirations = %d/%d; want %d, %d/0",
+					written+short, capacity, held, st.Evictions, st.Expirations, capacity, written+short-capacity)
+			}
+			var liveShort uint64 // the policy may have evicted some
+			for i := range short {
+				if _, ok := s.c.GetIfPresent("short" + strconv.Itoa(i)); ok {
+					liveShort++
+				}
+			}
+			if liveShort == 0 {
+				t.Fatalf("no short-lived entry held; the test needs some")
+			}
+			clk.advance(time.Minute)
+			// Expired entries are removed by otter's maintenance (Len) with a
+			// default TTL, else by the Get that finds them expired.
+			for i := range short {
+				if _, ok := s.Get("short" + strconv.Itoa(i)); ok {
+					t.Errorf("Get(short%d) after its TTL hit; want a miss", i)
+				}
+			}
+			held = s.Len()
+			st = s.Stats()
+			if got := st.Evictions + st.Expirations + uint64(held); got != written+short || st.Expirations != liveShort {
+				t.Errorf("evictions %d + expirations %d + held %d = %d; want the sum %d and expirations %d (short-lived entries held)",
+					st.Evictions, st.Expirations, held, got, written+short, liveShort)
+			}
+		})
 	}
 }
