@@ -102,8 +102,11 @@ func (d *Driver) logReset(epoch, why string) {
 // whose log write Redis refused are then published outside the log, with
 // the unlogged mark (a second round trip, only on failure).
 func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
+	if len(payloads) == 0 {
+		return nil
+	}
 	groups := [][][]byte{payloads} // the common case: one call
-	if size(payloads) > maxCallBytes {
+	if payloadBytes(payloads) > maxCallBytes {
 		groups = splitCalls(payloads)
 	}
 	cmds := make([]*goredis.Cmd, len(groups))
@@ -156,8 +159,8 @@ func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
 	return d.sendUnlogged(ctx, refused, cause)
 }
 
-// size is the summed length of payloads.
-func size(payloads [][]byte) int {
+// payloadBytes is the summed length of payloads.
+func payloadBytes(payloads [][]byte) int {
 	n := 0
 	for _, p := range payloads {
 		n += len(p)
