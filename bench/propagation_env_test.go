@@ -98,7 +98,10 @@ func newPropEnvOn(tb testing.TB, peer bool, s propSetup) *propEnv {
 		c, err := invacache.NewCache[string](config.InvaCacheConfig{
 			Logger:       dbgLogger(),
 			Backend:      &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: 1 << 20}},
-			Invalidation: &config.InvalidationConfig{Driver: d},
+			// The throughput runs queue up to 2M distinct keys at once: an
+			// outbox bound below that would collapse them into one clear,
+			// which is not the per-key delivery they measure.
+			Invalidation: &config.InvalidationConfig{Driver: d, OutboxMaxKeys: 1 << 22, OutboxMaxBytes: 1 << 30},
 		})
 		if err != nil {
 			tb.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
+	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 )
@@ -16,11 +17,17 @@ import (
 // value (the log cannot hold that message: it clears).
 func TestCacheUnloggedWriterWhileAway(t *testing.T) {
 	leakcheck.Check(t)
-	srv, px, a, b := pairViaProxy(t, redisserver.Options{}, nil)
+	srv, px, a, b := pairViaProxy(t, redisserver.Options{}, nil,
+		func(ic *config.InvalidationConfig) { ic.MaxStaleness = 500 * time.Millisecond })
 	w := node(t, map[string]any{"Address": srv.Addr(), "Channel": "replay:" + t.Name(), "DisableReplay": true})
 	px.Refuse()
 	px.Cut()
-	eventually(t, 5*time.Second, "link down", func() bool { return !b.Stats().Invalidation.LinkUp })
+	// A node that lost its link serves until its last proof plus
+	// MaxStaleness; "serving again" below must mean after its recovery.
+	eventually(t, 5*time.Second, "link down, not serving", func() bool {
+		st := b.Stats().Invalidation
+		return !st.LinkUp && !st.Serving
+	})
 	if err := w.Delete("gone", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}

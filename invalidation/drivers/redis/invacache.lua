@@ -34,8 +34,8 @@ local function newlog(ep)
   redis.call('HSET', KEYS[3], 'run', runid())
   return u
 end
-local function openlog(stream)
-  local v = redis.call('MGET', KEYS[2], KEYS[5], KEYS[6])
+local function openlog(stream, v)
+  v = v or redis.call('MGET', KEYS[2], KEYS[5], KEYS[6])
   local t = 'stream'
   if stream then t = redis.call('TYPE', KEYS[1])['ok'] end
   if v[1] and t == 'stream' then
@@ -48,16 +48,16 @@ local function openlog(stream)
   end
   return ARGV[1], newlog(ARGV[1]), 0, 0, 0, why, true
 end
-local function step()
-  return math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
-end
 local function trim(id, total, cut, lt)
-  local ms = string.match(id, '^(%d+)')
   local window = tonumber(ARGV[2])
-  if window > 0 and #ms < 16 and tonumber(ms) - lt >= 1000 then
-    local min = tonumber(ms) - window
-    if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
-    lt = tonumber(ms)
+  if window > 0 then
+    local ms = string.match(id, '^(%d+)')
+    local now = #ms < 16 and tonumber(ms)
+    if now and now - lt >= 1000 then
+      local min = now - window
+      if min > 0 then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', min)) end
+      lt = now
+    end
   end
   if total > cut then
     -- Past the cut: drop the checkpoints more than the cap behind, trim
@@ -80,12 +80,21 @@ local function trim(id, total, cut, lt)
   redis.pcall('SET', KEYS[6], string.format('%.0f %.0f %.0f', total, cut, lt))
 end
 
-local ep, u, total, cut, lt, why, fresh = openlog(false)
-local pub = 'PUBLISH'
-if ARGV[5] == 's' then pub = 'SPUBLISH' end
-local id, n, err, st = nil, 0, '', step()
-local i = 7
-while i <= #ARGV do
+local v = redis.call('MGET', KEYS[2], KEYS[5], KEYS[6])
+local ep, u, total, cut, lt, why, fresh = v[1], v[2], 0, 0, 0, '', false
+if ep and v[3] then
+  local a, b, c = string.match(v[3], '^(%d+) (%d+) (%d+)$')
+  if a then total, cut, lt = tonumber(a), tonumber(b), tonumber(c) end
+elseif not ep then
+  ep, u, total, cut, lt, why, fresh = openlog(false, v)
+end
+local pub = ARGV[5] == 's' and 'SPUBLISH' or 'PUBLISH'
+-- A checkpoint each time the total crosses a multiple of st.
+local st = math.max(math.floor(tonumber(ARGV[6]) / 16), 1)
+local ck = (math.floor(total / st) + 1) * st
+local id, n, err = nil, 0, ''
+local i, last = 7, #ARGV
+while i <= last do
   local r
   if u then
     r = redis.pcall('XADD', KEYS[1], 'NOMKSTREAM', 'MAXLEN', '~', ARGV[3], '*', 'p', ARGV[i], 'u', u)
@@ -114,16 +123,16 @@ while i <= #ARGV do
       break
     end
     if again ~= '' then why = again end
-    ep, total, cut, lt, fresh = ARGV[1], 0, 0, 0, true
+    ep, total, cut, lt, fresh, ck = ARGV[1], 0, 0, 0, true, st
     u = newlog(ep)
   else
     id = r
     redis.call(pub, ARGV[4], '\0ivl1 ' .. ep .. ' ' .. id .. ' ' .. ARGV[i])
     n = n + 1
-    local before = total
     total = total + #ARGV[i] + 64
-    if math.floor(before / st) ~= math.floor(total / st) then
-      redis.pcall('RPUSH', KEYS[4], string.format('%s %.0f', id, total))
+    if total >= ck then
+      redis.pcall('RPUSH', KEYS[4], id .. ' ' .. string.format('%.0f', total))
+      ck = (math.floor(total / st) + 1) * st
     end
     i = i + 1
   end

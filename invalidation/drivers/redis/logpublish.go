@@ -102,15 +102,12 @@ func (d *Driver) logReset(epoch, why string) {
 // whose log write Redis refused are then published outside the log, with
 // the unlogged mark (a second round trip, only on failure).
 func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
-	var groups [][][]byte
-	for start := 0; start < len(payloads); {
-		end, size := start, 0
-		for end < len(payloads) && (end == start || size+len(payloads[end]) <= maxCallBytes) {
-			size += len(payloads[end])
-			end++
-		}
-		groups = append(groups, payloads[start:end])
-		start = end
+	if len(payloads) == 0 {
+		return nil
+	}
+	groups := [][][]byte{payloads} // the common case: one call
+	if payloadBytes(payloads) > maxCallBytes {
+		groups = splitCalls(payloads)
 	}
 	cmds := make([]*goredis.Cmd, len(groups))
 	if len(groups) == 1 {
@@ -160,6 +157,31 @@ func (d *Driver) sendLogged(ctx context.Context, payloads [][]byte) error {
 		return nil
 	}
 	return d.sendUnlogged(ctx, refused, cause)
+}
+
+// payloadBytes is the summed length of payloads.
+func payloadBytes(payloads [][]byte) int {
+	n := 0
+	for _, p := range payloads {
+		n += len(p)
+	}
+	return n
+}
+
+// splitCalls splits payloads into groups of at most maxCallBytes each (a
+// larger payload alone), one script call per group.
+func splitCalls(payloads [][]byte) [][][]byte {
+	var groups [][][]byte
+	for start := 0; start < len(payloads); {
+		end, size := start, 0
+		for end < len(payloads) && (end == start || size+len(payloads[end]) <= maxCallBytes) {
+			size += len(payloads[end])
+			end++
+		}
+		groups = append(groups, payloads[start:end])
+		start = end
+	}
+	return groups
 }
 
 // canBypassLog reports a refusal of the log script after which a plain
