@@ -34,11 +34,15 @@ const (
 var Topologies = []Topology{Standalone, Cluster, ClusterSharded, Sentinel}
 
 // Kinds returns the fault kinds available on t.
+// The log kinds are not offered on Sentinel (not tried there).
 func (t Topology) Kinds() []Kind {
-	if t == Standalone {
-		return []Kind{Kill, Cut, Blackhole, Slow, Partition}
+	switch t {
+	case Standalone:
+		return append([]Kind{Kill, Cut, Blackhole, Slow, Partition}, LogKinds...)
+	case Sentinel:
+		return []Kind{Kill, Failover, Cut}
 	}
-	return []Kind{Kill, Failover, Cut}
+	return append([]Kind{Kill, Failover, Cut}, LogKinds...)
 }
 
 // DefaultKinds is t's default rotation: every available kind, except
