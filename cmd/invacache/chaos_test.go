@@ -135,6 +135,41 @@ func TestChaosBaseline(t *testing.T) {
 	}
 }
 
+// The replay log's fault kinds, each at least once on a standalone server:
+// no read beyond the bound, and each fault's self-check held (runChaos
+// fails on a "problem:" line): the node kept away while the log was
+// trimmed past its cursor, had entries XDELed, took unlogged publishes
+// (DisableReplay writer, maxmemory) or was poisoned cleared instead of
+// catching up; after rdb the log's tail was gone and every node cleared;
+// after poison the log was replaced under a new epoch.
+func TestChaosLogFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run; skipped with -short")
+	}
+	leakcheck.Check(t)
+	kinds := []string{"trim", "rdb", "oom", "xdel", "unlogged", "poison"}
+	out := runChaos(t, kinds, 1, "--duration", "24s", "--baseline=false", "--nodes", "3", "--faults", strings.Join(kinds, ","))
+	for _, want := range []string{
+		"fault trim      #1: writer with ReplayWindow 1s; log cut to its newest entry",
+		"restarted from the snapshot (entries after",
+		"; every node cleared;",
+		"fault oom       #1: maxmemory 1 (noeviction)",
+		"; unlogged mark set;",
+		"fault xdel      #1: XDEL of ",
+		"fault unlogged  #1: a DisableReplay writer",
+		"; log replaced under a new epoch;",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, k := range kinds {
+		if !regexp.MustCompile(`(?m)^    ` + k + ` +faults \d+, catch-ups \d+, clears \d+`).MatchString(out) {
+			t.Errorf("no per-kind line (catch-ups, clears by reason) for %s", k)
+		}
+	}
+}
+
 // Negative control: without broadcasts the same harness must count stale
 // reads and exit non-zero, so "violations: 0" above means something.
 func TestChaosCatchesMissingInvalidation(t *testing.T) {
@@ -163,6 +198,7 @@ func TestChaosUsageErrors(t *testing.T) {
 		{"one node", []string{"chaos", "--nodes", "1"}, "Nodes must be at least 2"},
 		{"unknown topology", []string{"chaos", "--topology", "ring"}, `unknown topology "ring"`},
 		{"kind not on topology", []string{"chaos", "--topology", "cluster", "--faults", "slow"}, `"slow" is not available on cluster`},
+		{"log kind not on sentinel", []string{"chaos", "--topology", "sentinel", "--faults", "rdb"}, `"rdb" is not available on sentinel`},
 		{"argument", []string{"chaos", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {

@@ -122,10 +122,11 @@ func (r *run) extraWriter(set func(*config.RedisInvalidationConfig)) (stop func(
 	return func() { cancel(); wg.Wait(); c.Close() }, nil
 }
 
-// trim: a writer with the shortest ReplayWindow trims the log while a node
-// is away, the log is cut to its newest entry (past the away node's cursor),
-// and trimming goes on (MINID ~ half a second ago, every 50ms) while the
-// nodes catch up.
+// trim: a writer with the shortest ReplayWindow trims the log, the log is
+// cut (on Standalone to its newest entry while a node is away, past its
+// cursor; on a cluster to nothing, in the MULTI that closes the
+// subscriptions on the master), and trimming goes on (MINID ~ half a second ago, every 50ms)
+// while the nodes catch up.
 func (r *run) trim(ctx context.Context, n *node) (string, string) {
 	s, err := r.logServer()
 	if err != nil {
@@ -138,27 +139,86 @@ func (r *run) trim(ctx context.Context, n *node) (string, string) {
 	}
 	defer stopW()
 	before := clearsOf(n)
-	heal, err := r.away(n)
-	if err != nil {
-		return "trim", err.Error()
-	}
-	at := newestID(s, key)
-	sleepCtx(ctx, awayFor)
-	last := newestID(s, key)
-	cut, _ := s.Do("XTRIM", key, "MINID", last)
-	heal()
-	trimmed := 0
-	for t0 := time.Now(); time.Since(t0) < awayFor && ctx.Err() == nil; {
-		minID := strconv.FormatInt(time.Now().Add(-trimWindow/2).UnixMilli(), 10)
-		if out, err := s.Do("XTRIM", key, "MINID", "~", minID); err == nil {
-			k, _ := strconv.Atoi(out)
-			trimmed += k
+	var at, last string
+	var cut int64
+	var stopT func() int
+	if n.proxy != nil {
+		heal, _ := r.away(n)
+		at = newestID(s, key)
+		sleepCtx(ctx, awayFor)
+		last = newestID(s, key)
+		out, _ := s.Do("XTRIM", key, "MINID", last)
+		cut, _ = strconv.ParseInt(out, 10, 64)
+		stopT = r.trimLoop(s, key)
+		heal()
+	} else {
+		sleepCtx(ctx, awayFor) // the short-window writer writes and trims
+		stopT = r.trimLoop(s, key)
+		// Every entry, in the MULTI that closes the subscriptions there:
+		// each of their cursors is gone (a node subscribed on another
+		// server may have seen newer entries first, and catch up).
+		if cut, err = r.killWith(ctx, s, "XTRIM", key, "MAXLEN", "0"); err != nil {
+			stopT()
+			return "trim", err.Error()
 		}
-		sleepCtx(ctx, 50*time.Millisecond)
 	}
-	desc := fmt.Sprintf("writer with ReplayWindow %v; log cut to its newest entry (%s entries) while %s; %d more trimmed during the catch-ups",
-		trimWindow, cut, r.awayText(n), trimmed)
+	sleepCtx(ctx, awayFor)
+	trimmed := stopT()
+	how := "to its newest entry"
+	if n.proxy == nil {
+		how = "to nothing (MAXLEN 0)"
+	}
+	desc := fmt.Sprintf("writer with ReplayWindow %v; log cut %s (%d entries) while %s; %d more trimmed during the catch-ups",
+		trimWindow, how, cut, r.awayText(n), trimmed)
 	return desc, r.awayCheck(n, before, at != last, "its cursor was trimmed")
+}
+
+// trimLoop trims the log to MINID ~ (now - trimWindow/2) every 50ms until
+// the returned stop, which returns the entries trimmed.
+func (r *run) trimLoop(s *redisserver.Server, key string) (stop func() int) {
+	done := make(chan struct{})
+	total := make(chan int)
+	go func() {
+		trimmed := 0
+		for {
+			minID := strconv.FormatInt(time.Now().Add(-trimWindow/2).UnixMilli(), 10)
+			if out, err := s.Do("XTRIM", key, "MINID", "~", minID); err == nil {
+				k, _ := strconv.Atoi(out)
+				trimmed += k
+			}
+			select {
+			case <-done:
+				total <- trimmed
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int { close(done); return <-total }
+}
+
+// killWith runs cmd and CLIENT KILL TYPE pubsub in one MULTI on the log's
+// server s, so the subscriptions there close with cursors at most the log's
+// state before cmd, then closes the subscriptions on the other data
+// servers. It returns cmd's integer reply.
+func (r *run) killWith(ctx context.Context, s *redisserver.Server, cmd ...any) (int64, error) {
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	defer c.Close()
+	var res *goredis.Cmd
+	_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		res = p.Do(ctx, cmd...)
+		p.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("MULTI %v + CLIENT KILL TYPE pubsub: %w", cmd[0], err)
+	}
+	for _, d := range r.dataNodes() {
+		if d != s {
+			d.Do("CLIENT", "KILL", "TYPE", "pubsub")
+		}
+	}
+	return res.Int64()
 }
 
 // awayText says who was away.
@@ -336,27 +396,14 @@ func (r *run) xdel(ctx context.Context, round int, n *node) (string, string) {
 }
 
 func (r *run) xdelCluster(ctx context.Context, s *redisserver.Server, key string) (string, string) {
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
-	defer c.Close()
-	var del *goredis.IntCmd
-	_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		// The newest entry as seen inside the transaction: a Lua-free
-		// MULTI cannot read, so delete by the id read just before; an
-		// entry added in between only makes the delete land earlier.
-		del = p.XDel(ctx, key, newestID(s, key))
-		p.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
-		return nil
-	})
+	// A MULTI cannot read: delete the id read just before; an entry added
+	// in between only makes the delete land before some cursors.
+	k, err := r.killWith(ctx, s, "XDEL", key, newestID(s, key))
 	if err != nil {
-		return "xdel", fmt.Sprintf("MULTI XDEL + CLIENT KILL: %v", err)
+		return "xdel", err.Error()
 	}
-	for _, d := range r.dataNodes() {
-		if d != s {
-			d.Do("CLIENT", "KILL", "TYPE", "pubsub")
-		}
-	}
-	desc := fmt.Sprintf("XDEL of the newest entry (%d deleted) and CLIENT KILL TYPE pubsub in one MULTI on %s, then on the other servers", del.Val(), s.Addr())
-	if del.Val() != 1 {
+	desc := fmt.Sprintf("XDEL of the newest entry (%d deleted) and CLIENT KILL TYPE pubsub in one MULTI on %s, then on the other servers", k, s.Addr())
+	if k != 1 {
 		return desc, "no entry deleted"
 	}
 	return desc, ""

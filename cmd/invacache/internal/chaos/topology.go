@@ -45,8 +45,8 @@ func (t Topology) Kinds() []Kind {
 	return append([]Kind{Kill, Failover, Cut}, LogKinds...)
 }
 
-// DefaultKinds is t's default rotation: every available kind, except
-// Failover on Sentinel, run on request only: one SENTINEL FAILOVER cycle
+// DefaultKinds is t's default rotation: every available kind (the log
+// kinds after the others), except Failover on Sentinel, run on request only: one SENTINEL FAILOVER cycle
 // takes about 20s (the promotion ~11s, then the old master's
 // reconfiguration), longer than the suite's short runs
 // (docs/CHAOS_RESULTS.md).
