@@ -28,9 +28,9 @@ const (
 func (r *run) inject(ctx context.Context, k Kind, round int, n *node) (desc, problem string) {
 	switch k { // the log faults: every topology that offers them (Topology.Kinds)
 	case Trim:
-		return r.trim(ctx, n)
+		return r.trim(ctx, round, n)
 	case RDB:
-		return r.rdb(ctx)
+		return r.rdb(ctx, n)
 	case OOM:
 		return r.oom(ctx, n)
 	case XDel:

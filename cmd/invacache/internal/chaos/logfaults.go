@@ -124,10 +124,11 @@ func (r *run) extraWriter(set func(*config.RedisInvalidationConfig)) (stop func(
 
 // trim: a writer with the shortest ReplayWindow trims the log, the log is
 // cut (on Standalone to its newest entry while a node is away, past its
-// cursor; on a cluster to nothing, in the MULTI that closes the
-// subscriptions on the master), and trimming goes on (MINID ~ half a second ago, every 50ms)
+// cursor, every other round: in the others only the trimming below races
+// the node's catch-up, case 1 of issue 18; on a cluster to nothing, in the
+// MULTI that closes the subscriptions on the master), and trimming goes on (MINID ~ half a second ago, every 50ms)
 // while the nodes catch up.
-func (r *run) trim(ctx context.Context, n *node) (string, string) {
+func (r *run) trim(ctx context.Context, round int, n *node) (string, string) {
 	s, err := r.logServer()
 	if err != nil {
 		return "trim", err.Error()
@@ -147,8 +148,10 @@ func (r *run) trim(ctx context.Context, n *node) (string, string) {
 		at = newestID(s, key)
 		sleepCtx(ctx, awayFor)
 		last = newestID(s, key)
-		out, _ := s.Do("XTRIM", key, "MINID", last)
-		cut, _ = strconv.ParseInt(out, 10, 64)
+		if round%2 == 0 {
+			out, _ := s.Do("XTRIM", key, "MINID", last)
+			cut, _ = strconv.ParseInt(out, 10, 64)
+		}
 		stopT = r.trimLoop(s, key)
 		heal()
 	} else {
@@ -165,11 +168,17 @@ func (r *run) trim(ctx context.Context, n *node) (string, string) {
 	sleepCtx(ctx, awayFor)
 	trimmed := stopT()
 	how := "to its newest entry"
-	if n.proxy == nil {
+	switch {
+	case n.proxy == nil:
 		how = "to nothing (MAXLEN 0)"
+	case round%2 == 1:
+		how = "only by the trimming"
 	}
 	desc := fmt.Sprintf("writer with ReplayWindow %v; log cut %s (%d entries) while %s; %d more trimmed during the catch-ups",
 		trimWindow, how, cut, r.awayText(n), trimmed)
+	if round%2 == 1 && n.proxy != nil {
+		return desc, "" // the cursor may outlive the catch-up: no clear to check
+	}
 	return desc, r.awayCheck(n, before, at != last, "its cursor was trimmed")
 }
 
@@ -246,7 +255,7 @@ func (r *run) awayCheck(n *node, before uint64, changed bool, why string) string
 // rdb: SAVE, a second of writes, SIGKILL, restart from the snapshot: the log
 // lost its tail. On a cluster the master's replica is told not to fail over
 // (cluster-replica-no-failover), so the restarted master keeps the slot.
-func (r *run) rdb(ctx context.Context) (string, string) {
+func (r *run) rdb(ctx context.Context, n *node) (string, string) {
 	m, slot, err := r.channelMaster()
 	if err != nil {
 		return "rdb", err.Error()
@@ -267,6 +276,14 @@ func (r *run) rdb(ctx context.Context) (string, string) {
 		cl0[i] = clearsOf(n)
 	}
 	gaps := r.allGaps()
+	heal := func() {}
+	if n.proxy != nil {
+		// Away from before the snapshot: its cursor survives the restart,
+		// the entries it missed after the snapshot do not (issue 18 case 4).
+		heal, _ = r.away(n)
+		defer heal()
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
 	if _, err := m.Do("SAVE"); err != nil {
 		return "rdb", fmt.Sprintf("SAVE: %v", err)
 	}
@@ -285,7 +302,11 @@ func (r *run) rdb(ctx context.Context) (string, string) {
 			return "rdb", fmt.Sprintf("slot %d not served after the restart: %v", slot, err)
 		}
 	}
+	heal()
 	desc := fmt.Sprintf("%s: SAVE, %v of writes, SIGKILL, restarted from the snapshot", m.Addr(), rdbTail)
+	if n.proxy != nil {
+		desc += fmt.Sprintf(" (node %d away from before the SAVE to the restart)", n.id)
+	}
 	if saved == lost {
 		return desc, "no entry was logged between the snapshot and the kill"
 	}
