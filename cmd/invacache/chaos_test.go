@@ -151,7 +151,8 @@ func TestChaosLogFaults(t *testing.T) {
 	out := runChaos(t, kinds, 1, "--duration", "24s", "--baseline=false", "--nodes", "3", "--faults", strings.Join(kinds, ","))
 	for _, want := range []string{
 		"fault trim      #1: writer with ReplayWindow 1s; log cut to its newest entry",
-		"restarted from the snapshot (entries after",
+		"restarted from the snapshot (node ",
+		"(entries after ",
 		"; every node cleared;",
 		"fault oom       #1: maxmemory 1 (noeviction)",
 		"; unlogged mark set;",
