@@ -38,7 +38,7 @@ func chaosCommand() command {
 			fs.BoolVar(&c.Baseline, "baseline", true, "then run the same workload without faults for as long as the fault run lasted, and report both side by side")
 			fs.BoolVar(&c.AOF, "aof", false, "run Redis with an append-only file (appendfsync always), so a killed server keeps its data")
 			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation; standalone: kill,cut,blackhole,slow,partition; cluster and sentinel: kill,failover,cut; "+
-				"replay log faults on standalone, cluster and cluster-sharded (not sentinel): trim (a writer with a 1s ReplayWindow, the log cut past a node's cursor and trimmed while nodes catch up), "+
+				"replay log faults on standalone, cluster and cluster-sharded (not sentinel; in the default rotation on standalone and cluster): trim (a writer with a 1s ReplayWindow, the log cut past a node's cursor and trimmed while nodes catch up), "+
 				"rdb (SAVE, writes, SIGKILL, restart from the snapshot), oom (maxmemory 1 with noeviction for 3s), xdel (XDEL of log entries, cursors among them), "+
 				"unlogged (a DisableReplay writer and raw PUBLISHes while a node is away), poison (the log key SET to a string, or an entry of the maximum id); "+
 				"on standalone one node is kept away while the log changes and must clear; on a cluster every subscription is closed instead (no proxies there)")

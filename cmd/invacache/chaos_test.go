@@ -17,7 +17,8 @@ func TestChaosShortRun(t *testing.T) {
 		t.Skip("30s chaos run; skipped with -short")
 	}
 	leakcheck.Check(t)
-	out := runChaos(t, []string{"kill", "cut", "blackhole", "slow", "partition"}, 2, "--duration", "30s", "--baseline=false")
+	out := runChaos(t, []string{"kill", "cut", "blackhole", "slow", "partition"}, 2, "--duration", "30s", "--baseline=false",
+		"--faults", "kill,cut,blackhole,slow,partition") // the log kinds: TestChaosLogFaults
 	faults := regexp.MustCompile(`(?m)^  faults: .*$`).FindString(out)
 	if m := regexp.MustCompile(`dropped by Redis (\d+)`).FindStringSubmatch(faults); m == nil || m[1] == "0" {
 		t.Errorf("no slow-subscriber fault verified that Redis dropped the subscriber: %q", faults)

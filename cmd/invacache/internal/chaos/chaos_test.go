@@ -51,7 +51,7 @@ func TestConfigResolve(t *testing.T) {
 		want []Kind
 	}{
 		{Cluster, append([]Kind{Kill, Failover, Cut}, LogKinds...)},
-		{ClusterSharded, append([]Kind{Kill, Failover, Cut}, LogKinds...)},
+		{ClusterSharded, []Kind{Kill, Failover, Cut}},
 		{Sentinel, []Kind{Kill, Cut}},
 	} {
 		c := Config{Topology: tc.topo}

@@ -50,9 +50,18 @@ func (t Topology) Kinds() []Kind {
 // takes about 20s (the promotion ~11s, then the old master's
 // reconfiguration), longer than the suite's short runs
 // (docs/CHAOS_RESULTS.md).
+//
+// ClusterSharded leaves the log kinds out of its default rotation (run them
+// with --faults): its 12s suite run then had violations in the window of a
+// CLUSTER FAILOVER and the cut after it, before any log fault had changed
+// the log (a sharded subscription left on the demoted master, the open
+// defect of issue 18; docs/CHAOS_RESULTS.md).
 func (t Topology) DefaultKinds() []Kind {
-	if t == Sentinel {
+	switch t {
+	case Sentinel:
 		return []Kind{Kill, Cut}
+	case ClusterSharded:
+		return []Kind{Kill, Failover, Cut}
 	}
 	return t.Kinds()
 }
