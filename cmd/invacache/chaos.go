@@ -15,7 +15,7 @@ import (
 func chaosCommand() command {
 	return command{
 		name:    "chaos",
-		summary: "run cache nodes over a Redis it starts (standalone, cluster or sentinel), inject faults on a schedule (kill, failover, cut, blackhole, slow subscriber, partitioned publisher) and count stale reads beyond the bound",
+		summary: "run cache nodes over a Redis it starts (standalone, cluster or sentinel), inject faults on a schedule (kill, failover, cut, blackhole, slow subscriber, partitioned publisher; on the replay log: trim, rdb, oom, xdel, unlogged, poison) and count stale reads beyond the bound",
 		usage:   "[--duration D] [--nodes N] [--topology T] [--procs] [--faults LIST] [flags]",
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			var c chaos.Config
@@ -37,7 +37,11 @@ func chaosCommand() command {
 			fs.BoolVar(&c.Processes, "procs", false, "run every node in its own OS process (this binary re-executed); they report reads and writes to the checker over a pipe")
 			fs.BoolVar(&c.Baseline, "baseline", true, "then run the same workload without faults for as long as the fault run lasted, and report both side by side")
 			fs.BoolVar(&c.AOF, "aof", false, "run Redis with an append-only file (appendfsync always), so a killed server keeps its data")
-			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation; standalone: kill,cut,blackhole,slow,partition; cluster and sentinel: kill,failover,cut")
+			fs.StringVar(&faults, "faults", "all", "comma-separated fault kinds in rotation; standalone: kill,cut,blackhole,slow,partition; cluster and sentinel: kill,failover,cut; "+
+				"replay log faults on standalone, cluster and cluster-sharded (not sentinel; in the default rotation on standalone and cluster): trim (a writer with a 1s ReplayWindow, the log cut past a node's cursor and trimmed while nodes catch up), "+
+				"rdb (SAVE, writes, SIGKILL, restart from the snapshot), oom (maxmemory 1 with noeviction for 3s), xdel (XDEL of log entries, cursors among them), "+
+				"unlogged (a DisableReplay writer and raw PUBLISHes while a node is away), poison (the log key SET to a string, or an entry of the maximum id); "+
+				"on standalone one node is kept away while the log changes and must clear; on a cluster every subscription is closed instead (no proxies there)")
 			fs.DurationVar(&c.FaultPause, "fault-pause", 300*time.Millisecond, "quiet time between faults")
 			fs.DurationVar(&c.Interval, "interval", time.Second, "report interval (goroutines and heap in use are sampled here)")
 			fs.Uint64Var(&c.Seed, "seed", 0, "workload random seed (0 = random)")

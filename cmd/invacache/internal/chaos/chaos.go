@@ -42,11 +42,29 @@ const (
 	// Failover promotes a replica of the channel's master without killing
 	// anything (Cluster and Sentinel topologies).
 	Failover Kind = "failover"
+
+	// The replay log's faults (Standalone, Cluster and ClusterSharded; see
+	// logfaults.go). Trim: a writer with a 1s ReplayWindow and trimming
+	// past a node's cursor and while nodes catch up.
+	Trim Kind = "trim"
+	// RDB: Redis restarted from an RDB snapshot taken a second before.
+	RDB Kind = "rdb"
+	// OOM: maxmemory with noeviction reached for a few seconds.
+	OOM Kind = "oom"
+	// XDel: an operator deletes log entries, cursors among them.
+	XDel Kind = "xdel"
+	// Unlogged: a DisableReplay writer and raw PUBLISHes while a node is away.
+	Unlogged Kind = "unlogged"
+	// Poison: the log key replaced by a wrong-type key or given a max-id entry.
+	Poison Kind = "poison"
 )
+
+// LogKinds are the replay log's fault kinds.
+var LogKinds = []Kind{Trim, RDB, OOM, XDel, Unlogged, Poison}
 
 // AllKinds is every fault kind. Each topology has its own subset
 // (Topology.Kinds), which is also its default rotation.
-var AllKinds = []Kind{Kill, Cut, Blackhole, Slow, Partition, Failover}
+var AllKinds = append([]Kind{Kill, Cut, Blackhole, Slow, Partition, Failover}, LogKinds...)
 
 // ParseKinds reads a comma-separated list of kinds; "" or "all" returns nil,
 // which selects the topology's default rotation.
@@ -204,16 +222,17 @@ type Report struct {
 	OutageJudged          uint64        // reads judged against OutageStaleness + publish window + slack (whole bursts around OutageReads)
 	Gaps, ClearsOnGap     uint64
 	PublishFailures       uint64
-	Faults                map[Kind]int      // injected, by kind
-	ClearsByKind          map[Kind]uint64   // whole-cache clears (summed over nodes) from a fault's injection to its recovery
-	GapsByKind            map[Kind]uint64   // gaps (summed over nodes) in the same windows
-	CatchUpsByKind        map[Kind]uint64   // gaps caught up from the replay log, without a clear, in the same windows
-	NotServingByKind      map[Kind]uint64   // lookups refused because their node could not serve, in the same windows
-	CatchUps              uint64            // gaps caught up from the replay log (summed over nodes)
-	KeysReplayed          uint64            // keys invalidated from replayed log entries
-	ClearsByReason        map[string]uint64 // whole-cache clears by reason (invacache.ClearReasons), summed over nodes
-	SlowDrops             int               // slow faults where Redis dropped the subscriber
-	FaultProblems         []string          // faults whose effect could not be verified, or no recovery
+	Faults                map[Kind]int               // injected, by kind
+	ClearsByKind          map[Kind]uint64            // whole-cache clears (summed over nodes) from a fault's injection to its recovery
+	GapsByKind            map[Kind]uint64            // gaps (summed over nodes) in the same windows
+	CatchUpsByKind        map[Kind]uint64            // gaps caught up from the replay log, without a clear, in the same windows
+	ReasonsByKind         map[Kind]map[string]uint64 // whole-cache clears by reason (as ClearsByReason) in the same windows
+	NotServingByKind      map[Kind]uint64            // lookups refused because their node could not serve, in the same windows
+	CatchUps              uint64                     // gaps caught up from the replay log (summed over nodes)
+	KeysReplayed          uint64                     // keys invalidated from replayed log entries
+	ClearsByReason        map[string]uint64          // whole-cache clears by reason (invacache.ClearReasons), summed over nodes
+	SlowDrops             int                        // slow faults where Redis dropped the subscriber
+	FaultProblems         []string                   // faults whose effect could not be verified, or no recovery
 	MaxStalenessObserved  time.Duration
 	Violations            uint64
 	FirstViolation        string
@@ -355,6 +374,7 @@ func runPhase(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
 	r.rep.ClearsByKind = map[Kind]uint64{}
 	r.rep.GapsByKind = map[Kind]uint64{}
 	r.rep.CatchUpsByKind = map[Kind]uint64{}
+	r.rep.ReasonsByKind = map[Kind]map[string]uint64{}
 	r.rep.NotServingByKind = map[Kind]uint64{}
 	r.rep.Bound = invacachetest.Bound{MaxStaleness: cfg.MaxStaleness, PublishWindow: cfg.PublishWindow, Slack: cfg.Slack}
 	r.rep.OutageStaleness = cfg.OutageStaleness
@@ -587,6 +607,13 @@ func (r *run) schedule(ctx context.Context) error {
 		r.rep.GapsByKind[kind] += c1.gaps - c0.gaps
 		r.rep.CatchUpsByKind[kind] += c1.catchUps - c0.catchUps
 		r.rep.NotServingByKind[kind] += c1.notServing - c0.notServing
+		reasons := c1.reasonsSince(c0)
+		if r.rep.ReasonsByKind[kind] == nil {
+			r.rep.ReasonsByKind[kind] = map[string]uint64{}
+		}
+		for k, v := range reasons {
+			r.rep.ReasonsByKind[kind][k] += v
+		}
 		r.rep.GoroutinesPerCycle = append(r.rep.GoroutinesPerCycle, g)
 		if kind == Slow && problem == "" {
 			r.rep.SlowDrops++ // verified: Redis dropped the subscriber and it resubscribed
@@ -604,21 +631,52 @@ func (r *run) schedule(ctx context.Context) error {
 		if problem != "" {
 			status += "; UNVERIFIED: " + problem
 		}
-		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d, catch-ups %d, not-serving misses %d; goroutines %d\n",
-			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), c1.clears-c0.clears, c1.catchUps-c0.catchUps, c1.notServing-c0.notServing, g)
+		fmt.Fprintf(r.w, "%6.1fs  fault %-9s #%d: %s; %s after %v; clears %d%s, catch-ups %d, not-serving misses %d; goroutines %d\n",
+			t0.Sub(r.start).Seconds(), kind, r.rep.Faults[kind], desc, status, time.Since(t0).Round(time.Millisecond), c1.clears-c0.clears, reasonList(reasons, " (", ")"),
+			c1.catchUps-c0.catchUps, c1.notServing-c0.notServing, g)
 		r.mu.Unlock()
 	}
 }
 
 // counts are the nodes' summed counters that a fault's window is charged.
-type counts struct{ clears, gaps, catchUps, notServing uint64 }
+type counts struct {
+	clears, gaps, catchUps, notServing uint64
+	reasons                            map[string]uint64 // clears by reason
+}
+
+// reasonsSince is the clears by reason since c0.
+func (c counts) reasonsSince(c0 counts) map[string]uint64 {
+	d := map[string]uint64{}
+	for k, v := range c.reasons {
+		if v > c0.reasons[k] {
+			d[k] = v - c0.reasons[k]
+		}
+	}
+	return d
+}
+
+// reasonList prints clears by reason, sorted ("reason n, ..."), between pre
+// and post; "" when there is none.
+func reasonList(m map[string]uint64, pre, post string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var rs []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		rs = append(rs, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return pre + strings.Join(rs, ", ") + post
+}
 
 // totals sums the nodes' whole-cache clears, gaps, catch-ups and
 // not-serving misses.
 func (r *run) totals() counts {
-	var c counts
+	c := counts{reasons: map[string]uint64{}}
 	for _, n := range r.nodes {
 		st := n.stats()
+		for k, v := range st.Invalidation.ClearsByReason {
+			c.reasons[k] += v
+		}
 		c.clears += st.Invalidation.ClearsOnGap
 		c.gaps += st.Invalidation.Gaps
 		c.catchUps += st.Invalidation.CatchUps
@@ -800,12 +858,7 @@ func (r *run) printSummary() {
 	fmt.Fprintf(w, "  gaps:         %d possible losses detected, %d caught up from the replay log (%d keys replayed), %d cache clears because of them\n",
 		rep.Gaps, rep.CatchUps, rep.KeysReplayed, rep.ClearsOnGap)
 	if len(rep.ClearsByReason) > 0 {
-		reasons := slices.Sorted(maps.Keys(rep.ClearsByReason))
-		var rs []string
-		for _, k := range reasons {
-			rs = append(rs, fmt.Sprintf("%s %d", k, rep.ClearsByReason[k]))
-		}
-		fmt.Fprintf(w, "  clears by reason: %s\n", strings.Join(rs, ", "))
+		fmt.Fprintf(w, "  clears by reason: %s\n", reasonList(rep.ClearsByReason, "", ""))
 	}
 	if total > 0 {
 		var cl []string
@@ -822,6 +875,10 @@ func (r *run) printSummary() {
 		}
 		fmt.Fprintf(w, "  not-serving misses by fault kind (same windows): %s; outside fault windows %d\n",
 			strings.Join(ns, ", "), rep.NotServingMisses-min(in, rep.NotServingMisses))
+		fmt.Fprintf(w, "  per fault kind (same windows):\n")
+		for _, k := range r.cfg.Faults {
+			fmt.Fprintf(w, "    %-9s faults %d, catch-ups %d, clears %d%s\n", k, rep.Faults[k], rep.CatchUpsByKind[k], rep.ClearsByKind[k], reasonList(rep.ReasonsByKind[k], " (", ")"))
+		}
 	}
 	fmt.Fprintf(w, "  bound:        %s\n", rep.Bound)
 	if rep.OutageStaleness > 0 {

@@ -20,6 +20,7 @@ func TestParseKinds(t *testing.T) {
 		{"kill", []Kind{Kill}, false},
 		{"slow, cut,slow", []Kind{Slow, Cut}, false},
 		{"kill,flood", nil, true},
+		{"trim,rdb,oom,xdel,unlogged,poison", LogKinds, false},
 	}
 	for _, tc := range tests {
 		got, err := ParseKinds(tc.in)
@@ -49,7 +50,7 @@ func TestConfigResolve(t *testing.T) {
 		topo Topology
 		want []Kind
 	}{
-		{Cluster, []Kind{Kill, Failover, Cut}},
+		{Cluster, append([]Kind{Kill, Failover, Cut}, LogKinds...)},
 		{ClusterSharded, []Kind{Kill, Failover, Cut}},
 		{Sentinel, []Kind{Kill, Cut}},
 	} {
@@ -70,6 +71,7 @@ func TestConfigResolve(t *testing.T) {
 		{Topology: "ring"},
 		{Topology: Cluster, Faults: []Kind{Slow}},
 		{Faults: []Kind{Failover}},
+		{Topology: Sentinel, Faults: []Kind{RDB}},
 	}
 	for _, b := range bad {
 		if err := b.resolve(); !errors.Is(err, ErrInvalidConfig) {

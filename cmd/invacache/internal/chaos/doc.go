@@ -53,6 +53,36 @@
 //     while its writers write: the node's outbox retries, and its writes are
 //     acknowledged only when Flush returns after the heal (verified).
 //
+// Faults on the replay log (issue 18), on Standalone, Cluster and
+// ClusterSharded (not Sentinel: not tried there). On Standalone one node is
+// kept away (its proxy refuses) while the log changes, and its catch-up must
+// clear (verified); on a cluster the nodes have no proxy, so every
+// subscription is closed (CLIENT KILL TYPE pubsub) instead, and the check is
+// on the log's state:
+//
+//   - trim: a writer with a 1s ReplayWindow; the log cut to its newest entry
+//     (past the away node's cursor; on a cluster to nothing, in the MULTI
+//     that closes the subscriptions) and trimmed every 50ms while the nodes
+//     catch up;
+//   - rdb: SAVE, a second of writes, SIGKILL, restart from the snapshot (on
+//     a cluster the replica is told not to fail over); the log's last entry
+//     before the kill is gone (verified) and, on Standalone, every node
+//     cleared;
+//   - oom: maxmemory 1 with noeviction for 3s; the writers' publishes left
+//     the unlogged mark (verified);
+//   - xdel: XDEL of the entry newest when the node left, one in the middle
+//     and the newest; or of the first, then XTRIM past it; on a cluster the
+//     newest entry, in the MULTI that closes the subscriptions;
+//   - unlogged: a DisableReplay writer (its writes judged like the others')
+//     and raw PUBLISHes of keys (no database change: a raw PUBLISH reaches
+//     only the nodes connected then, by design) while the node is away;
+//   - poison: SET of the log key (wrong type) or XADD of the maximum id,
+//     alternately; the next publish replaced the log under a new epoch
+//     (verified).
+//
+// The report gives, per fault kind, the catch-ups and the clears by reason
+// counted from each fault's injection to its recovery.
+//
 // After each fault Run waits until every node is subscribed and serving
 // again and records runtime.NumGoroutine; every report interval it records
 // the heap in use.

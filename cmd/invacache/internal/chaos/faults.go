@@ -26,6 +26,20 @@ const (
 // inject runs one fault to its heal and returns a description and, when its
 // intended effect could not be verified, a problem ("" when verified).
 func (r *run) inject(ctx context.Context, k Kind, round int, n *node) (desc, problem string) {
+	switch k { // the log faults: every topology that offers them (Topology.Kinds)
+	case Trim:
+		return r.trim(ctx, round, n)
+	case RDB:
+		return r.rdb(ctx, n)
+	case OOM:
+		return r.oom(ctx, n)
+	case XDel:
+		return r.xdel(ctx, round, n)
+	case Unlogged:
+		return r.unlogged(ctx, n)
+	case Poison:
+		return r.poison(ctx, round, n)
+	}
 	if r.cfg.Topology != Standalone {
 		switch k {
 		case Kill:

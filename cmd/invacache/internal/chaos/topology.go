@@ -34,21 +34,34 @@ const (
 var Topologies = []Topology{Standalone, Cluster, ClusterSharded, Sentinel}
 
 // Kinds returns the fault kinds available on t.
+// The log kinds are not offered on Sentinel (not tried there).
 func (t Topology) Kinds() []Kind {
-	if t == Standalone {
-		return []Kind{Kill, Cut, Blackhole, Slow, Partition}
+	switch t {
+	case Standalone:
+		return append([]Kind{Kill, Cut, Blackhole, Slow, Partition}, LogKinds...)
+	case Sentinel:
+		return []Kind{Kill, Failover, Cut}
 	}
-	return []Kind{Kill, Failover, Cut}
+	return append([]Kind{Kill, Failover, Cut}, LogKinds...)
 }
 
-// DefaultKinds is t's default rotation: every available kind, except
-// Failover on Sentinel, run on request only: one SENTINEL FAILOVER cycle
+// DefaultKinds is t's default rotation: every available kind (the log
+// kinds after the others), except Failover on Sentinel, run on request only: one SENTINEL FAILOVER cycle
 // takes about 20s (the promotion ~11s, then the old master's
 // reconfiguration), longer than the suite's short runs
 // (docs/KNOWN_LIMITS.md).
+//
+// ClusterSharded leaves the log kinds out of its default rotation (run them
+// with --faults): its 12s suite run then had violations in the window of a
+// CLUSTER FAILOVER and the cut after it, before any log fault had changed
+// the log (a sharded subscription left on the demoted master, the open
+// defect of issue 18; docs/KNOWN_LIMITS.md).
 func (t Topology) DefaultKinds() []Kind {
-	if t == Sentinel {
+	switch t {
+	case Sentinel:
 		return []Kind{Kill, Cut}
+	case ClusterSharded:
+		return []Kind{Kill, Failover, Cut}
 	}
 	return t.Kinds()
 }
