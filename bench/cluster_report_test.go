@@ -19,7 +19,7 @@ import (
 
 var clusterFull = flag.Bool("cluster", false, "TestClusterReport: run the full cluster comparison and write CLUSTER_RESULTS.md (as -report does)")
 
-const clusterCommand = "cd bench && GOWORK=off go test -run TestClusterReport -v -timeout 20m -args -cluster"
+const clusterCommand = "cd bench && go test -run TestClusterReport -v -timeout 20m -args -cluster"
 
 const clusterOut = "CLUSTER_RESULTS.md"
 

@@ -13,7 +13,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 )
 
-const propagationCommand = "cd bench && GOWORK=off go test -run TestPropagationReport -v -timeout 10m -args -report"
+const propagationCommand = "cd bench && go test -run TestPropagationReport -v -timeout 10m -args -report"
 
 const propagationOut = "PROPAGATION_RESULTS.md"
 

@@ -23,7 +23,7 @@ import (
 	redisdriver "github.com/halilbulentorhon/invacache-go/invalidation/drivers/redis"
 )
 
-const replayCommand = "cd bench && GOWORK=off go test -run TestReplayReport -v -timeout 20m -args -report"
+const replayCommand = "cd bench && go test -run TestReplayReport -v -timeout 20m -args -report"
 
 const replayOut = "REPLAY_RESULTS.md"
 

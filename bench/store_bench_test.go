@@ -133,7 +133,7 @@ func runOps(c storeImpl, stream []string, i, n, setEvery int) {
 // BenchmarkStoreThroughput runs every implementation adjacently per row. For the report's figures use
 // TestStoreReport; for a quick look:
 //
-//	cd bench && GOWORK=off go test -run '^$' -bench StoreThroughput -cpu 2 .
+//	cd bench && go test -run '^$' -bench StoreThroughput -cpu 2 .
 func BenchmarkStoreThroughput(b *testing.B) {
 	for _, row := range tpRows {
 		b.Run(row.name, func(b *testing.B) {

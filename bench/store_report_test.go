@@ -25,7 +25,7 @@ var (
 	reportTime  = flag.Duration("report.burst", 100*time.Millisecond, "TestStoreReport: measuring time of one implementation in one round")
 )
 
-const reportCommand = "cd bench && GOWORK=off go test -run TestStoreReport -v -timeout 60m -args -report"
+const reportCommand = "cd bench && go test -run TestStoreReport -v -timeout 60m -args -report"
 
 // TestStoreReport prints (and with -report writes) the store comparison
 // table. Without -report it runs a tiny smoke version so the regular suite
