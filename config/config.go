@@ -189,6 +189,11 @@ type RedisInvalidationConfig struct {
 	// DisableReplay turns the replay log off: plain PUBLISH, and every gap
 	// clears the node's cache. Default false.
 	DisableReplay bool `json:"disableReplay,omitempty" yaml:"disableReplay,omitempty"`
+	// MaxLogBytes caps the replay log's memory in Redis, whatever
+	// ReplayWindow says: past it the oldest entries are trimmed (a node
+	// away beyond them clears). Default 128 MiB (134217728), between 64 KiB
+	// and 64 GiB; the sizing formula is in the Redis driver's docs.
+	MaxLogBytes int64 `json:"maxLogBytes,omitempty" yaml:"maxLogBytes,omitempty"`
 }
 
 // TLSConfig configures TLS for the Redis driver.

@@ -58,7 +58,8 @@
 //	      "masterName": "",
 //	      "shardedPubSub": false,
 //	      "replayWindow": "1m",
-//	      "disableReplay": false
+//	      "disableReplay": false,
+//	      "maxLogBytes": 134217728
 //	    },
 //	    "maxStaleness": "3s",
 //	    "disableMaxStaleness": false,
@@ -105,6 +106,7 @@
 //	    shardedPubSub: false
 //	    replayWindow: 1m
 //	    disableReplay: false
+//	    maxLogBytes: 134217728
 //	  maxStaleness: 3s
 //	  disableMaxStaleness: false
 //	  outageStaleness: 0s

@@ -35,7 +35,8 @@ const fullJSON = `{
       "masterName": "",
       "shardedPubSub": false,
       "replayWindow": "1m",
-      "disableReplay": false
+      "disableReplay": false,
+      "maxLogBytes": 134217728
     },
     "maxStaleness": "3s",
     "disableMaxStaleness": false,
@@ -81,6 +82,7 @@ invalidation:
     shardedPubSub: false
     replayWindow: 1m
     disableReplay: false
+    maxLogBytes: 134217728
   maxStaleness: 3s
   disableMaxStaleness: false
   outageStaleness: 0s
@@ -105,6 +107,7 @@ func wantFull() config.InvaCacheConfig {
 				Address: "127.0.0.1:6379", Channel: "myapp:invalidation", PoolSize: 10, MaxRetries: 3,
 				DialTimeout: 5 * time.Second, TLS: &config.TLSConfig{}, Addresses: []string{},
 				ReplayWindow: time.Minute,
+				MaxLogBytes:  128 << 20,
 			},
 			MaxStaleness:    3 * time.Second,
 			GapStrategy:     "clear",

@@ -213,11 +213,11 @@ func TestFactory(t *testing.T) {
 
 	// The typed form reaches the driver as the equivalent map.
 	typed, err := ConfigFrom(config.InvalidationConfig{Redis: &config.RedisInvalidationConfig{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second,
-		TLS: &config.TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}}})
+		TLS: &config.TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}, MaxLogBytes: 1 << 20}})
 	if err != nil {
 		t.Fatalf("typed: %v", err)
 	}
-	if want := (Config{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second, TLS: &TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}}); !reflect.DeepEqual(typed, want) {
+	if want := (Config{Address: "127.0.0.1:1", Channel: "typed", DialTimeout: time.Second, TLS: &TLSConfig{Enabled: true, ServerName: "r"}, Addresses: []string{"a:1"}, MaxLogBytes: 1 << 20}); !reflect.DeepEqual(typed, want) {
 		t.Errorf("typed form decoded as %+v, want %+v", typed, want)
 	}
 
