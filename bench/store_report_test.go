@@ -44,7 +44,7 @@ func TestStoreReport(t *testing.T) {
 		runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "invacache = InvaCache's cache (`invacache.NewCache`, driven through `Cache.Get`/`Set`), whose store is "+
 		"otter v2.4.0; invacache+bus = the same attached to the in-process invalidation bus (every Get also checks the "+
-		"serving flag, and about one hit in 64 the staleness deadline against the clock). otter = raw otter v2.4.0 with the same MaximumSize (and, where entries have a "+
+		"serving flag before its lookup and the staleness deadline against the clock after it). otter = raw otter v2.4.0 with the same MaximumSize (and, where entries have a "+
 		"TTL, ExpiryWriting). ristretto v2.4.2 (IgnoreInternalCost, NumCounters = 10 x capacity). lru = %d-shard "+
 		"sync.Mutex + container/list baseline (bench/store_impls_test.go).\n\n", storeShards)
 
