@@ -204,24 +204,24 @@ func TestCacheSurvivesGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("published %d garbage payloads, %d bytes", n, total)
-	// Every payload reaches b unless b declares its link dead meanwhile: on
-	// a loaded machine the PONGs can come late, as each malformed envelope
-	// clears and rereads the log's head on the subscription's goroutine.
-	// Then the rest is lost, as Pub/Sub loses messages, and b resubscribes
-	// and catches up from the log (which holds no garbage).
+	// Every payload reaches b unless b declares its link dead meanwhile (on
+	// a loaded machine the PONGs can come late behind the backlog): then
+	// the rest is lost, as Pub/Sub loses messages, and b resubscribes and
+	// catches up or clears (raw keys seen live hole the log). Either way b
+	// must come out of it serving and applying invalidations: it serves a
+	// value set now, then drops it on a peer's invalidation sent after
+	// the garbage.
 	if !poll.Within(30*time.Second, func() bool {
-		st := b.Stats().Invalidation
-		return st.MessagesReceived >= n || st.CatchUps > catchUps
+		_ = b.Set("after", "v")
+		v, err := b.Get("after")
+		return err == nil && v == "v"
 	}) {
-		t.Fatalf("neither all garbage received nor a catch-up within 30s; stats %+v", b.Stats().Invalidation)
+		t.Fatalf("b does not serve a fresh value within 30s of the garbage; stats %+v", b.Stats().Invalidation)
 	}
-
-	// Still propagating afterwards.
-	setAll(t, cs, "after", "v")
 	if err := a.Delete("after", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "propagation after garbage", func() bool { return missing(b, "after") })
+	eventually(t, 30*time.Second, "propagation after garbage", func() bool { return missing(b, "after") })
 	st := b.Stats().Invalidation
 	t.Logf("peer stats after garbage: received=%d malformed=%d raw=%d gaps=%d catch-ups=%d", st.MessagesReceived, st.Malformed, st.RawKeys, st.Gaps, st.CatchUps-catchUps)
 }
