@@ -96,8 +96,8 @@ func newPropEnvOn(tb testing.TB, peer bool, s propSetup) *propEnv {
 	}
 	mk := func(d invalidation.Driver) invacache.Cache[string] {
 		c, err := invacache.NewCache[string](config.InvaCacheConfig{
-			Logger:       dbgLogger(),
-			Backend:      &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: 1 << 20}},
+			Logger:  dbgLogger(),
+			Backend: &config.BackendConfig{InMemory: &config.InMemoryConfig{Capacity: 1 << 20}},
 			// The throughput runs queue up to 2M distinct keys at once: an
 			// outbox bound below that would collapse them into one clear,
 			// which is not the per-key delivery they measure.
