@@ -8,6 +8,7 @@ import (
 	"github.com/halilbulentorhon/invacache-go"
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
+	"github.com/halilbulentorhon/invacache-go/internal/faultproxy"
 	"github.com/halilbulentorhon/invacache-go/internal/leakcheck"
 	"github.com/halilbulentorhon/invacache-go/internal/redisserver"
 )
@@ -20,14 +21,7 @@ func TestCacheUnloggedWriterWhileAway(t *testing.T) {
 	srv, px, a, b := pairViaProxy(t, redisserver.Options{}, nil,
 		func(ic *config.InvalidationConfig) { ic.MaxStaleness = 500 * time.Millisecond })
 	w := node(t, map[string]any{"Address": srv.Addr(), "Channel": "replay:" + t.Name(), "DisableReplay": true})
-	px.Refuse()
-	px.Cut()
-	// A node that lost its link serves until its last proof plus
-	// MaxStaleness; "serving again" below must mean after its recovery.
-	eventually(t, 5*time.Second, "link down, not serving", func() bool {
-		st := b.Stats().Invalidation
-		return !st.LinkUp && !st.Serving
-	})
+	goneAndLapsed(t, px, b)
 	if err := w.Delete("gone", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}
@@ -111,4 +105,18 @@ func gapsHandled(c interface{ Stats() invacache.Stats }) uint64 {
 func servingAfterGap(c interface{ Stats() invacache.Stats }, before uint64) bool {
 	st := c.Stats().Invalidation
 	return st.LinkUp && st.Serving && gapsHandled(c) > before
+}
+
+// goneAndLapsed cuts b off through px (new connections refused) and waits
+// until b has no link and no longer serves: a node that lost its link
+// serves until its last proof of life plus MaxStaleness, and what a test
+// checks afterwards must come from its recovery, not from before the cut.
+func goneAndLapsed(t *testing.T, px *faultproxy.Proxy, b invacache.Cache[string]) {
+	t.Helper()
+	px.Refuse()
+	px.Cut()
+	eventually(t, 5*time.Second, "link down, not serving", func() bool {
+		st := b.Stats().Invalidation
+		return !st.LinkUp && !st.Serving
+	})
 }

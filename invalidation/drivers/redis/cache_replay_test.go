@@ -183,14 +183,7 @@ func TestCacheClearsWhenLogTrimmedPastCursor(t *testing.T) {
 		func(ic *config.InvalidationConfig) { ic.MaxStaleness = 500 * time.Millisecond })
 	before := b.Stats().Invalidation.ClearsByReason[invacache.ClearReasonNoContinuity]
 
-	px.Refuse()
-	px.Cut()
-	// A node that lost its link serves until its last proof plus
-	// MaxStaleness; from then on it must not serve until it cleared.
-	eventually(t, 5*time.Second, "link down, not serving", func() bool {
-		st := b.Stats().Invalidation
-		return !st.LinkUp && !st.Serving
-	})
+	goneAndLapsed(t, px, b)
 	if err := a.Delete("gone", option.WithDeleteInvalidation()); err != nil {
 		t.Fatal(err)
 	}
