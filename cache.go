@@ -12,7 +12,6 @@ import (
 	"github.com/halilbulentorhon/invacache-go/backend/option"
 	"github.com/halilbulentorhon/invacache-go/config"
 	"github.com/halilbulentorhon/invacache-go/internal/engine"
-	"github.com/halilbulentorhon/invacache-go/internal/monotime"
 	"github.com/halilbulentorhon/invacache-go/internal/store"
 	"github.com/halilbulentorhon/invacache-go/invalidation"
 
@@ -260,7 +259,7 @@ func (c *cache[V]) Get(key string) (V, error) {
 	// With invalidation, the serving flag is checked before the lookup (so
 	// the value read is not one a catch-up or clear removed before serving
 	// resumed), and the staleness deadline then in force with the clock after
-	// the lookup: one clock reading per Get. The timer that turns the flag
+	// the lookup: one clock reading per Get with the bound on. The timer that turns the flag
 	// off runs late on a starved process; the clock reading does not, so no
 	// read is served past the deadline, nor past a deadline a recovery set
 	// after removing the value this lookup read.
@@ -271,7 +270,7 @@ func (c *cache[V]) Get(key string) (V, error) {
 	}
 	v, found := c.store.Lookup(key)
 	switch {
-	case found && c.eng.ServingAt(monotime.Now(), deadline):
+	case found && c.eng.ServingWithin(deadline):
 		c.store.CountHit()
 		return v, nil
 	case found || !c.eng.Serving():

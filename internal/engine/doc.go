@@ -83,10 +83,9 @@
 //     clock, because a starved process runs the timer late. Every liveness
 //     decision (proofs, deadline, timer, Stats.SinceAlive) runs on the
 //     monotonic clock, so a step of the wall clock neither stretches nor
-//     cuts the bound. ServingAt takes
-//     a clock reading the caller already has (the cache shares the one it
-//     reads for the entry's expiry), leaving one atomic load on the hot
-//     path. A link-down the driver reports (HandleLinkDown) does not stop
+//     cuts the bound. The cache's Get checks MayServe before its lookup
+//     and ServingWithin after it: one clock reading per hit with the bound
+//     on, none with it off. A link-down the driver reports (HandleLinkDown) does not stop
 //     serving at once: the node serves until its last proof plus
 //     MaxStaleness, as for a loss it cannot see, since what it may miss
 //     was published after that proof either way. With

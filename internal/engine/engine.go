@@ -376,21 +376,22 @@ func (e *Engine) Serving() bool {
 	return false
 }
 
-// ServingAt is Serving for one read about to be served, with the clock
-// reading (monotime.Now) of its lookup and the deadline MayServe returned
-// before that lookup: the cache reads the clock once per Get, for this check
-// and the entry's expiry. A lookup at or past either that deadline or the
-// current one is not served: a recovery that ran between the lookup and this
-// check may have moved the deadline on after removing the value the lookup
-// read. A read it allows past MaxStaleness since the last proof (under
-// OutageStaleness) is counted in Stats.OutageReads.
-func (e *Engine) ServingAt(now, deadline int64) bool {
+// ServingWithin is Serving for one read about to be served, after its
+// lookup, with the deadline MayServe returned before that lookup. With the
+// bound on it reads the clock once: a lookup at or past either that deadline
+// or the current one is not served, since a recovery that ran between the
+// lookup and this check may have moved the deadline on after removing the
+// value the lookup read. With the bound off it reads no clock. A read it
+// allows past MaxStaleness since the last proof (under OutageStaleness) is
+// counted in Stats.OutageReads.
+func (e *Engine) ServingWithin(deadline int64) bool {
 	if !e.serving.Load() {
 		return false
 	}
 	if e.timer == nil {
 		return true
 	}
+	now := e.clock.Mono()
 	if now >= deadline || now >= e.deadline.Load() {
 		return false
 	}
@@ -417,7 +418,7 @@ func (e *Engine) ServingStrict() bool {
 // MayServe is the serving state before a lookup, and the deadline then in
 // force. The cache checks it before its lookup, so the value it reads comes
 // after whatever was applied before serving resumed, and passes the
-// deadline to ServingAt with the time of the lookup. The flag may still be
+// deadline to ServingWithin after the lookup. The flag may still be
 // set past the deadline (the timer that clears it runs late on a starved
 // process): the deadline taken here keeps such a lookup from being served
 // on a deadline a later proof of life set.

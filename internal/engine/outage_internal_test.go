@@ -23,7 +23,7 @@ func TestServingBoundByLoss(t *testing.T) {
 		advance     time.Duration // clock advance before the check, after do
 		serving     bool          // Serving after the advance
 		strict      bool          // ServingStrict (a load may be cached)
-		outageReads uint64        // Stats.OutageReads after one ServingAt
+		outageReads uint64        // Stats.OutageReads after one ServingWithin
 	}
 	down := func(h handler) { h.HandleLinkDown(errRefused) }
 	unreachable := func(h handler) { h.HandleUnreachable(errRefused) }
@@ -90,8 +90,8 @@ func TestServingBoundByLoss(t *testing.T) {
 					t.Errorf("step %d: ServingStrict = %v, want %v", i, got, s.strict)
 				}
 				dl, _ := e.MayServe()
-				if got := e.ServingAt(clk.clock().Mono(), dl); got != s.serving {
-					t.Errorf("step %d: ServingAt = %v, want %v", i, got, s.serving)
+				if got := e.ServingWithin(dl); got != s.serving {
+					t.Errorf("step %d: ServingWithin = %v, want %v", i, got, s.serving)
 				}
 				if got := e.Stats().OutageReads; got != s.outageReads {
 					t.Errorf("step %d: OutageReads = %d, want %d", i, got, s.outageReads)

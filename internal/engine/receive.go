@@ -252,7 +252,7 @@ var _ invalidation.ReachHandler = handler{}
 // the node serves until its last proof of life plus OutageStaleness, even
 // if MaxStaleness had already lapsed: nothing it holds was invalidated
 // before that proof without it knowing, and the bound it serves under is
-// OutageStaleness. Reads past MaxStaleness are counted (ServingAt).
+// OutageStaleness. Reads past MaxStaleness are counted (ServingWithin).
 func (h handler) HandleUnreachable(err error) {
 	e := h.e
 	e.liveMu.Lock()
